@@ -1,0 +1,11 @@
+// The whole public C++ API of datatier.
+#pragma once
+
+#include "datatier/datapool.h"
+#include "datatier/error.h"
+#include "datatier/file_backed_memory.h"
+#include "datatier/file_options.h"
+#include "datatier/header.h"
+#include "datatier/memory.h"
+#include "datatier/mmap_file.h"
+#include "datatier/verify.h"

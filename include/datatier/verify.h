@@ -1,0 +1,59 @@
+// Checking a pool file without opening it as a pool: for tools and operators.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <string>
+#include <system_error>
+
+#include "datatier/header.h"
+
+namespace datatier {
+
+struct VerifyOptions {
+  // The data size to check the file against. Default: the size recorded in
+  // the header, or else the one the file size implies (file size - 4096).
+  std::optional<std::size_t> data_size;
+  // The user version to expect. Default: whatever the header holds.
+  std::optional<std::uint64_t> user_version;
+  // Accept a file whose in-use mark is set, as FileOptions::accept_unclean.
+  bool accept_unclean = false;
+  // Called now and then while the data is hashed, with the bytes done so far
+  // and the total. May be empty.
+  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+};
+
+// What verify_file() found. ok() when every check passed.
+struct VerifyReport {
+  // Empty when intact; else the datatier::errc of the first failed check, in
+  // the order open() checks (size, magic, version, data size, user version,
+  // in-use mark, checksum).
+  std::error_code error;
+  // What failed, with the expected and the found values.
+  std::string message;
+  std::uint64_t file_size = 0;
+  // The data size the file was checked against.
+  std::size_t data_size = 0;
+  // The header, when the file is long enough to hold one.
+  std::optional<Header> header;
+  // The checksum computed over header and data, when the checks got that far.
+  std::optional<Checksum> computed_checksum;
+
+  bool ok() const noexcept { return !error; }
+};
+
+// Runs every check open() runs on `path`, read-only, without locking the file
+// and without changing it. A failed check is reported, not thrown.
+// Throws: datatier::Error only when the file cannot be read at all (errno of
+// open / read, e.g. std::errc::no_such_file_or_directory, permission_denied).
+VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions& options = {});
+
+// Reads and decodes the header of `path` without checking it.
+// Throws: datatier::Error — errno of open / read, or errc::size_mismatch for a
+// file shorter than a header.
+Header read_header(const std::filesystem::path& path);
+
+}  // namespace datatier

@@ -1,0 +1,48 @@
+// BLAKE3-based pool checksum.
+#include "checksum.h"
+
+#include <array>
+
+namespace datatier::detail {
+
+ChecksumHasher::ChecksumHasher(const Header& header) noexcept : hasher_{} {
+  Header covered = header;
+  covered.checksum = {};
+  // The in-use mark is set and cleared in place without rehashing the data,
+  // so the checksum is defined over the header as it is when clean.
+  covered.options &= ~kOptionInUse;
+  std::array<std::byte, kHeaderSize> bytes;
+  encode_header(covered, bytes);
+  blake3_hasher_init(&hasher_);
+  blake3_hasher_update(&hasher_, bytes.data(), bytes.size());
+}
+
+void ChecksumHasher::update(std::span<const std::byte> data) noexcept {
+  blake3_hasher_update(&hasher_, data.data(), data.size());
+}
+
+Checksum ChecksumHasher::finish() const noexcept {
+  Checksum out;
+  blake3_hasher_finalize(&hasher_, reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+  return out;
+}
+
+Checksum pool_checksum(const Header& header, std::span<const std::byte> data) noexcept {
+  ChecksumHasher hasher(header);
+  hasher.update(data);
+  return hasher.finish();
+}
+
+std::string to_hex(const Checksum& checksum) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(checksum.size() * 2);
+  for (std::byte b : checksum) {
+    const auto v = std::to_integer<unsigned>(b);
+    out.push_back(kDigits[v >> 4]);
+    out.push_back(kDigits[v & 0xf]);
+  }
+  return out;
+}
+
+}  // namespace datatier::detail

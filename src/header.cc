@@ -1,0 +1,73 @@
+// Field-by-field little-endian encoding of the pool file header.
+#include "datatier/header.h"
+
+#include <algorithm>
+#include <limits>
+
+#include "header_layout.h"
+
+namespace datatier {
+namespace {
+
+using namespace detail;
+
+
+template <typename T>
+void put_le(std::span<std::byte, kHeaderSize> out, std::size_t offset, T value) noexcept {
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    out[offset + i] = static_cast<std::byte>(value >> (8 * i));
+  }
+}
+
+template <typename T>
+T get_le(std::span<const std::byte, kHeaderSize> in, std::size_t offset) noexcept {
+  T value = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    value = static_cast<T>(value | static_cast<T>(static_cast<T>(in[offset + i]) << (8 * i)));
+  }
+  return value;
+}
+
+}  // namespace
+
+void encode_header(const Header& header, std::span<std::byte, kHeaderSize> out) noexcept {
+  std::fill(out.begin(), out.end(), std::byte{0});
+  std::copy(header.checksum.begin(), header.checksum.end(), out.begin() + kChecksumOffset);
+  std::copy(header.magic.begin(), header.magic.end(), out.begin() + kMagicOffset);
+  put_le(out, kVersionOffset, header.version);
+  put_le(out, kMonotonicSecondsOffset, header.time_monotonic_s);
+  put_le(out, kUnixSecondsOffset, header.time_unix_s);
+  put_le(out, kMonotonicNanosOffset, header.time_monotonic_ns);
+  put_le(out, kUnixNanosOffset, header.time_unix_ns);
+  put_le(out, kUserVersionOffset, header.user_version);
+  put_le(out, kOptionsOffset, header.options);
+  put_le(out, kDataSizeOffset, header.data_size);
+}
+
+Header decode_header(std::span<const std::byte, kHeaderSize> in) noexcept {
+  Header header;
+  std::copy_n(in.begin() + kChecksumOffset, header.checksum.size(), header.checksum.begin());
+  std::copy_n(in.begin() + kMagicOffset, header.magic.size(), header.magic.begin());
+  header.version = get_le<std::uint64_t>(in, kVersionOffset);
+  header.time_monotonic_s = get_le<std::uint32_t>(in, kMonotonicSecondsOffset);
+  header.time_unix_s = get_le<std::uint32_t>(in, kUnixSecondsOffset);
+  header.time_monotonic_ns = get_le<std::uint64_t>(in, kMonotonicNanosOffset);
+  header.time_unix_ns = get_le<std::uint64_t>(in, kUnixNanosOffset);
+  header.user_version = get_le<std::uint64_t>(in, kUserVersionOffset);
+  header.options = get_le<std::uint64_t>(in, kOptionsOffset);
+  header.data_size = get_le<std::uint64_t>(in, kDataSizeOffset);
+  return header;
+}
+
+std::optional<std::uint64_t> pool_file_size(std::size_t data_size) noexcept {
+  // Integer arithmetic with an explicit bound, never floating point.
+  constexpr std::uint64_t kMaxFileSize =
+      static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / kHeaderSize *
+      kHeaderSize;
+  const std::uint64_t size = data_size;
+  if (size > kMaxFileSize - kHeaderSize) return std::nullopt;
+  const std::uint64_t pages = (kHeaderSize + size + (kHeaderSize - 1)) / kHeaderSize;
+  return pages * kHeaderSize;
+}
+
+}  // namespace datatier

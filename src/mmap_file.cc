@@ -1,0 +1,78 @@
+// MmapFile: a Datapool over a shared mapping of a pool file.
+#include "datatier/mmap_file.h"
+
+#include "checksum.h"
+#include "platform/mapping.h"
+#include "pool_file.h"
+
+namespace datatier {
+
+struct MmapFile::Impl {
+  detail::PoolFile file;
+  platform::Mapping mapping;  // the whole file, header included
+
+  std::span<std::byte> data() const noexcept {
+    return mapping.bytes().subspan(kHeaderSize, file.data_size());
+  }
+};
+
+MmapFile::MmapFile(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+MmapFile::MmapFile(MmapFile&& other) noexcept = default;
+MmapFile& MmapFile::operator=(MmapFile&& other) noexcept = default;
+MmapFile::~MmapFile() = default;
+
+MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_size,
+                          std::uint64_t user_version, const FileOptions& options) {
+  auto file = detail::PoolFile::create(path, data_size, user_version, detail::creation_mode(options));
+  detail::RemoveOnFailure cleanup(path);
+  auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
+  cleanup.disarm();
+  return MmapFile(std::make_unique<Impl>(Impl{std::move(file), std::move(mapping)}));
+}
+
+MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size,
+                        std::uint64_t user_version, const FileOptions& options) {
+  auto file = detail::PoolFile::open(
+      path, {.data_size = data_size, .user_version = user_version,
+             .accept_unclean = options.accept_unclean});
+  auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
+  auto impl = std::make_unique<Impl>(Impl{std::move(file), std::move(mapping)});
+  detail::throw_if_failed(
+      detail::check_checksum(impl->file.header(),
+                             detail::pool_checksum(impl->file.header(), impl->data())),
+      path);
+  impl->file.mark_in_use();
+  return MmapFile(std::move(impl));
+}
+
+std::span<std::byte> MmapFile::data() noexcept {
+  return impl_ ? impl_->data() : std::span<std::byte>{};
+}
+
+std::span<const std::byte> MmapFile::data() const noexcept {
+  return impl_ ? impl_->data() : std::span<const std::byte>{};
+}
+
+void MmapFile::flush() {
+  if (!impl_) return;
+  detail::PoolFile& file = impl_->file;
+  // Data first, then the header that vouches for it: a crash in between
+  // leaves the in-use mark of the old header in place.
+  impl_->mapping.sync(kHeaderSize, file.data_size(), file.path());
+  Header header = file.fresh_header();
+  header.checksum = detail::pool_checksum(header, impl_->data());
+  file.write_header(header);
+  file.file().sync_data();
+}
+
+Header MmapFile::header() const {
+  if (!impl_) detail::throw_moved_from();
+  return impl_->file.read_header();
+}
+
+const std::filesystem::path& MmapFile::path() const noexcept {
+  static const std::filesystem::path kNone;
+  return impl_ ? impl_->file.path() : kNone;
+}
+
+}  // namespace datatier

@@ -1,0 +1,83 @@
+// An open file with its path: positioned I/O that never returns short, sizes,
+// preallocation, syncs and an exclusive lock.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <span>
+#include <utility>
+
+#include "platform/unique_fd.h"
+
+namespace datatier::platform {
+
+// A file opened close-on-exec, remembered with its path so that every error
+// names it. Every method throws datatier::Error carrying errno (or, for a file
+// that ends early, errc::size_mismatch) and the path. Move-only.
+class File {
+ public:
+  enum class Access { read_only, read_write };
+
+  // Opens an existing file. Refuses directories (EISDIR).
+  static File open(const std::filesystem::path& path, Access access);
+  // Creates `path`, which must not exist (EEXIST otherwise), read-write with
+  // permission bits `mode` (before the umask).
+  static File create_new(const std::filesystem::path& path, mode_t mode);
+  // Opens `path` read-write, creating it with `mode` if it does not exist.
+  static File open_or_create(const std::filesystem::path& path, mode_t mode);
+
+  int fd() const noexcept { return fd_.get(); }
+  const std::filesystem::path& path() const noexcept { return path_; }
+
+  std::uint64_t size() const;
+
+  // Reads exactly out.size() bytes at `offset`, retrying EINTR and short
+  // reads. Reaching end of file first is an error (errc::size_mismatch).
+  void read_exact(std::span<std::byte> out, std::uint64_t offset) const;
+  // Writes all of `in` at `offset`, retrying EINTR and short writes.
+  void write_all(std::span<const std::byte> in, std::uint64_t offset) const;
+
+  // Sets the size to exactly `size` bytes and reserves the disk blocks for it,
+  // so later writes (also through a shared mapping) cannot fail for lack of
+  // space. Falls back to a plain size change on file systems that cannot
+  // preallocate.
+  void allocate(std::uint64_t size) const;
+
+  void sync_data() const;  // fdatasync
+  void sync() const;       // fsync
+
+  // Takes an exclusive advisory lock (flock) without waiting. Returns false if
+  // another open file description holds one, in this process or another. The
+  // lock goes with the descriptor: closing it, or the process dying, drops it.
+  bool try_lock_exclusive() const;
+
+ private:
+  friend void swap_descriptors(File& a, File& b) noexcept {
+    std::swap(a.fd_, b.fd_);
+  }
+
+  File(UniqueFd fd, std::filesystem::path path) noexcept
+      : fd_(std::move(fd)), path_(std::move(path)) {}
+
+  UniqueFd fd_;
+  std::filesystem::path path_;
+};
+
+// Swaps the directory entries `a` and `b` in one atomic step
+// (renameat2 RENAME_EXCHANGE). Returns false, changing nothing, where the file
+// system does not support the exchange.
+bool exchange_files(const std::filesystem::path& a, const std::filesystem::path& b);
+
+// Atomically replaces `to` with `from` (rename(2)).
+void rename_file(const std::filesystem::path& from, const std::filesystem::path& to);
+
+// Makes the directory entries in `dir` durable (fsync on the directory).
+void sync_directory(const std::filesystem::path& dir);
+
+// Removes `path`; a file that does not exist is not an error.
+void remove_file(const std::filesystem::path& path);
+
+}  // namespace datatier::platform

@@ -1,0 +1,49 @@
+// The real system calls behind the platform layer's replaceable table.
+#include "platform/syscalls.h"
+
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+namespace datatier::platform {
+namespace {
+
+// open(2) is variadic and renameat2 may lack a libc prototype on older
+// systems, so both get a plain wrapper with a fixed signature.
+int open_file(const char* path, int flags, mode_t mode) { return ::open(path, flags, mode); }
+
+int rename_at2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
+               unsigned int flags) {
+  return ::renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+constexpr Syscalls kReal = {
+    .open = open_file,
+    .close = ::close,
+    .pread = ::pread,
+    .pwrite = ::pwrite,
+    .fstat = ::fstat,
+    .ftruncate = ::ftruncate,
+    .fallocate = ::fallocate,
+    .fsync = ::fsync,
+    .fdatasync = ::fdatasync,
+    .flock = ::flock,
+    .renameat2 = rename_at2,
+    .unlink = ::unlink,
+    .mmap = ::mmap,
+    .munmap = ::munmap,
+    .msync = ::msync,
+    .madvise = ::madvise,
+};
+
+Syscalls table = kReal;
+
+}  // namespace
+
+Syscalls& syscalls() noexcept { return table; }
+
+const Syscalls& real_syscalls() noexcept { return kReal; }
+
+}  // namespace datatier::platform

@@ -1,0 +1,42 @@
+// The table of system calls the platform layer makes, replaceable by tests.
+//
+// Every file-system and memory-mapping call datatier makes goes through this
+// table, so a test can make any one of them fail (ENOSPC, EIO, EINTR, a short
+// transfer) at any position in a pool operation and check what follows.
+// Production code never changes it.
+#pragma once
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include <cstddef>
+
+namespace datatier::platform {
+
+struct Syscalls {
+  int (*open)(const char* path, int flags, mode_t mode);
+  int (*close)(int fd);
+  ssize_t (*pread)(int fd, void* buf, std::size_t count, off_t offset);
+  ssize_t (*pwrite)(int fd, const void* buf, std::size_t count, off_t offset);
+  int (*fstat)(int fd, struct stat* st);
+  int (*ftruncate)(int fd, off_t length);
+  int (*fallocate)(int fd, int mode, off_t offset, off_t length);
+  int (*fsync)(int fd);
+  int (*fdatasync)(int fd);
+  int (*flock)(int fd, int operation);
+  int (*renameat2)(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
+                   unsigned int flags);
+  int (*unlink)(const char* path);
+  void* (*mmap)(void* addr, std::size_t length, int prot, int flags, int fd, off_t offset);
+  int (*munmap)(void* addr, std::size_t length);
+  int (*msync)(void* addr, std::size_t length, int flags);
+  int (*madvise)(void* addr, std::size_t length, int advice);
+};
+
+// The table in force. Starts out as the real system calls.
+Syscalls& syscalls() noexcept;
+
+// The real system calls, for restoring the table after a test.
+const Syscalls& real_syscalls() noexcept;
+
+}  // namespace datatier::platform
