@@ -1,4 +1,6 @@
-# Provides the target datatier_blake3: the official BLAKE3 C implementation.
+# Provides the target datatier_blake3: the official BLAKE3 C implementation,
+# and datatier_blake3_headers: just its header, for code inside the project
+# (tests, tools) that uses the library's internal checksum code.
 #
 # A system BLAKE3 CMake package (newer Debian's libblake3-dev) is used when one
 # exists. Otherwise the C sources Debian 12 ships inside librust-blake3-dev are
@@ -11,6 +13,8 @@ find_package(BLAKE3 CONFIG QUIET)
 if(BLAKE3_FOUND AND TARGET BLAKE3::blake3)
   add_library(datatier_blake3 INTERFACE)
   target_link_libraries(datatier_blake3 INTERFACE BLAKE3::blake3)
+  add_library(datatier_blake3_headers INTERFACE)
+  target_link_libraries(datatier_blake3_headers INTERFACE BLAKE3::blake3)
   set(DATATIER_BLAKE3_SYSTEM ON)
   message(STATUS "datatier: BLAKE3 from the system package")
   return()
@@ -36,6 +40,8 @@ set(_b3 "${DATATIER_BLAKE3_SOURCE_DIR}")
 add_library(datatier_blake3 OBJECT
   ${_b3}/blake3.c ${_b3}/blake3_dispatch.c ${_b3}/blake3_portable.c)
 target_include_directories(datatier_blake3 SYSTEM PUBLIC $<BUILD_INTERFACE:${_b3}>)
+add_library(datatier_blake3_headers INTERFACE)
+target_include_directories(datatier_blake3_headers SYSTEM INTERFACE $<BUILD_INTERFACE:${_b3}>)
 set_target_properties(datatier_blake3 PROPERTIES
   POSITION_INDEPENDENT_CODE ON
   C_VISIBILITY_PRESET hidden)

@@ -1,21 +1,38 @@
 // BLAKE3-based pool checksum.
 #include "checksum.h"
 
+#include <algorithm>
 #include <array>
+
+#include "header_layout.h"
 
 namespace datatier::detail {
 
-ChecksumHasher::ChecksumHasher(const Header& header) noexcept : hasher_{} {
-  Header covered = header;
-  covered.checksum = {};
-  // The in-use mark is set and cleared in place without rehashing the data,
-  // so the checksum is defined over the header as it is when clean.
-  covered.options &= ~kOptionInUse;
+namespace {
+
+std::array<std::byte, kHeaderSize> encoded(const Header& header) noexcept {
   std::array<std::byte, kHeaderSize> bytes;
-  encode_header(covered, bytes);
-  blake3_hasher_init(&hasher_);
-  blake3_hasher_update(&hasher_, bytes.data(), bytes.size());
+  encode_header(header, bytes);
+  return bytes;
 }
+
+}  // namespace
+
+ChecksumHasher::ChecksumHasher(std::span<const std::byte, kHeaderSize> stored_header) noexcept
+    : hasher_{} {
+  std::array<std::byte, kHeaderSize> covered;
+  std::copy(stored_header.begin(), stored_header.end(), covered.begin());
+  std::fill_n(covered.begin() + kChecksumOffset, sizeof(Checksum), std::byte{0});
+  // The in-use mark is set and cleared in place without rehashing the data,
+  // so the checksum is defined over the header as it is when clean. The mark
+  // is bit 0 of the little-endian options field, so it lives in its first byte.
+  covered[kOptionsOffset] &= ~static_cast<std::byte>(kOptionInUse);
+  blake3_hasher_init(&hasher_);
+  blake3_hasher_update(&hasher_, covered.data(), covered.size());
+}
+
+ChecksumHasher::ChecksumHasher(const Header& header) noexcept
+    : ChecksumHasher(encoded(header)) {}
 
 void ChecksumHasher::update(std::span<const std::byte> data) noexcept {
   blake3_hasher_update(&hasher_, data.data(), data.size());

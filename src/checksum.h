@@ -16,8 +16,11 @@ namespace datatier::detail {
 // or written. The result equals BLAKE3 of the concatenation of everything fed.
 class ChecksumHasher {
  public:
-  // Starts with the header's encoding, its checksum field set to zero and its
-  // kOptionInUse bit cleared (docs/format.md, "Checksum").
+  // Starts with the header as stored, its checksum field set to zero and its
+  // kOptionInUse bit cleared (docs/format.md, "Checksum"). Every other byte,
+  // padding included, is hashed as it is.
+  explicit ChecksumHasher(std::span<const std::byte, kHeaderSize> stored_header) noexcept;
+  // Starts with the encoding of `header`, for writing a new snapshot.
   explicit ChecksumHasher(const Header& header) noexcept;
 
   void update(std::span<const std::byte> data) noexcept;

@@ -68,7 +68,7 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
       path, {.data_size = data_size, .user_version = user_version,
              .accept_unclean = options.accept_unclean});
   auto memory = Memory::create(data_size);
-  detail::ChecksumHasher hasher(pool.header());
+  detail::ChecksumHasher hasher(pool.header_bytes());
   for_each_chunk(memory.data(), [&](std::size_t offset, std::span<std::byte> chunk) {
     pool.file().read_exact(chunk, kHeaderSize + offset);
     hasher.update(chunk);

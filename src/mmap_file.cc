@@ -37,10 +37,9 @@ MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size
              .accept_unclean = options.accept_unclean});
   auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
   auto impl = std::make_unique<Impl>(Impl{std::move(file), std::move(mapping)});
-  detail::throw_if_failed(
-      detail::check_checksum(impl->file.header(),
-                             detail::pool_checksum(impl->file.header(), impl->data())),
-      path);
+  detail::ChecksumHasher hasher(impl->file.header_bytes());
+  hasher.update(impl->data());
+  detail::throw_if_failed(detail::check_checksum(impl->file.header(), hasher.finish()), path);
   impl->file.mark_in_use();
   return MmapFile(std::move(impl));
 }

@@ -1,6 +1,7 @@
 // Shared lifecycle of a pool file: creation, checked opening, header writes.
 #include "pool_file.h"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <string>
@@ -30,6 +31,10 @@ RemoveOnFailure::~RemoveOnFailure() {
   } catch (const Error&) {
     // Best effort: the failure that got us here is the one to report.
   }
+}
+
+std::uint64_t recorded_data_size(std::size_t data_size) noexcept {
+  return data_size % kHeaderSize == 0 ? 0 : std::uint64_t{data_size};
 }
 
 void throw_moved_from() {
@@ -62,7 +67,7 @@ PoolFile PoolFile::create(const std::filesystem::path& path, std::size_t data_si
   pool.file_.allocate(file_size);
   Header header;
   header.user_version = user_version;
-  header.data_size = data_size;
+  header.data_size = recorded_data_size(data_size);
   header.options = kOptionInUse;
   pool.write_header(header);
   pool.file_.sync();
@@ -78,7 +83,7 @@ PoolFile PoolFile::open(const std::filesystem::path& path, const Expectation& ex
   lock_or_throw(pool.file_);
   pool.file_size_ = pool.file_.size();
   throw_if_failed(check_file_size(pool.file_size_, expected.data_size), path);
-  pool.header_ = pool.read_header();
+  pool.load_header();
   throw_if_failed(check_header(pool.header_, expected), path);
   return pool;
 }
@@ -95,12 +100,18 @@ PoolFile PoolFile::open_spare(const std::filesystem::path& path, std::size_t dat
 void PoolFile::swap_files(PoolFile& other) noexcept {
   swap_descriptors(file_, other.file_);  // found by argument-dependent lookup
   std::swap(header_, other.header_);
+  std::swap(header_bytes_, other.header_bytes_);
 }
 
 Header PoolFile::read_header() const {
   std::array<std::byte, kHeaderSize> bytes;
   file_.read_exact(bytes, 0);
   return decode_header(bytes);
+}
+
+void PoolFile::load_header() {
+  file_.read_exact(header_bytes_, 0);
+  header_ = decode_header(header_bytes_);
 }
 
 Header PoolFile::fresh_header() const {
@@ -111,7 +122,7 @@ Header PoolFile::fresh_header() const {
   header.time_monotonic_ns = clocks.monotonic_ns;
   header.time_unix_ns = clocks.unix_ns;
   header.user_version = user_version_;
-  header.data_size = data_size_;
+  header.data_size = recorded_data_size(data_size_);
   return header;
 }
 
@@ -120,6 +131,7 @@ void PoolFile::write_header(const Header& header) {
   encode_header(header, bytes);
   file_.write_all(bytes, 0);
   header_ = header;
+  header_bytes_ = bytes;
 }
 
 void PoolFile::mark_in_use() {
@@ -133,6 +145,7 @@ void PoolFile::mark_in_use() {
   file_.write_all(bytes, kOptionsOffset);
   file_.sync_data();
   header_.options = options;
+  std::copy(bytes.begin(), bytes.end(), header_bytes_.begin() + kOptionsOffset);
 }
 
 void PoolFile::zero_tail() {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -42,11 +43,15 @@ class PoolFile {
   std::uint64_t user_version() const noexcept { return user_version_; }
   std::uint64_t file_size() const noexcept { return file_size_; }
 
-  // The header as read or last written by this object.
+  // The header as read or last written by this object, decoded and as bytes.
   const Header& header() const noexcept { return header_; }
+  std::span<const std::byte, kHeaderSize> header_bytes() const noexcept { return header_bytes_; }
 
   // Reads and decodes the header now in the file.
   Header read_header() const;
+
+  // Reads the header now in the file into header() and header_bytes().
+  void load_header();
 
   // A header for a snapshot taken now: current clocks, this pool's user
   // version and data size, no in-use mark, checksum not yet set.
@@ -81,6 +86,7 @@ class PoolFile {
   std::uint64_t user_version_;
   std::uint64_t file_size_;
   Header header_{};
+  std::array<std::byte, kHeaderSize> header_bytes_{};
 };
 
 // Removes a file that the current call created unless the call completes
@@ -98,6 +104,11 @@ class RemoveOnFailure {
   std::filesystem::path path_;
   bool armed_;
 };
+
+// The value of Header::data_size for a pool of `data_size` bytes: 0 for whole
+// pages, where the file size implies the data size and the header stays byte
+// for byte the reference implementation's; the size itself otherwise.
+std::uint64_t recorded_data_size(std::size_t data_size) noexcept;
 
 // Throws datatier::Error (std::errc::bad_file_descriptor) for a call on a
 // moved-from pool that has no file to answer from.

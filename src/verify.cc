@@ -14,10 +14,12 @@ namespace {
 
 constexpr std::size_t kReadChunk = std::size_t{8} << 20;
 
-Header read_header_of(const platform::File& file) {
-  std::array<std::byte, kHeaderSize> bytes;
+using HeaderBytes = std::array<std::byte, kHeaderSize>;
+
+HeaderBytes read_header_bytes(const platform::File& file) {
+  HeaderBytes bytes;
   file.read_exact(bytes, 0);
-  return decode_header(bytes);
+  return bytes;
 }
 
 // The data size to check against when the caller names none.
@@ -36,14 +38,19 @@ bool record(VerifyReport& report, const detail::Verdict& verdict) {
 }  // namespace
 
 Header read_header(const std::filesystem::path& path) {
-  return read_header_of(platform::File::open(path, platform::File::Access::read_only));
+  return decode_header(
+      read_header_bytes(platform::File::open(path, platform::File::Access::read_only)));
 }
 
 VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions& options) {
   const auto file = platform::File::open(path, platform::File::Access::read_only);
   VerifyReport report;
   report.file_size = file.size();
-  if (report.file_size >= kHeaderSize) report.header = read_header_of(file);
+  HeaderBytes header_bytes{};
+  if (report.file_size >= kHeaderSize) {
+    header_bytes = read_header_bytes(file);
+    report.header = decode_header(header_bytes);
+  }
   report.data_size = options.data_size.value_or(implied_data_size(report.file_size, report.header));
 
   if (record(report, detail::check_file_size(report.file_size, report.data_size))) return report;
@@ -54,7 +61,7 @@ VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions&
       .accept_unclean = options.accept_unclean};
   if (record(report, detail::check_header(header, expected))) return report;
 
-  detail::ChecksumHasher hasher(header);
+  detail::ChecksumHasher hasher(header_bytes);
   std::vector<std::byte> buffer(std::min(kReadChunk, report.data_size));
   for (std::uint64_t done = 0; done < report.data_size;) {
     const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), report.data_size - done));

@@ -43,9 +43,9 @@ struct Header {
   std::uint64_t time_unix_ns = 0;            // offset 64: CLOCK_REALTIME nanoseconds
   std::uint64_t user_version = 0;            // offset 72
   std::uint64_t options = 0;                 // offset 80: kOption* bits
-  // offset 88: the data size the file was written with, or 0 where the writer
-  // did not record it (the reference implementation never does; its files
-  // always hold whole pages, so the data size is the file size - 4096).
+  // offset 88: the data size, recorded only when it is not a multiple of 4096
+  // (the file size cannot tell it then); 0 otherwise, as the reference
+  // implementation always writes, where the data size is file size - 4096.
   std::uint64_t data_size = 0;
   // Bytes 96..4096 are padding, written as zero.
 

@@ -1,0 +1,332 @@
+// Behaviour common to the file-backed pools: round trips at every size, every
+// error code, the in-use mark, locking and file hygiene.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "pool_kinds.h"
+#include "test_util.h"
+
+namespace datatier {
+namespace {
+
+using testing::FileBackedMemoryKind;
+using testing::MmapFileKind;
+
+template <typename Kind>
+class FilePool : public ::testing::Test {
+ protected:
+  using Pool = typename Kind::Pool;
+
+  std::filesystem::path path() const { return dir_ / "pool"; }
+
+  // Creates a pool of `size` bytes filled from `seed`, flushes and closes it.
+  void make_saved_pool(std::size_t size, std::uint64_t user_version = 0, std::uint64_t seed = 1) {
+    auto pool = Kind::create(dir_, size, user_version);
+    testing::fill_splitmix64(pool.data(), seed);
+    pool.flush();
+  }
+
+  void expect_contents(const Pool& pool, std::size_t size, std::uint64_t seed) {
+    ASSERT_EQ(pool.size(), size);
+    const auto expected = testing::splitmix64_bytes(size, seed);
+    EXPECT_TRUE(std::equal(pool.data().begin(), pool.data().end(), expected.begin(), expected.end()));
+  }
+
+  testing::TempDir dir_;
+};
+
+using Kinds = ::testing::Types<MmapFileKind, FileBackedMemoryKind>;
+TYPED_TEST_SUITE(FilePool, Kinds, testing::PoolKindNames);
+
+TYPED_TEST(FilePool, RoundTripsEveryDataSize) {
+  for (std::size_t size : {std::size_t{0}, std::size_t{1}, std::size_t{4095}, std::size_t{4096},
+                           std::size_t{4097}, std::size_t{(1u << 20) + 3}}) {
+    SCOPED_TRACE(size);
+    testing::TempDir dir;
+    {
+      auto pool = TypeParam::create(dir, size, 3);
+      EXPECT_EQ(pool.size(), size);
+      testing::fill_splitmix64(pool.data(), size);
+      pool.flush();
+    }
+    EXPECT_EQ(std::filesystem::file_size(dir / "pool"), *pool_file_size(size));
+    {
+      auto pool = TypeParam::open(dir, size, 3);
+      this->expect_contents(pool, size, size);
+      // Reopen → write → flush cycles keep the size openable (reference defect B1).
+      testing::fill_splitmix64(pool.data(), size + 1);
+      pool.flush();
+    }
+    auto pool = TypeParam::open(dir, size, 3);
+    this->expect_contents(pool, size, size + 1);
+  }
+}
+
+TYPED_TEST(FilePool, RoundTrips256MiB) {
+  constexpr std::size_t kSize = std::size_t{256} << 20;
+  this->make_saved_pool(kSize, 1, 77);
+  auto pool = TypeParam::open(this->dir_, kSize, 1);
+  this->expect_contents(pool, kSize, 77);
+}
+
+TYPED_TEST(FilePool, PartialLastPageIsPaddedWithZeros) {
+  this->make_saved_pool(5000);
+  const auto file = testing::read_file(this->path());
+  ASSERT_EQ(file.size(), 12288u);
+  for (std::size_t i = kHeaderSize + 5000; i < file.size(); ++i) ASSERT_EQ(file[i], std::byte{0});
+}
+
+TYPED_TEST(FilePool, HeaderReportsWhatTheFileHolds) {
+  auto pool = TypeParam::create(this->dir_, 8192, 42);
+  testing::fill_splitmix64(pool.data(), 3);
+  pool.flush();
+  const Header h = pool.header();
+  const auto file = testing::read_file(this->path());
+  EXPECT_EQ(h, decode_header(std::span<const std::byte, kHeaderSize>(file.data(), kHeaderSize)));
+  EXPECT_EQ(h.magic, kMagic);
+  EXPECT_EQ(h.version, kFormatVersion);
+  EXPECT_EQ(h.user_version, 42u);
+  EXPECT_EQ(h.options, 0u);
+  EXPECT_EQ(h.data_size, 0u);  // whole pages: not recorded, as the reference writes
+  EXPECT_GT(h.time_unix_s, 1'600'000'000u);
+  EXPECT_GT(h.time_unix_ns / 1'000'000'000u, 1'600'000'000u);
+  EXPECT_NE(h.checksum, Checksum{});
+}
+
+TYPED_TEST(FilePool, RecordsOddDataSizesInTheHeader) {
+  this->make_saved_pool(5000);
+  EXPECT_EQ(read_header(this->path()).data_size, 5000u);
+}
+
+TYPED_TEST(FilePool, OpenOfMissingFileKeepsErrno) {
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), std::errc::no_such_file_or_directory);
+}
+
+TYPED_TEST(FilePool, CreateRefusesAnExistingFile) {
+  this->make_saved_pool(4096);
+  EXPECT_DATATIER_ERROR(TypeParam::create(this->dir_, 4096), std::errc::file_exists);
+  auto pool = TypeParam::open(this->dir_, 4096);  // untouched
+  this->expect_contents(pool, 4096, 1);
+}
+
+TYPED_TEST(FilePool, OpenWithAnotherPageCountIsASizeMismatch) {
+  this->make_saved_pool(8192);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8193), errc::size_mismatch);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), errc::size_mismatch);
+}
+
+TYPED_TEST(FilePool, TruncatedOrExtendedFileIsASizeMismatch) {
+  this->make_saved_pool(8192);
+  std::filesystem::resize_file(this->path(), 8192);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::size_mismatch);
+  std::filesystem::resize_file(this->path(), 16384);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::size_mismatch);
+  std::filesystem::resize_file(this->path(), 0);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::size_mismatch);
+}
+
+TYPED_TEST(FilePool, OddSizeOpenedWithAnotherSizeOfTheSamePagesIsASizeMismatch) {
+  this->make_saved_pool(5000);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 5001), errc::size_mismatch);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::size_mismatch);
+}
+
+struct Corruption {
+  std::uint64_t offset;
+  errc expected;
+};
+
+TYPED_TEST(FilePool, EachCorruptedFieldGivesItsError) {
+  constexpr std::size_t kSize = 8192;
+  const Corruption cases[] = {
+      {0, errc::checksum_mismatch},       {31, errc::checksum_mismatch},
+      {32, errc::bad_magic},              {39, errc::bad_magic},
+      {40, errc::incompatible_version},   {47, errc::incompatible_version},
+      {48, errc::checksum_mismatch},      {52, errc::checksum_mismatch},
+      {56, errc::checksum_mismatch},      {64, errc::checksum_mismatch},
+      {72, errc::user_version_mismatch},  {80, errc::checksum_mismatch},  // the in-use bit
+      {87, errc::incompatible_version},   {88, errc::size_mismatch},
+      {96, errc::checksum_mismatch},      {4095, errc::checksum_mismatch},
+      {4096, errc::checksum_mismatch},    {4096 + kSize / 2, errc::checksum_mismatch},
+      {4096 + kSize - 1, errc::checksum_mismatch},
+  };
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.offset);
+    testing::TempDir dir;
+    {
+      auto pool = TypeParam::create(dir, kSize);
+      testing::fill_splitmix64(pool.data(), 1);
+      pool.flush();
+    }
+    testing::flip_byte(dir / "pool", c.offset);
+    if (c.offset == 80) {
+      // Flipping bit 0 of options sets the in-use mark: unclean, and with the
+      // mark accepted the data still verifies.
+      EXPECT_DATATIER_ERROR(TypeParam::open(dir, kSize), errc::unclean_shutdown);
+      FileOptions accept;
+      accept.accept_unclean = true;
+      EXPECT_NO_THROW(TypeParam::open(dir, kSize, 0, accept));
+      continue;
+    }
+    EXPECT_DATATIER_ERROR(TypeParam::open(dir, kSize), c.expected);
+  }
+}
+
+TYPED_TEST(FilePool, UserVersionIsCoveredByTheChecksum) {
+  this->make_saved_pool(4096, 0);
+  testing::flip_byte(this->path(), 72);  // user version 0 → 1
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096, 0), errc::user_version_mismatch);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096, 1), errc::checksum_mismatch);
+}
+
+TYPED_TEST(FilePool, WrongUserVersionIsReportedBeforeCorruptData) {
+  this->make_saved_pool(8192, 5);
+  testing::flip_byte(this->path(), 5000);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192, 6), errc::user_version_mismatch);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192, 5), errc::checksum_mismatch);
+}
+
+TYPED_TEST(FilePool, NotAPoolFileIsBadMagic) {
+  std::vector<std::byte> text(8192, std::byte{'x'});
+  testing::write_file(this->path(), text);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), errc::bad_magic);
+}
+
+TYPED_TEST(FilePool, ErrorsNameTheFileAndTheValues) {
+  this->make_saved_pool(4096, 7);
+  try {
+    TypeParam::open(this->dir_, 4096, 8);
+    FAIL() << "opened with the wrong user version";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.path(), this->path());
+    const std::string what = e.what();
+    EXPECT_NE(what.find(this->path().string()), std::string::npos) << what;
+    EXPECT_NE(what.find("expected user version 8, found 7"), std::string::npos) << what;
+  }
+}
+
+TYPED_TEST(FilePool, InvalidArgumentsAreRefusedNotCrashed) {
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::create("", 4096, 0), std::errc::invalid_argument);
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::open("", 4096, 0), std::errc::invalid_argument);
+  const std::size_t huge = std::numeric_limits<std::size_t>::max() - 100;
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::create(this->path(), huge, 0), std::errc::invalid_argument);
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::open(this->path(), huge, 0), std::errc::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(this->path()));
+}
+
+TYPED_TEST(FilePool, ADirectoryIsNotAPool) {
+  std::filesystem::create_directory(this->path());
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::open(this->path(), 4096, 0), std::errc::is_a_directory);
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::create(this->path(), 4096, 0), std::errc::file_exists);
+}
+
+TYPED_TEST(FilePool, CreateInAMissingDirectoryFails) {
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::create(this->dir_ / "no/such/dir/pool", 4096, 0),
+                        std::errc::no_such_file_or_directory);
+}
+
+TYPED_TEST(FilePool, UnreadableFileIsPermissionDenied) {
+  if (::geteuid() == 0) {
+    // root bypasses permission bits; check the mode instead of the refusal.
+    this->make_saved_pool(4096);
+    std::filesystem::permissions(this->path(), std::filesystem::perms::none);
+    EXPECT_EQ(std::filesystem::status(this->path()).permissions(), std::filesystem::perms::none);
+    return;
+  }
+  this->make_saved_pool(4096);
+  std::filesystem::permissions(this->path(), std::filesystem::perms::none);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), std::errc::permission_denied);
+}
+
+TYPED_TEST(FilePool, NewFilesAreOwnerReadWriteOnly) {
+  const mode_t old_mask = ::umask(0);
+  this->make_saved_pool(4096);
+  ::umask(old_mask);
+  const auto perms = std::filesystem::status(this->path()).permissions();
+  EXPECT_EQ(perms, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+}
+
+TYPED_TEST(FilePool, CreateModeCanBeChosen) {
+  const mode_t old_mask = ::umask(0);
+  FileOptions options;
+  options.create_mode = std::filesystem::perms::owner_read | std::filesystem::perms::owner_write |
+                        std::filesystem::perms::group_read;
+  { auto pool = TestFixture::Pool::create(this->path(), 4096, 0, options); }
+  ::umask(old_mask);
+  EXPECT_EQ(std::filesystem::status(this->path()).permissions(), options.create_mode);
+}
+
+TYPED_TEST(FilePool, PoolNeverFlushedIsAnUncleanShutdown) {
+  { auto pool = TypeParam::create(this->dir_, 4096); }
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), errc::unclean_shutdown);
+  // Nothing was ever saved, so there is no snapshot to accept either.
+  FileOptions accept;
+  accept.accept_unclean = true;
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096, 0, accept), errc::checksum_mismatch);
+}
+
+TYPED_TEST(FilePool, PoolOpenedAndNotFlushedIsAnUncleanShutdown) {
+  this->make_saved_pool(4096, 0, 9);
+  { auto pool = TypeParam::open(this->dir_, 4096); }
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), errc::unclean_shutdown);
+  FileOptions accept;
+  accept.accept_unclean = true;
+  auto pool = TypeParam::open(this->dir_, 4096, 0, accept);
+  this->expect_contents(pool, 4096, 9);
+  pool.flush();
+}
+
+TYPED_TEST(FilePool, FlushClearsTheInUseMark) {
+  auto pool = TypeParam::create(this->dir_, 4096);
+  EXPECT_EQ(pool.header().options & kOptionInUse, kOptionInUse);
+  pool.flush();
+  EXPECT_EQ(pool.header().options & kOptionInUse, 0u);
+}
+
+TYPED_TEST(FilePool, SecondOpenWhileHeldIsPoolInUse) {
+  this->make_saved_pool(4096);
+  {
+    auto held = TypeParam::open(this->dir_, 4096);
+    EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), errc::pool_in_use);
+    held.flush();
+  }
+  EXPECT_NO_THROW(TypeParam::open(this->dir_, 4096));
+}
+
+TYPED_TEST(FilePool, ErrorsLeakNoDescriptors) {
+  this->make_saved_pool(4096, 1);
+  const auto count_fds = [] {
+    std::size_t n = 0;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const std::size_t before = count_fds();
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_THROW(TypeParam::open(this->dir_, 4096, 2), Error);
+    EXPECT_THROW(TypeParam::open(this->dir_, 8192, 1), Error);
+    EXPECT_THROW(TypeParam::create(this->dir_, 4096), Error);
+  }
+  EXPECT_EQ(count_fds(), before);
+}
+
+TYPED_TEST(FilePool, DescriptorsAreCloseOnExec) {
+  auto pool = TypeParam::create(this->dir_, 4096);
+  std::size_t checked = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    std::error_code ec;
+    const auto target = std::filesystem::read_symlink(entry.path(), ec);
+    if (ec || target.parent_path() != this->dir_.path()) continue;
+    const int fd = std::stoi(entry.path().filename().string());
+    EXPECT_TRUE(::fcntl(fd, F_GETFD) & FD_CLOEXEC) << target;
+    ++checked;
+  }
+  EXPECT_GE(checked, 1u);
+}
+
+}  // namespace
+}  // namespace datatier

@@ -1,0 +1,93 @@
+// Helpers shared by the tests: the golden files' data generator, file byte
+// access, and matchers for datatier errors.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <span>
+#include <system_error>
+#include <vector>
+
+#include "datatier/error.h"
+
+namespace datatier::testing {
+
+// The splitmix64 generator of the golden files' README.
+class SplitMix64 {
+ public:
+  explicit SplitMix64(std::uint64_t seed) noexcept : state_(seed) {}
+  std::uint64_t next() noexcept {
+    state_ += 0x9E3779B97F4A7C15u;
+    std::uint64_t z = state_;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+  }
+
+ private:
+  std::uint64_t state_;
+};
+
+// Fills `out` with the generator's words, little-endian, the last one cut short.
+inline void fill_splitmix64(std::span<std::byte> out, std::uint64_t seed) {
+  SplitMix64 gen(seed);
+  std::uint64_t word = 0;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    if (i % 8 == 0) word = gen.next();
+    out[i] = static_cast<std::byte>(word >> (8 * (i % 8)));
+  }
+}
+
+inline std::vector<std::byte> splitmix64_bytes(std::size_t n, std::uint64_t seed) {
+  std::vector<std::byte> bytes(n);
+  fill_splitmix64(bytes, seed);
+  return bytes;
+}
+
+inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::byte> bytes(chars.size());
+  for (std::size_t i = 0; i < chars.size(); ++i) bytes[i] = static_cast<std::byte>(chars[i]);
+  return bytes;
+}
+
+inline void write_file(const std::filesystem::path& path, std::span<const std::byte> bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+}
+
+// XORs the byte at `offset` of the file with `mask`.
+inline void flip_byte(const std::filesystem::path& path, std::uint64_t offset,
+                      std::byte mask = std::byte{0x01}) {
+  std::fstream f(path, std::ios::binary | std::ios::in | std::ios::out);
+  f.seekg(static_cast<std::streamoff>(offset));
+  char c = 0;
+  f.read(&c, 1);
+  c = static_cast<char>(static_cast<std::byte>(c) ^ mask);
+  f.seekp(static_cast<std::streamoff>(offset));
+  f.write(&c, 1);
+}
+
+inline std::filesystem::path golden(const std::string& name) {
+  return std::filesystem::path(DATATIER_TEST_DATA_DIR) / name;
+}
+
+}  // namespace datatier::testing
+
+// EXPECT_DATATIER_ERROR(statement, code): `statement` throws datatier::Error
+// whose code() compares equal to `code` (a datatier::errc or std::errc).
+#define EXPECT_DATATIER_ERROR(statement, expected_code)                                 \
+  do {                                                                                  \
+    try {                                                                               \
+      statement;                                                                        \
+      ADD_FAILURE() << #statement " did not throw";                                     \
+    } catch (const ::datatier::Error& e) {                                              \
+      EXPECT_EQ(e.code(), expected_code) << "actual error: " << e.what();              \
+    }                                                                                   \
+  } while (false)
