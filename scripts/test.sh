@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: installs what is missing, builds the release preset,
+# runs the suites that need builds of their own (sanitizers, fuzzing, the
+# install + consumer check), then every ctest test of the release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/install-deps.sh
+cmake --preset release
+cmake --build --preset release -j"$(nproc)"
+
+for extra in scripts/sanitizers.sh scripts/fuzz.sh scripts/consumer-test.sh; do
+  if [[ -f $extra ]]; then
+    echo "== $extra"
+    bash "$extra"
+  fi
+done
+
+ctest --preset release -j"$(nproc)"
