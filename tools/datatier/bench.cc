@@ -1,0 +1,514 @@
+// `datatier bench`: what creating, filling, saving, dropping and loading a
+// pool of each kind costs on this machine, next to what the machine's memory,
+// disk and hash function can do at best (baselines measured in the same run).
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <blake3.h>  // the official BLAKE3 C API, for the hashing baseline
+
+#include "commands.h"
+#include "datatier/file_backed_memory.h"
+#include "datatier/memory.h"
+#include "datatier/mmap_file.h"
+#include "os.h"
+#include "output.h"
+#include "size.h"
+#include "splitmix64.h"
+
+namespace datatier::cli {
+namespace {
+
+// Plain-file baselines use large sequential I/O, as the pools' own code does.
+constexpr std::size_t kIoChunk = std::size_t{8} << 20;
+// Long in-memory loops check for Ctrl-C after each chunk of this size.
+constexpr std::size_t kLoopChunk = std::size_t{64} << 20;
+
+struct BenchOptions {
+  std::string size = "1GiB";
+  std::string dir;
+  std::string kinds = "memory,mmap,fbm";
+  unsigned repeat = 3;
+  bool cold = false;
+  bool json = false;
+};
+
+enum class Kind { memory, mmap, fbm };
+
+std::string_view kind_name(Kind kind) {
+  switch (kind) {
+    case Kind::memory:
+      return "memory";
+    case Kind::mmap:
+      return "mmap";
+    case Kind::fbm:
+      return "fbm";
+  }
+  return "?";
+}
+
+std::vector<Kind> parse_kinds(const std::string& text) {
+  std::vector<Kind> kinds;
+  std::size_t begin = 0;
+  while (begin <= text.size()) {
+    const std::size_t end = std::min(text.find(',', begin), text.size());
+    const std::string_view name = std::string_view(text).substr(begin, end - begin);
+    Kind kind;
+    if (name == "memory") {
+      kind = Kind::memory;
+    } else if (name == "mmap") {
+      kind = Kind::mmap;
+    } else if (name == "fbm") {
+      kind = Kind::fbm;
+    } else {
+      throw UsageError(fmt::format("--kinds \"{}\": unknown pool kind \"{}\" (expected a comma-separated "
+                                   "list of memory, mmap, fbm)",
+                                   text, name));
+    }
+    if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) {
+      throw UsageError(fmt::format("--kinds \"{}\": \"{}\" is named twice", text, name));
+    }
+    kinds.push_back(kind);
+    begin = end + 1;
+  }
+  return kinds;
+}
+
+// --- Measurements ------------------------------------------------------------
+
+using Clock = std::chrono::steady_clock;
+
+template <typename F>
+double seconds_of(F&& work) {
+  const auto start = Clock::now();
+  work();
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// The times of one thing over the repeats.
+struct Runs {
+  std::vector<double> seconds;
+
+  double median() const {
+    std::vector<double> sorted = seconds;
+    std::sort(sorted.begin(), sorted.end());
+    const std::size_t n = sorted.size();
+    if (n == 0) return 0;
+    return n % 2 == 1 ? sorted[n / 2] : (sorted[n / 2 - 1] + sorted[n / 2]) / 2;
+  }
+};
+
+// What the machine can do for the same size; each phase is compared with one.
+enum Baseline : std::size_t { kFaultIn, kFill, kBlake3, kWriteFsync, kRead, kUnmap, kBaselineCount };
+
+struct BaselineInfo {
+  const char* key;    // JSON name
+  const char* label;  // table row
+  const char* short_name;
+};
+
+constexpr std::array<BaselineInfo, kBaselineCount> kBaselines = {{
+    {"fault_in", "fault-in of fresh anonymous memory, 1 thread", "fault-in"},
+    {"fill", "fill (splitmix64) of that memory", "fill"},
+    {"blake3", "BLAKE3 over that memory, 1 thread", "BLAKE3"},
+    {"write_fsync", "write + fsync of a plain file (8 MiB writes)", "write+fsync"},
+    {"read", "read of that file (8 MiB reads)", "read"},
+    {"unmap", "unmap of the memory", "unmap"},
+}};
+
+enum Phase : std::size_t { kCreate, kFillPhase, kFlush, kDrop, kOpen, kPhaseCount };
+
+struct PhaseInfo {
+  const char* name;
+  const char* what;  // for --help and docs
+};
+
+constexpr std::array<PhaseInfo, kPhaseCount> kPhases = {{
+    {"create", "create(), which faults in the memory or maps the file"},
+    {"fill", "splitmix64 over all of data()"},
+    {"flush", "flush()"},
+    {"drop", "destroying the pool"},
+    {"open", "open(), which reads and verifies the file"},
+}};
+
+struct KindResult {
+  Kind kind;
+  std::array<Runs, kPhaseCount> phases;
+};
+
+// Removes, at the latest on destruction (also while an exception unwinds,
+// e.g. after Ctrl-C), every file the bench may have made, and the directory
+// when the bench made that too.
+class Scratch {
+ public:
+  Scratch(std::filesystem::path dir, bool owns_dir) : dir_(std::move(dir)), owns_dir_(owns_dir) {}
+  Scratch(const Scratch&) = delete;
+  Scratch& operator=(const Scratch&) = delete;
+  ~Scratch() {
+    std::error_code ignored;
+    for (const auto& path : files_) std::filesystem::remove(path, ignored);
+    if (owns_dir_) std::filesystem::remove_all(dir_, ignored);
+  }
+
+  const std::filesystem::path& dir() const noexcept { return dir_; }
+
+  // A path in the directory for this process; removed by remove_all().
+  std::filesystem::path file(std::string_view name) {
+    files_.push_back(dir_ / fmt::format("datatier-bench-{}-{}", os::process_id(), name));
+    return files_.back();
+  }
+
+  // Tracks a path some other code names (a pool's spare file).
+  void track(std::filesystem::path path) { files_.push_back(std::move(path)); }
+
+  // Removes every file now; throws on failure, as a leftover would skew what follows.
+  void remove_all() {
+    for (const auto& path : files_) std::filesystem::remove(path);
+  }
+
+ private:
+  std::filesystem::path dir_;
+  bool owns_dir_;
+  std::vector<std::filesystem::path> files_;
+};
+
+std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& path, std::size_t size) {
+  switch (kind) {
+    case Kind::memory:
+      return std::make_unique<Memory>(Memory::create(size));
+    case Kind::mmap:
+      return std::make_unique<MmapFile>(MmapFile::create(path, size, 0));
+    case Kind::fbm:
+      return std::make_unique<FileBackedMemory>(FileBackedMemory::create(path, size, 0));
+  }
+  return nullptr;
+}
+
+std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path, std::size_t size) {
+  if (kind == Kind::mmap) return std::make_unique<MmapFile>(MmapFile::open(path, size, 0));
+  return std::make_unique<FileBackedMemory>(FileBackedMemory::open(path, size, 0));
+}
+
+void interruptible_fill(std::span<std::byte> data) {
+  SplitMix64 generator(1);
+  for (std::size_t offset = 0; offset < data.size(); offset += kLoopChunk) {
+    generator.fill(data.subspan(offset, std::min(kLoopChunk, data.size() - offset)));
+    os::throw_if_interrupted();
+  }
+}
+
+// Plain single-threaded BLAKE3, the official implementation with its SIMD
+// kernels: what hashing costs without any of the library's own machinery.
+Checksum interruptible_blake3(std::span<const std::byte> data) {
+  blake3_hasher hasher;
+  blake3_hasher_init(&hasher);
+  for (std::size_t offset = 0; offset < data.size(); offset += kLoopChunk) {
+    const std::size_t n = std::min(kLoopChunk, data.size() - offset);
+    blake3_hasher_update(&hasher, data.data() + offset, n);
+    os::throw_if_interrupted();
+  }
+  Checksum out;
+  blake3_hasher_finalize(&hasher, reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+  return out;
+}
+
+class Bench {
+ public:
+  Bench(const BenchOptions& options, std::size_t size, std::vector<Kind> kinds, Scratch& scratch)
+      : options_(options), size_(size), kinds_(std::move(kinds)), scratch_(scratch) {}
+
+  void run_baselines() {
+    const auto plain = scratch_.file("baseline.dat");
+    const os::ChunkCallback check = [](std::uint64_t) { os::throw_if_interrupted(); };
+    // Untimed warm-up: the first fault-in of memory the process (or, in a
+    // virtual machine, the guest) never touched before can cost ten times
+    // the later ones, and would skew whichever phase came first.
+    status_.show("datatier bench: warming up");
+    os::AnonymousMemory::map_populated(size_).unmap();
+    for (unsigned r = 1; r <= options_.repeat; ++r) {
+      auto step = [&](Baseline b) {
+        status_.show(fmt::format("datatier bench: baseline {}/{}: {}", r, options_.repeat,
+                                 kBaselines[b].label));
+        os::throw_if_interrupted();
+      };
+      step(kFaultIn);
+      std::optional<os::AnonymousMemory> memory;
+      baselines_[kFaultIn].seconds.push_back(
+          seconds_of([&] { memory = os::AnonymousMemory::map_populated(size_); }));
+      step(kFill);
+      baselines_[kFill].seconds.push_back(seconds_of([&] { interruptible_fill(memory->bytes()); }));
+      step(kBlake3);
+      baselines_[kBlake3].seconds.push_back(seconds_of([&] { interruptible_blake3(memory->bytes()); }));
+      step(kWriteFsync);
+      baselines_[kWriteFsync].seconds.push_back(
+          seconds_of([&] { os::write_file_synced(plain, memory->bytes(), kIoChunk, check); }));
+      if (options_.cold) os::evict_from_page_cache(plain);
+      step(kRead);
+      baselines_[kRead].seconds.push_back(seconds_of([&] { os::read_file(plain, kIoChunk, check); }));
+      std::filesystem::remove(plain);
+      step(kUnmap);
+      baselines_[kUnmap].seconds.push_back(seconds_of([&] { memory->unmap(); }));
+    }
+  }
+
+  void run_kinds() {
+    for (Kind kind : kinds_) {
+      KindResult result{kind, {}};
+      const auto path = scratch_.file(fmt::format("{}.pool", kind_name(kind)));
+      if (kind == Kind::fbm) scratch_.track(FileBackedMemory::spare_path(path));
+      for (unsigned r = 1; r <= options_.repeat; ++r) {
+        auto step = [&](Phase p) {
+          status_.show(fmt::format("datatier bench: {} {}/{}: {}", kind_name(kind), r,
+                                   options_.repeat, kPhases[p].name));
+          os::throw_if_interrupted();
+        };
+        auto& phases = result.phases;
+        std::unique_ptr<Datapool> pool;
+        step(kCreate);
+        phases[kCreate].seconds.push_back(seconds_of([&] { pool = create_pool(kind, path, size_); }));
+        step(kFillPhase);
+        phases[kFillPhase].seconds.push_back(seconds_of([&] { interruptible_fill(pool->data()); }));
+        step(kFlush);
+        phases[kFlush].seconds.push_back(seconds_of([&] { pool->flush(); }));
+        step(kDrop);
+        phases[kDrop].seconds.push_back(seconds_of([&] { pool.reset(); }));
+        if (kind != Kind::memory) {
+          if (options_.cold) os::evict_from_page_cache(path);
+          step(kOpen);
+          phases[kOpen].seconds.push_back(seconds_of([&] { pool = open_pool(kind, path, size_); }));
+          pool.reset();
+        }
+        scratch_.remove_all();
+      }
+      results_.push_back(std::move(result));
+    }
+    status_.clear();
+  }
+
+  void print_json(const std::filesystem::path& dir) const {
+    nlohmann::json baselines = nlohmann::json::object();
+    for (std::size_t b = 0; b < kBaselineCount; ++b) {
+      baselines[kBaselines[b].key] = measurement_json(baselines_[b].seconds, baselines_[b].median());
+      baselines[kBaselines[b].key]["description"] = kBaselines[b].label;
+    }
+    const double read_hash = read_hash_seconds();
+    baselines["read_hash"] = {{"description", "max(read, BLAKE3): the floor for reading and verifying"},
+                              {"seconds", read_hash},
+                              {"gbps", gigabytes_per_second(size_, read_hash)}};
+    nlohmann::json kinds = nlohmann::json::object();
+    for (const KindResult& result : results_) {
+      nlohmann::json phases = nlohmann::json::object();
+      for (std::size_t p = 0; p < kPhaseCount; ++p) {
+        if (result.phases[p].seconds.empty()) continue;
+        const double median = result.phases[p].median();
+        nlohmann::json entry = measurement_json(result.phases[p].seconds, median);
+        const auto baseline = baseline_of(result.kind, static_cast<Phase>(p));
+        entry["baseline"] = baseline ? nlohmann::json(baseline->key) : nlohmann::json(nullptr);
+        entry["ratio"] = baseline && baseline->seconds > 0 ? nlohmann::json(median / baseline->seconds)
+                                                           : nlohmann::json(nullptr);
+        phases[kPhases[p].name] = std::move(entry);
+      }
+      kinds[kind_name(result.kind)] = std::move(phases);
+    }
+    const nlohmann::json out = {
+        {"version", DATATIER_VERSION},
+        {"size", size_},
+        {"file_size", *pool_file_size(size_)},
+        {"dir", dir.string()},
+        {"repeat", options_.repeat},
+        {"page_cache", options_.cold ? "cold" : "warm"},
+        {"statistic", "median"},
+        {"gbps_unit", "1e9 bytes per second"},
+        {"ratio", "phase seconds / baseline seconds"},
+        {"baselines", std::move(baselines)},
+        {"kinds", std::move(kinds)},
+    };
+    fmt::print("{}\n", out.dump(2));
+  }
+
+  void print_table(const std::filesystem::path& dir) const {
+    fmt::print("datatier bench: {} ({} bytes) per pool, median of {} run{}, in {}, page cache {}\n\n",
+               format_size(size_), size_, options_.repeat, options_.repeat == 1 ? "" : "s",
+               dir.string(), options_.cold ? "cold" : "warm");
+    fmt::print("{:<46} {:>9} {:>9}\n", "baseline", "seconds", "GB/s");
+    for (std::size_t b = 0; b < kBaselineCount; ++b) {
+      const double s = baselines_[b].median();
+      fmt::print("{:<46} {:>9.3f} {:>9}\n", kBaselines[b].label, s, rate(s));
+    }
+    const double read_hash = read_hash_seconds();
+    fmt::print("{:<46} {:>9.3f} {:>9}\n", "max(read, BLAKE3)", read_hash, rate(read_hash));
+
+    fmt::print("\n{:<8} {:<7} {:>9} {:>9}   {}\n", "kind", "phase", "seconds", "GB/s",
+               "vs baseline (time / baseline time)");
+    for (const KindResult& result : results_) {
+      bool first = true;
+      for (std::size_t p = 0; p < kPhaseCount; ++p) {
+        if (result.phases[p].seconds.empty()) continue;
+        const std::string kind = first ? std::string(kind_name(result.kind)) : std::string();
+        first = false;
+        const double s = result.phases[p].median();
+        const auto baseline = baseline_of(result.kind, static_cast<Phase>(p));
+        if (result.kind == Kind::memory && p == kFlush) {
+          fmt::print("{:<8} {:<7} {:>9} {:>9}   (nothing to save)\n", kind, kPhases[p].name, "-", "-");
+          continue;
+        }
+        const std::string versus =
+            baseline && baseline->seconds > 0
+                ? fmt::format("{:.2f} x {}", s / baseline->seconds, baseline->short_name)
+                : std::string();
+        fmt::print("{:<8} {:<7} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
+      }
+    }
+    fmt::print("\nGB/s = 10^9 bytes per second. 1.00 x = as fast as the baseline; 2.00 x = twice its time.\n");
+  }
+
+ private:
+  struct BaselineRef {
+    const char* key;
+    const char* short_name;
+    double seconds;
+  };
+
+  double read_hash_seconds() const {
+    return std::max(baselines_[kRead].median(), baselines_[kBlake3].median());
+  }
+
+  // The baseline a phase is compared with; none for saving a Memory pool.
+  std::optional<BaselineRef> baseline_of(Kind kind, Phase phase) const {
+    auto ref = [this](Baseline b) {
+      return BaselineRef{kBaselines[b].key, kBaselines[b].short_name, baselines_[b].median()};
+    };
+    switch (phase) {
+      case kCreate:
+        return ref(kFaultIn);
+      case kFillPhase:
+        return ref(kFill);
+      case kFlush:
+        if (kind == Kind::memory) return std::nullopt;
+        return ref(kWriteFsync);
+      case kDrop:
+        return ref(kUnmap);
+      case kOpen:
+        return BaselineRef{"read_hash", "max(read, BLAKE3)", read_hash_seconds()};
+      case kPhaseCount:
+        break;
+    }
+    return std::nullopt;
+  }
+
+  nlohmann::json measurement_json(const std::vector<double>& runs, double median) const {
+    return {{"seconds", median}, {"gbps", gigabytes_per_second(size_, median)}, {"runs", runs}};
+  }
+
+  std::string rate(double seconds) const {
+    if (seconds <= 0) return "-";
+    return fmt::format("{:.2f}", gigabytes_per_second(size_, seconds));
+  }
+
+  const BenchOptions& options_;
+  std::size_t size_;
+  std::vector<Kind> kinds_;
+  Scratch& scratch_;
+  StatusLine status_;
+  std::array<Runs, kBaselineCount> baselines_;
+  std::vector<KindResult> results_;
+};
+
+// Refuses to start when the directory's file system cannot hold what the
+// bench writes: the baseline file, plus the largest pool's files (an fbm
+// pool has a spare of the same size beside its file).
+void check_space(const std::filesystem::path& dir, std::size_t size, const std::vector<Kind>& kinds) {
+  const std::uint64_t file_size = *pool_file_size(size);
+  std::uint64_t pool_bytes = 0;
+  std::string pool_what;
+  for (Kind kind : kinds) {
+    if (kind == Kind::mmap && pool_bytes < file_size) {
+      pool_bytes = file_size;
+      pool_what = fmt::format(", plus the mmap pool's {} file", format_size(file_size));
+    }
+    if (kind == Kind::fbm) {
+      pool_bytes = 2 * file_size;
+      pool_what = fmt::format(", plus the fbm pool's {} file and its spare of the same size",
+                              format_size(file_size));
+    }
+  }
+  const std::uint64_t needed = size + pool_bytes;
+  const std::uint64_t available = std::filesystem::space(dir).available;
+  if (available < needed) {
+    throw UsageError(fmt::format(
+        "not enough free space in '{}': the bench needs {} there (a {} baseline file{}), but {} "
+        "is free; use a smaller --size or another --dir",
+        dir.string(), format_size(needed), format_size(size), pool_what, format_size(available)));
+  }
+  const auto memory = os::available_memory();
+  if (memory && *memory < size) {
+    throw UsageError(fmt::format("not enough memory: the bench holds {} in memory, but {} is available; "
+                                 "use a smaller --size",
+                                 format_size(size), format_size(*memory)));
+  }
+}
+
+int run_bench(const BenchOptions& options) {
+  const std::uint64_t size64 = parse_size(options.size);
+  if (size64 == 0) throw UsageError("--size must be at least 1 byte");
+  if (size64 > SIZE_MAX || !pool_file_size(static_cast<std::size_t>(size64))) {
+    throw UsageError(fmt::format("--size {} is too large", options.size));
+  }
+  const auto size = static_cast<std::size_t>(size64);
+  std::vector<Kind> kinds = parse_kinds(options.kinds);
+  if (!options.dir.empty() && !std::filesystem::is_directory(options.dir)) {
+    throw UsageError(fmt::format("--dir '{}' is not a directory", options.dir));
+  }
+
+  os::catch_interrupts();
+  const bool own_dir = options.dir.empty();
+  Scratch scratch(own_dir ? os::make_temp_dir("datatier-bench-") : std::filesystem::path(options.dir),
+                  own_dir);
+  check_space(scratch.dir(), size, kinds);
+
+  Bench bench(options, size, std::move(kinds), scratch);
+  bench.run_baselines();
+  bench.run_kinds();
+  if (options.json) {
+    bench.print_json(scratch.dir());
+  } else {
+    bench.print_table(scratch.dir());
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_bench_command(CLI::App& parent) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "bench",
+      "Time create, fill, flush, drop and open for each pool kind, next to this machine's "
+      "baselines for the same size (memory fault-in, fill, BLAKE3, file write + fsync, read)");
+  app->add_option("--size", options->size, "Data size of each pool, e.g. 256MiB, 1GiB")
+      ->capture_default_str();
+  app->add_option("--dir", options->dir,
+                  "Directory for the files (default: a new temporary directory under $TMPDIR or "
+                  "/tmp); the files are always removed, also on Ctrl-C");
+  app->add_option("--kinds", options->kinds, "Comma-separated pool kinds: memory, mmap, fbm")
+      ->capture_default_str();
+  app->add_option("--repeat", options->repeat, "Runs of everything; the median is reported")
+      ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  app->add_flag("--cold", options->cold,
+                "Drop each file from the page cache before reading it (default: warm cache, as on "
+                "a process restart)");
+  app->add_flag("--json", options->json, "Print JSON instead of a table");
+  return {app, [options] { return run_bench(*options); }};
+}
+
+}  // namespace datatier::cli

@@ -1,0 +1,110 @@
+// `datatier create FILE --size N`: a new pool file, filled and flushed.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "datatier/file_backed_memory.h"
+#include "datatier/mmap_file.h"
+#include "output.h"
+#include "size.h"
+#include "splitmix64.h"
+
+namespace datatier::cli {
+namespace {
+
+struct CreateOptions {
+  std::string file;
+  std::string size;
+  std::uint64_t user_version = 0;
+  std::string kind = "mmap";
+  std::string fill = "zero";
+  std::uint64_t seed = 0;
+  CLI::Option* seed_option = nullptr;
+  bool json = false;
+};
+
+// Fills the pool's data() (all of it: the golden files' convention), flushes
+// it and returns the header now on disk. On failure removes the files the
+// pool made, so no half-made pool is left behind.
+template <typename Pool>
+Header fill_and_flush(Pool pool, const CreateOptions& options, bool fbm) {
+  try {
+    if (options.fill == "random") SplitMix64(options.seed).fill(pool.data());
+    pool.flush();
+    return pool.header();
+  } catch (...) {
+    std::error_code ignored;
+    std::filesystem::remove(pool.path(), ignored);
+    if (fbm) std::filesystem::remove(FileBackedMemory::spare_path(pool.path()), ignored);
+    throw;
+  }
+}
+
+int run_create(const CreateOptions& options) {
+  const std::filesystem::path path = options.file;
+  const std::uint64_t size = parse_size(options.size);
+  if (size > SIZE_MAX) throw UsageError(fmt::format("--size {} is too large", options.size));
+  const auto data_size = static_cast<std::size_t>(size);
+  if (options.seed_option->count() > 0 && options.fill != "random") {
+    throw UsageError("--seed needs --fill random");
+  }
+
+  const bool fbm = options.kind == "fbm";
+  const Header header =
+      fbm ? fill_and_flush(FileBackedMemory::create(path, data_size, options.user_version), options, true)
+          : fill_and_flush(MmapFile::create(path, data_size, options.user_version), options, false);
+  const std::uint64_t file_size = std::filesystem::file_size(path);
+  const std::string fill =
+      options.fill == "random" ? fmt::format("random (splitmix64, seed {})", options.seed) : "zero";
+  const std::string spare = fbm ? FileBackedMemory::spare_path(path).string() : std::string();
+
+  if (options.json) {
+    nlohmann::json out = {{"path", path.string()},
+                          {"kind", options.kind},
+                          {"file_size", file_size},
+                          {"data_size", data_size},
+                          {"fill", options.fill},
+                          {"seed", options.fill == "random" ? nlohmann::json(options.seed) : nlohmann::json(nullptr)},
+                          {"spare_path", fbm ? nlohmann::json(spare) : nlohmann::json(nullptr)}};
+    out.update(header_to_json(header));
+    fmt::print("{}\n", out.dump(2));
+    return kExitOk;
+  }
+  fmt::print("created {} ({} pool): {} data bytes ({}) in a {}-byte file, user version {}\n",
+             path.string(), options.kind, data_size, format_size(data_size), file_size,
+             options.user_version);
+  fmt::print("fill            {}\n", fill);
+  fmt::print("checksum        {}\n", to_hex(header.checksum));
+  if (fbm) fmt::print("spare file      {} (holds the previous snapshot after a save)\n", spare);
+  return kExitOk;
+}
+
+}  // namespace
+
+Command add_create_command(CLI::App& parent) {
+  auto options = std::make_shared<CreateOptions>();
+  CLI::App* app = parent.add_subcommand("create", "Create a pool file, fill it and flush it");
+  app->add_option("FILE", options->file, "Pool file to create (must not exist)")->required();
+  app->add_option("--size", options->size, "Data size in bytes, e.g. 4096, 64KiB, 1.5GiB")->required();
+  app->add_option("--user-version", options->user_version, "User version to record (default 0)")
+      ->check(kNotNegative);
+  app->add_option("--kind", options->kind,
+                  "mmap (MmapFile) or fbm (FileBackedMemory, which also makes FILE.prev)")
+      ->check(CLI::IsMember({"mmap", "fbm"}))
+      ->capture_default_str();
+  app->add_option("--fill", options->fill,
+                  "zero, or random: the golden files' splitmix64 stream over all data bytes")
+      ->check(CLI::IsMember({"zero", "random"}))
+      ->capture_default_str();
+  options->seed_option =
+      app->add_option("--seed", options->seed, "Seed of the random fill (default 0)")
+          ->check(kNotNegative);
+  app->add_flag("--json", options->json, "Print JSON instead of text");
+  return {app, [options] { return run_create(*options); }};
+}
+
+}  // namespace datatier::cli

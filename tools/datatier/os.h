@@ -1,0 +1,101 @@
+// The tool's only direct use of the operating system: terminals, signals,
+// temporary directories, and the plain memory and file I/O that bench uses as
+// its baselines. Everything else goes through the datatier library.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <optional>
+#include <span>
+#include <stdexcept>
+
+namespace datatier::cli::os {
+
+// Whether standard error is a terminal (progress output goes there only then).
+bool stderr_is_terminal() noexcept;
+
+// --- Interruption --------------------------------------------------------
+
+// Thrown by throw_if_interrupted() once SIGINT or SIGTERM has arrived, so that
+// the stack unwinds and every scratch file is removed before the process ends
+// with reraise().
+class Interrupted : public std::runtime_error {
+ public:
+  explicit Interrupted(int signal);
+  int signal() const noexcept { return signal_; }
+
+ private:
+  int signal_;
+};
+
+// Installs handlers for SIGINT and SIGTERM that only record the signal.
+void catch_interrupts();
+// Throws Interrupted if a signal was recorded since catch_interrupts().
+void throw_if_interrupted();
+// Ends the process by `signal` with its default action, so the parent sees
+// the usual "killed by SIGINT" status (shell exit status 130).
+[[noreturn]] void reraise(int signal);
+// "SIGINT", "SIGTERM", or "signal N".
+const char* signal_name(int signal) noexcept;
+
+// --- Files -----------------------------------------------------------------
+
+// Creates a new directory, mode 0700, under $TMPDIR (or /tmp) named
+// `prefix` + 6 random characters. Throws: datatier::Error.
+std::filesystem::path make_temp_dir(const char* prefix);
+
+// This process's id, for unique scratch file names.
+long process_id() noexcept;
+
+// Called between chunks of long loops with the bytes done so far; may throw
+// (e.g. Interrupted) to abandon the work.
+using ChunkCallback = std::function<void(std::uint64_t done)>;
+
+// Creates `path` (which must not exist), writes `data` to it with large
+// sequential pwrite()s of `chunk` bytes and fsync()s it.
+// Throws: datatier::Error naming `path`. A partly written file is left for
+// the caller to remove.
+void write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
+                       std::size_t chunk, const ChunkCallback& callback);
+
+// Reads the whole of `path` sequentially with pread()s of `chunk` bytes into
+// one reused buffer. Returns the bytes read. Throws: datatier::Error.
+std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk,
+                        const ChunkCallback& callback);
+
+// Writes back and drops `path`'s pages from the page cache, so the next read
+// comes from the device. Throws: datatier::Error.
+void evict_from_page_cache(const std::filesystem::path& path);
+
+// --- Memory ----------------------------------------------------------------
+
+// MemAvailable of /proc/meminfo in bytes, or nullopt where there is none.
+std::optional<std::uint64_t> available_memory();
+
+// Fresh private anonymous memory, faulted in for writing as datatier's Memory
+// pool does (transparent huge pages asked for, then MADV_POPULATE_WRITE, or a
+// write to every page on kernels without it). Unmapped on destruction.
+class AnonymousMemory {
+ public:
+  // Throws: datatier::Error (std::errc::not_enough_memory).
+  static AnonymousMemory map_populated(std::size_t size);
+
+  AnonymousMemory(AnonymousMemory&& other) noexcept;
+  AnonymousMemory& operator=(AnonymousMemory&& other) noexcept;
+  AnonymousMemory(const AnonymousMemory&) = delete;
+  AnonymousMemory& operator=(const AnonymousMemory&) = delete;
+  ~AnonymousMemory();
+
+  std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
+  // Unmaps now; bytes() is then empty.
+  void unmap() noexcept;
+
+ private:
+  AnonymousMemory(std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  std::byte* data_ = nullptr;
+  std::size_t size_ = 0;
+};
+
+}  // namespace datatier::cli::os

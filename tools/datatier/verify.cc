@@ -1,0 +1,99 @@
+// `datatier verify FILE`: every check open() makes, read-only, with a verdict.
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "commands.h"
+#include "datatier/error.h"
+#include "datatier/verify.h"
+#include "output.h"
+#include "size.h"
+
+namespace datatier::cli {
+namespace {
+
+struct VerifyCommandOptions {
+  std::string file;
+  std::string size;
+  CLI::Option* size_option = nullptr;
+  std::uint64_t user_version = 0;
+  CLI::Option* user_version_option = nullptr;
+  bool accept_unclean = false;
+  bool json = false;
+};
+
+int run_verify(const VerifyCommandOptions& options) {
+  const std::filesystem::path path = options.file;
+  VerifyOptions verify;
+  if (options.size_option->count() > 0) {
+    const std::uint64_t size = parse_size(options.size);
+    if (size > SIZE_MAX) throw UsageError(fmt::format("--size {} is too large", options.size));
+    verify.data_size = static_cast<std::size_t>(size);
+  }
+  if (options.user_version_option->count() > 0) verify.user_version = options.user_version;
+  verify.accept_unclean = options.accept_unclean;
+  ProgressBar progress("verifying");
+  verify.progress = [&progress](std::uint64_t done, std::uint64_t total) {
+    progress.update(done, total);
+  };
+
+  const VerifyReport report = verify_file(path, verify);  // throws only for I/O errors
+  progress.finish();
+
+  // A check that could not even be made (a --size too large for any file) is
+  // a usage error, not a verdict about the file.
+  if (report.error && report.error.category() != datatier::error_category()) {
+    throw UsageError(fmt::format("'{}': {}", path.string(), report.message));
+  }
+  const std::uint64_t user_version =
+      verify.user_version.value_or(report.header ? report.header->user_version : 0);
+
+  if (options.json) {
+    nlohmann::json out = {
+        {"path", path.string()},
+        {"ok", report.ok()},
+        {"error", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(error_name(report.error))},
+        {"error_description", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.error.message())},
+        {"message", report.message},
+        {"file_size", report.file_size},
+        {"data_size", report.data_size},
+        {"user_version", user_version},
+        {"computed_checksum",
+         report.computed_checksum ? nlohmann::json(to_hex(*report.computed_checksum)) : nlohmann::json(nullptr)},
+        {"header", report.header ? header_to_json(*report.header) : nlohmann::json(nullptr)},
+    };
+    fmt::print("{}\n", out.dump(2));
+  } else if (report.ok()) {
+    fmt::print("ok: {} data bytes ({}), user version {}, checksum {}\n", report.data_size,
+               format_size(report.data_size), user_version, to_hex(report.header->checksum));
+  } else {
+    fmt::print("not intact: {}: {}\n", report.error.message(), report.message);
+  }
+  return report.ok() ? kExitOk : kExitNotIntact;
+}
+
+}  // namespace
+
+Command add_verify_command(CLI::App& parent) {
+  auto options = std::make_shared<VerifyCommandOptions>();
+  CLI::App* app = parent.add_subcommand(
+      "verify",
+      "Check a pool file as open() would: size, magic, version, user version, in-use mark, "
+      "checksum (read-only, takes no lock). Exit 0 intact, 1 not intact, 2 usage or I/O error");
+  app->add_option("FILE", options->file, "Pool file")->required();
+  options->size_option = app->add_option(
+      "--size", options->size,
+      "Data size to check against (default: recorded in the header, else file size - 4096)");
+  options->user_version_option = app->add_option(
+      "--user-version", options->user_version, "User version to expect (default: the header's)")
+      ->check(kNotNegative);
+  app->add_flag("--accept-unclean", options->accept_unclean,
+                "Accept a file marked in use (owner ended without flushing) if its checksum holds");
+  app->add_flag("--json", options->json, "Print JSON instead of text");
+  return {app, [options] { return run_verify(*options); }};
+}
+
+}  // namespace datatier::cli
