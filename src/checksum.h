@@ -2,36 +2,29 @@
 // cleared) followed by the data bytes.
 #pragma once
 
-#include <blake3.h>
-
+#include <array>
 #include <cstddef>
 #include <span>
 #include <string>
 
 #include "datatier/header.h"
+#include "tree_checksum.h"
 
 namespace datatier::detail {
 
-// Computes a pool checksum incrementally, so data can be hashed as it is read
-// or written. The result equals BLAKE3 of the concatenation of everything fed.
-class ChecksumHasher {
- public:
-  // Starts with the header as stored, its checksum field set to zero and its
-  // kOptionInUse bit cleared (docs/format.md, "Checksum"). Every other byte,
-  // padding included, is hashed as it is.
-  explicit ChecksumHasher(std::span<const std::byte, kHeaderSize> stored_header) noexcept;
-  // Starts with the encoding of `header`, for writing a new snapshot.
-  explicit ChecksumHasher(const Header& header) noexcept;
+// The header bytes the checksum covers (docs/format.md, "Checksum").
+using CoveredHeader = std::array<std::byte, kHeaderSize>;
 
-  void update(std::span<const std::byte> data) noexcept;
-  Checksum finish() const noexcept;
+// The header as stored, its checksum field set to zero and its kOptionInUse
+// bit cleared. Every other byte, padding included, stays as it is.
+CoveredHeader covered_header(std::span<const std::byte, kHeaderSize> stored) noexcept;
+// The same for a header about to be written.
+CoveredHeader covered_header(const Header& header) noexcept;
 
- private:
-  blake3_hasher hasher_;
-};
-
-// The checksum of a pool with this header and data, in one call.
-Checksum pool_checksum(const Header& header, std::span<const std::byte> data) noexcept;
+// The checksum of a pool with this covered header and data, hashed on
+// options.threads threads (bit-identical for every thread count).
+Checksum pool_checksum(const CoveredHeader& header, std::span<const std::byte> data,
+                       const TreeHashOptions& options = {});
 
 // Lower-case hexadecimal, 64 characters.
 std::string to_hex(const Checksum& checksum);

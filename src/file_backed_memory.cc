@@ -2,36 +2,44 @@
 // with crash-safe saves through a spare file swapped into place.
 #include "datatier/file_backed_memory.h"
 
-#include <algorithm>
+#include <optional>
 
+#include "bulk_io.h"
 #include "checksum.h"
 #include "datatier/memory.h"
+#include "parallel.h"
 #include "platform/file.h"
 #include "pool_file.h"
 
 namespace datatier {
-namespace {
-
-// Bytes per read or write system call: large enough that the per-call cost
-// vanishes, small enough that hashing the chunk just read is cache-friendly.
-constexpr std::size_t kIoChunk = std::size_t{8} << 20;
-
-// Calls `fn(offset, chunk)` for consecutive chunks of `bytes`.
-template <typename Span, typename Fn>
-void for_each_chunk(Span bytes, Fn fn) {
-  for (std::size_t offset = 0; offset < bytes.size(); offset += kIoChunk) {
-    fn(offset, bytes.subspan(offset, std::min(kIoChunk, bytes.size() - offset)));
-  }
-}
-
-}  // namespace
 
 struct FileBackedMemory::Impl {
   Memory memory;
   detail::PoolFile pool;   // the file under the pool's path: the last snapshot
-  detail::PoolFile spare;  // the file under spare_path(): where the next one goes
-  mode_t mode;
+  // The file under spare_path(): where the next snapshot goes. Empty after a
+  // save that had to replace the pool file (no RENAME_EXCHANGE) and could not
+  // make a new spare; the next flush() makes one first.
+  std::optional<detail::PoolFile> spare;
+  FileOptions options;
 };
+
+namespace {
+
+MemoryOptions memory_options(const FileOptions& options) {
+  MemoryOptions memory = options.memory;
+  if (memory.threads == 0) memory.threads = options.threads;
+  return memory;
+}
+
+detail::PoolFile open_spare_for(const detail::PoolFile& pool, const FileOptions& options) {
+  auto spare = detail::PoolFile::open_spare(FileBackedMemory::spare_path(pool.path()),
+                                            pool.data_size(), pool.user_version(),
+                                            detail::creation_mode(options));
+  if (options.direct_io) spare.enable_direct_io();
+  return spare;
+}
+
+}  // namespace
 
 FileBackedMemory::FileBackedMemory(std::unique_ptr<Impl> impl) noexcept
     : impl_(std::move(impl)) {}
@@ -48,18 +56,17 @@ std::filesystem::path FileBackedMemory::spare_path(const std::filesystem::path& 
 FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path,
                                           std::size_t data_size, std::uint64_t user_version,
                                           const FileOptions& options) {
-  const mode_t mode = detail::creation_mode(options);
-  auto pool = detail::PoolFile::create(path, data_size, user_version, mode);
+  auto pool = detail::PoolFile::create(path, data_size, user_version,
+                                       detail::creation_mode(options));
   detail::RemoveOnFailure remove_pool(path);
-  const std::filesystem::path spare_name = spare_path(path);
-  const bool spare_existed = std::filesystem::exists(spare_name);
-  auto spare = detail::PoolFile::open_spare(spare_name, data_size, user_version, mode);
-  detail::RemoveOnFailure remove_spare(spare_name, !spare_existed);
-  auto memory = Memory::create(data_size);
+  const bool spare_existed = std::filesystem::exists(spare_path(path));
+  auto spare = open_spare_for(pool, options);
+  detail::RemoveOnFailure remove_spare(spare.path(), !spare_existed);
+  auto memory = Memory::create(data_size, memory_options(options));
   remove_pool.disarm();
   remove_spare.disarm();
-  return FileBackedMemory(
-      std::make_unique<Impl>(Impl{std::move(memory), std::move(pool), std::move(spare), mode}));
+  return FileBackedMemory(std::make_unique<Impl>(
+      Impl{std::move(memory), std::move(pool), std::move(spare), options}));
 }
 
 FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::size_t data_size,
@@ -67,18 +74,30 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
   auto pool = detail::PoolFile::open(
       path, {.data_size = data_size, .user_version = user_version,
              .accept_unclean = options.accept_unclean});
-  auto memory = Memory::create(data_size);
-  detail::ChecksumHasher hasher(pool.header_bytes());
-  for_each_chunk(memory.data(), [&](std::size_t offset, std::span<std::byte> chunk) {
-    pool.file().read_exact(chunk, kHeaderSize + offset);
-    hasher.update(chunk);
+  if (options.direct_io) pool.enable_direct_io();
+  auto memory = Memory::create(data_size, memory_options(options));
+
+  // Read straight into the pool's memory and hash each part as soon as it
+  // has arrived: the hash trails the read by one task instead of following it.
+  detail::ReadProgress arrived;
+  Checksum computed;
+  detail::run_parallel(2, [&](unsigned role) {
+    if (role == 1) {
+      detail::read_bulk(pool.data_file(), memory.data(), kHeaderSize, arrived);
+      return;
+    }
+    detail::TreeHashOptions hashing;
+    hashing.threads = options.threads;
+    hashing.wait_for = [&](std::uint64_t, std::uint64_t end) { return arrived.wait_until(end); };
+    computed = detail::pool_checksum(detail::covered_header(pool.header_bytes()),
+                                     std::as_const(memory).data(), hashing);
   });
-  detail::throw_if_failed(detail::check_checksum(pool.header(), hasher.finish()), path);
-  const mode_t mode = detail::creation_mode(options);
-  auto spare = detail::PoolFile::open_spare(spare_path(path), data_size, user_version, mode);
+  detail::throw_if_failed(detail::check_checksum(pool.header(), computed), path);
+
+  auto spare = open_spare_for(pool, options);
   pool.mark_in_use();
-  return FileBackedMemory(
-      std::make_unique<Impl>(Impl{std::move(memory), std::move(pool), std::move(spare), mode}));
+  return FileBackedMemory(std::make_unique<Impl>(
+      Impl{std::move(memory), std::move(pool), std::move(spare), options}));
 }
 
 std::span<std::byte> FileBackedMemory::data() noexcept {
@@ -92,18 +111,23 @@ std::span<const std::byte> FileBackedMemory::data() const noexcept {
 void FileBackedMemory::flush() {
   if (!impl_) return;
   detail::PoolFile& pool = impl_->pool;
-  detail::PoolFile& spare = impl_->spare;
+  if (!impl_->spare) impl_->spare = open_spare_for(pool, impl_->options);
+  detail::PoolFile& spare = *impl_->spare;
+  const std::span<const std::byte> bytes = std::as_const(impl_->memory).data();
 
   // 1. The new snapshot goes into the spare file; the pool file is untouched.
+  //    The data is in memory already, so writing and hashing run side by side.
   Header header = pool.fresh_header();
-  detail::ChecksumHasher hasher(header);
-  for_each_chunk(std::as_const(impl_->memory).data(),
-                 [&](std::size_t offset, std::span<const std::byte> chunk) {
-                   spare.file().write_all(chunk, kHeaderSize + offset);
-                   hasher.update(chunk);
-                 });
-  spare.zero_tail();
-  header.checksum = hasher.finish();
+  detail::run_parallel(2, [&](unsigned role) {
+    if (role == 1) {
+      detail::write_bulk(spare.data_file(), bytes, kHeaderSize);
+      spare.zero_tail();
+      return;
+    }
+    detail::TreeHashOptions hashing;
+    hashing.threads = impl_->options.threads;
+    header.checksum = detail::pool_checksum(detail::covered_header(header), bytes, hashing);
+  });
   spare.write_header(header);
   spare.file().sync_data();
 
@@ -114,8 +138,9 @@ void FileBackedMemory::flush() {
   if (!exchanged) platform::rename_file(spare.path(), pool.path());
   pool.swap_files(spare);
   if (!exchanged) {
-    spare = detail::PoolFile::open_spare(spare.path(), pool.data_size(), pool.user_version(),
-                                         impl_->mode);
+    // `spare` now holds the replaced pool file, unlinked: never write to it.
+    impl_->spare.reset();
+    impl_->spare = open_spare_for(pool, impl_->options);
   }
 
   // 3. Make the rename itself durable.

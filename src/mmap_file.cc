@@ -2,6 +2,7 @@
 #include "datatier/mmap_file.h"
 
 #include "checksum.h"
+#include "fault_in.h"
 #include "platform/mapping.h"
 #include "pool_file.h"
 
@@ -10,11 +11,20 @@ namespace datatier {
 struct MmapFile::Impl {
   detail::PoolFile file;
   platform::Mapping mapping;  // the whole file, header included
+  unsigned threads;           // for hashing and faulting pages in
 
   std::span<std::byte> data() const noexcept {
     return mapping.bytes().subspan(kHeaderSize, file.data_size());
   }
+
+  Checksum checksum(std::span<const std::byte, kHeaderSize> header) const {
+    detail::TreeHashOptions hashing;
+    hashing.threads = threads;
+    return detail::pool_checksum(detail::covered_header(header), data(), hashing);
+  }
 };
+
+
 
 MmapFile::MmapFile(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 MmapFile::MmapFile(MmapFile&& other) noexcept = default;
@@ -26,8 +36,10 @@ MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_si
   auto file = detail::PoolFile::create(path, data_size, user_version, detail::creation_mode(options));
   detail::RemoveOnFailure cleanup(path);
   auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
+  detail::fault_in(mapping, options.threads);
   cleanup.disarm();
-  return MmapFile(std::make_unique<Impl>(Impl{std::move(file), std::move(mapping)}));
+  return MmapFile(
+      std::make_unique<Impl>(Impl{std::move(file), std::move(mapping), options.threads}));
 }
 
 MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size,
@@ -36,10 +48,12 @@ MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size
       path, {.data_size = data_size, .user_version = user_version,
              .accept_unclean = options.accept_unclean});
   auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
-  auto impl = std::make_unique<Impl>(Impl{std::move(file), std::move(mapping)});
-  detail::ChecksumHasher hasher(impl->file.header_bytes());
-  hasher.update(impl->data());
-  detail::throw_if_failed(detail::check_checksum(impl->file.header(), hasher.finish()), path);
+  auto impl = std::make_unique<Impl>(Impl{std::move(file), std::move(mapping), options.threads});
+  // Hashing reads every page, which also brings the file into memory, on
+  // all the threads at once.
+  detail::throw_if_failed(
+      detail::check_checksum(impl->file.header(), impl->checksum(impl->file.header_bytes())),
+      path);
   impl->file.mark_in_use();
   return MmapFile(std::move(impl));
 }
@@ -59,7 +73,7 @@ void MmapFile::flush() {
   // leaves the in-use mark of the old header in place.
   impl_->mapping.sync(kHeaderSize, file.data_size(), file.path());
   Header header = file.fresh_header();
-  header.checksum = detail::pool_checksum(header, impl_->data());
+  header.checksum = impl_->checksum(detail::covered_header(header));
   file.write_header(header);
   file.file().sync_data();
 }

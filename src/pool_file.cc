@@ -97,8 +97,15 @@ PoolFile PoolFile::open_spare(const std::filesystem::path& path, std::size_t dat
   return spare;
 }
 
+void PoolFile::enable_direct_io() { direct_ = file_.open_direct(); }
+
 void PoolFile::swap_files(PoolFile& other) noexcept {
   swap_descriptors(file_, other.file_);  // found by argument-dependent lookup
+  if (direct_ && other.direct_) {
+    swap_descriptors(*direct_, *other.direct_);
+  } else {
+    std::swap(direct_, other.direct_);
+  }
   std::swap(header_, other.header_);
   std::swap(header_bytes_, other.header_bytes_);
 }

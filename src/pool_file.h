@@ -9,9 +9,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 
 #include "datatier/file_options.h"
 #include "datatier/header.h"
+#include "bulk_io.h"
 #include "platform/file.h"
 #include "pool_check.h"
 
@@ -38,6 +40,14 @@ class PoolFile {
                              std::uint64_t user_version, mode_t mode);
 
   const platform::File& file() const noexcept { return file_; }
+
+  // Opens a direct I/O descriptor beside the buffered one, where the file
+  // system allows it (see data_file()).
+  void enable_direct_io();
+  // The descriptors for bulk data transfers.
+  DataFile data_file() const noexcept {
+    return {&file_, direct_ ? &*direct_ : nullptr};
+  }
   const std::filesystem::path& path() const noexcept { return file_.path(); }
   std::size_t data_size() const noexcept { return data_size_; }
   std::uint64_t user_version() const noexcept { return user_version_; }
@@ -82,6 +92,7 @@ class PoolFile {
         file_size_(file_size) {}
 
   platform::File file_;
+  std::optional<platform::File> direct_;
   std::size_t data_size_;
   std::uint64_t user_version_;
   std::uint64_t file_size_;

@@ -1,18 +1,15 @@
 // verify_file() and read_header(): read-only checks for tools.
 #include "datatier/verify.h"
 
-#include <algorithm>
 #include <array>
-#include <vector>
 
 #include "checksum.h"
 #include "platform/file.h"
+#include "platform/mapping.h"
 #include "pool_check.h"
 
 namespace datatier {
 namespace {
-
-constexpr std::size_t kReadChunk = std::size_t{8} << 20;
 
 using HeaderBytes = std::array<std::byte, kHeaderSize>;
 
@@ -61,17 +58,16 @@ VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions&
       .accept_unclean = options.accept_unclean};
   if (record(report, detail::check_header(header, expected))) return report;
 
-  detail::ChecksumHasher hasher(header_bytes);
-  std::vector<std::byte> buffer(std::min(kReadChunk, report.data_size));
-  for (std::uint64_t done = 0; done < report.data_size;) {
-    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), report.data_size - done));
-    const std::span<std::byte> chunk(buffer.data(), n);
-    file.read_exact(chunk, kHeaderSize + done);
-    hasher.update(chunk);
-    done += n;
-    if (options.progress) options.progress(done, report.data_size);
-  }
-  report.computed_checksum = hasher.finish();
+  // A read-only mapping lets every thread hash its own part of the file
+  // straight from the page cache.
+  const auto mapping = platform::Mapping::shared(file, static_cast<std::size_t>(report.file_size),
+                                                 /*writable=*/false);
+  detail::TreeHashOptions hashing;
+  hashing.threads = options.threads;
+  hashing.progress = options.progress;
+  report.computed_checksum =
+      detail::pool_checksum(detail::covered_header(header_bytes),
+                            mapping.bytes().subspan(kHeaderSize, report.data_size), hashing);
   record(report, detail::check_checksum(header, *report.computed_checksum));
   return report;
 }

@@ -1,14 +1,37 @@
-// The pool checksum against the golden files and plain BLAKE3.
+// The pool checksum: its definition against the golden files, and the
+// parallel tree hash against the official single-threaded BLAKE3.
 #include "checksum.h"
 
+#include <blake3.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
+#include <mutex>
+#include <utility>
+#include <vector>
 
 #include "test_util.h"
 
 namespace datatier::detail {
 namespace {
+
+// The official BLAKE3 C implementation, one thread, one stream.
+Checksum official_blake3(std::span<const std::byte> header, std::span<const std::byte> data) {
+  blake3_hasher hasher;
+  blake3_hasher_init(&hasher);
+  blake3_hasher_update(&hasher, header.data(), header.size());
+  blake3_hasher_update(&hasher, data.data(), data.size());
+  Checksum out;
+  blake3_hasher_finalize(&hasher, reinterpret_cast<std::uint8_t*>(out.data()), out.size());
+  return out;
+}
+
+CoveredHeader sample_header(std::uint64_t seed) {
+  CoveredHeader bytes;
+  testing::fill_splitmix64(bytes, seed);
+  return bytes;
+}
 
 struct GoldenCase {
   const char* name;
@@ -19,9 +42,10 @@ class GoldenChecksum : public ::testing::TestWithParam<GoldenCase> {};
 
 TEST_P(GoldenChecksum, RecomputesTheStoredChecksum) {
   const auto file = testing::read_file(testing::golden(GetParam().name));
-  const Header h = decode_header(std::span<const std::byte, kHeaderSize>(file.data(), kHeaderSize));
+  const std::span<const std::byte, kHeaderSize> stored(file.data(), kHeaderSize);
   const std::span<const std::byte> data(file.data() + kHeaderSize, GetParam().data_size);
-  EXPECT_EQ(to_hex(pool_checksum(h, data)), to_hex(h.checksum));
+  const Checksum stored_checksum = decode_header(stored).checksum;
+  EXPECT_EQ(to_hex(pool_checksum(covered_header(stored), data)), to_hex(stored_checksum));
 }
 
 INSTANTIATE_TEST_SUITE_P(Golden, GoldenChecksum,
@@ -29,42 +53,24 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenChecksum,
                                            GoldenCase{"fbm_8192_uv7_seed2.pool", 8192},
                                            GoldenCase{"mmap_65536_uv42_seed3.pool", 65536}));
 
-TEST(Checksum, EqualsBlake3OfZeroedHeaderFollowedByData) {
+TEST(Checksum, CoversTheHeaderWithChecksumZeroedAndInUseCleared) {
+  CoveredHeader stored = sample_header(1);
+  stored[80] |= std::byte{1};
+  const CoveredHeader covered = covered_header(stored);
+  for (std::size_t i = 0; i < 32; ++i) EXPECT_EQ(covered[i], std::byte{0});
+  EXPECT_EQ(covered[80], stored[80] & ~std::byte{1});
+  EXPECT_TRUE(std::equal(covered.begin() + 32, covered.begin() + 80, stored.begin() + 32));
+  EXPECT_TRUE(std::equal(covered.begin() + 81, covered.end(), stored.begin() + 81));
+}
+
+TEST(Checksum, EncodedHeaderIsCoveredLikeItsBytes) {
   Header h;
   h.user_version = 9;
+  h.options = kOptionInUse;
   h.checksum.fill(std::byte{0xab});
-  const auto data = testing::splitmix64_bytes(10'000, 5);
-
-  Header zeroed = h;
-  zeroed.checksum = {};
-  std::array<std::byte, kHeaderSize> bytes;
-  encode_header(zeroed, bytes);
-  blake3_hasher hasher;
-  blake3_hasher_init(&hasher);
-  blake3_hasher_update(&hasher, bytes.data(), bytes.size());
-  blake3_hasher_update(&hasher, data.data(), data.size());
-  Checksum expected;
-  blake3_hasher_finalize(&hasher, reinterpret_cast<std::uint8_t*>(expected.data()), expected.size());
-
-  EXPECT_EQ(pool_checksum(h, data), expected);
-}
-
-TEST(Checksum, IgnoresTheInUseMark) {
-  Header h;
-  const auto data = testing::splitmix64_bytes(100, 1);
-  Header marked = h;
-  marked.options |= kOptionInUse;
-  EXPECT_EQ(pool_checksum(h, data), pool_checksum(marked, data));
-}
-
-TEST(Checksum, StreamingEqualsOneShot) {
-  Header h;
-  const auto data = testing::splitmix64_bytes(3 * 1024 * 1024 + 17, 2);
-  ChecksumHasher hasher(h);
-  for (std::size_t off = 0; off < data.size(); off += 777'777) {
-    hasher.update(std::span<const std::byte>(data).subspan(off, std::min<std::size_t>(777'777, data.size() - off)));
-  }
-  EXPECT_EQ(hasher.finish(), pool_checksum(h, data));
+  CoveredHeader bytes;
+  encode_header(h, bytes);
+  EXPECT_EQ(covered_header(h), covered_header(bytes));
 }
 
 TEST(Checksum, HexIsLowerCase) {
@@ -75,6 +81,82 @@ TEST(Checksum, HexIsLowerCase) {
   EXPECT_EQ(hex.size(), 64u);
   EXPECT_EQ(hex.substr(0, 2), "ab");
   EXPECT_EQ(hex.substr(62), "0f");
+}
+
+// Sizes around every boundary of the tree: chunks (1 KiB), SIMD batches
+// (64 KiB), the smallest task (1 MiB) and powers of two.
+std::vector<std::size_t> tree_sizes() {
+  std::vector<std::size_t> sizes = {0, 1, 63, 64, 65, 1023, 1024, 1025, 3072, 4095, 4096, 4097};
+  for (std::size_t base : {std::size_t{60} << 10, std::size_t{64} << 10, std::size_t{1} << 20,
+                           (std::size_t{1} << 20) - 4096, std::size_t{2} << 20,
+                           std::size_t{4} << 20, std::size_t{7} << 20, std::size_t{16} << 20,
+                           (std::size_t{32} << 20) + 12345}) {
+    for (std::size_t delta : {std::size_t{0}, std::size_t{1}, std::size_t{1023}, std::size_t{1024}}) {
+      sizes.push_back(base + delta);
+      if (base > delta) sizes.push_back(base - delta);
+    }
+  }
+  return sizes;
+}
+
+TEST(TreeHash, EqualsOfficialBlake3ForEverySizeAndThreadCount) {
+  const auto all = testing::splitmix64_bytes((std::size_t{32} << 20) + 20000, 7);
+  const CoveredHeader header = sample_header(3);
+  std::size_t cases = 0;
+  for (std::size_t size : tree_sizes()) {
+    const std::span<const std::byte> data(all.data(), size);
+    const Checksum expected = official_blake3(header, data);
+    for (unsigned threads : {1u, 2u, 3u, 4u, 7u, 16u}) {
+      TreeHashOptions options;
+      options.threads = threads;
+      ASSERT_EQ(to_hex(tree_hash(header, data, options)), to_hex(expected))
+          << "size " << size << ", threads " << threads;
+      ++cases;
+    }
+  }
+  EXPECT_GT(cases, 300u);
+}
+
+TEST(TreeHash, WaitsForEveryByteItReads) {
+  const auto data = testing::splitmix64_bytes(std::size_t{20} << 20, 8);
+  const CoveredHeader header = sample_header(4);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> asked;
+  std::mutex mutex;
+  TreeHashOptions options;
+  options.threads = 4;
+  options.wait_for = [&](std::uint64_t begin, std::uint64_t end) {
+    const std::lock_guard lock(mutex);
+    asked.emplace_back(begin, end);
+    return true;
+  };
+  EXPECT_EQ(tree_hash(header, data, options), official_blake3(header, data));
+  std::sort(asked.begin(), asked.end());
+  std::uint64_t covered = 0;
+  for (const auto& [begin, end] : asked) {
+    EXPECT_EQ(begin, covered);
+    covered = end;
+  }
+  EXPECT_EQ(covered, data.size());
+}
+
+TEST(TreeHash, StopsWhenTheProducerFails) {
+  const auto data = testing::splitmix64_bytes(std::size_t{8} << 20, 9);
+  TreeHashOptions options;
+  options.wait_for = [](std::uint64_t, std::uint64_t end) { return end < (std::uint64_t{4} << 20); };
+  EXPECT_EQ(tree_hash(sample_header(5), data, options), Checksum{});
+}
+
+TEST(TreeHash, ReportsProgressToTheEnd) {
+  const auto data = testing::splitmix64_bytes(std::size_t{10} << 20, 10);
+  std::uint64_t last = 0;
+  TreeHashOptions options;
+  options.progress = [&](std::uint64_t done, std::uint64_t total) {
+    EXPECT_EQ(total, data.size());
+    EXPECT_GE(done, last);
+    last = done;
+  };
+  tree_hash(sample_header(6), data, options);
+  EXPECT_EQ(last, data.size());
 }
 
 }  // namespace

@@ -75,8 +75,11 @@ class FileBackedMemory final : public Datapool {
   // spare file, syncs it, swaps it with the pool file and syncs the directory.
   // When flush() returns the new snapshot is durable under `path`.
   // Crash inside flush(): `path` holds either the previous snapshot or the new
-  // one, exactly, never a mixture. On an error thrown from flush() the
-  // previous snapshot is still under `path`.
+  // one, exactly, never a mixture. An error thrown before the rename leaves
+  // the previous snapshot under `path`, untouched. The only errors after it
+  // come from syncing the directory (or, without RENAME_EXCHANGE, from making
+  // a new spare file): the new snapshot is then complete under `path`, but the
+  // rename may not be durable yet; a later flush() retries what failed.
   // Throws: datatier::Error (errno of the write, sync or rename).
   void flush() override;
 

@@ -3,6 +3,8 @@
 
 #include <filesystem>
 
+#include "datatier/memory_options.h"
+
 namespace datatier {
 
 struct FileOptions {
@@ -16,6 +18,19 @@ struct FileOptions {
   // that is the last snapshot its owner saved; for an MmapFile it is the last
   // flushed contents, which verify only if nothing was written after the flush.
   bool accept_unclean = false;
+
+  // Threads to hash (and fault pages in) on; 0 = all cores. The checksum is
+  // the same for every thread count. No thread outlives a call.
+  unsigned threads = 0;
+
+  // FileBackedMemory only: move the data between memory and file with direct
+  // I/O (O_DIRECT), bypassing the page cache, where the file system allows it;
+  // buffered I/O otherwise. Set to false to always use the page cache.
+  bool direct_io = true;
+
+  // FileBackedMemory only: how its memory is placed (MemoryOptions::threads
+  // of 0 takes `threads` above).
+  MemoryOptions memory;
 };
 
 }  // namespace datatier

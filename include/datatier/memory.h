@@ -6,6 +6,7 @@
 #include <span>
 
 #include "datatier/datapool.h"
+#include "datatier/memory_options.h"
 
 namespace datatier {
 
@@ -13,12 +14,17 @@ namespace datatier {
 // gone when the pool is destroyed or the process ends. Move-only.
 class Memory final : public Datapool {
  public:
-  // Maps `size` zero bytes and faults in every page before returning, so the
-  // first writes later cost no page faults. Asks for transparent huge pages
-  // where the kernel offers them. `size` may be 0 (an empty pool).
-  // Throws: datatier::Error (std::errc::not_enough_memory when the memory
-  // cannot be had).
-  static Memory create(std::size_t size);
+  // Maps `size` zero bytes placed as `options` ask and faults in every page,
+  // on options.threads threads, before returning, so the first writes later
+  // cost no page faults. By default: transparent huge pages where the kernel
+  // allows them, the local NUMA node, all cores. With options.fallback,
+  // explicit huge pages the kernel cannot supply fall back along
+  // 1 GiB → 2 MiB → transparent; placement() says what was used. `size` may
+  // be 0 (an empty pool). No thread outlives the call.
+  // Throws: datatier::Error — std::errc::not_enough_memory when the memory
+  // (or, without fallback, the huge pages) cannot be had; the errno of a
+  // refused NUMA policy or mlock.
+  static Memory create(std::size_t size, const MemoryOptions& options = {});
 
   Memory(Memory&& other) noexcept;
   Memory& operator=(Memory&& other) noexcept;
@@ -31,6 +37,9 @@ class Memory final : public Datapool {
 
   // Does nothing: a Memory pool has nowhere to persist to.
   void flush() override {}
+
+  // How the pool's memory was placed. A moved-from pool reports defaults.
+  Placement placement() const noexcept;
 
  private:
   struct Impl;

@@ -21,8 +21,10 @@ struct VerifyOptions {
   std::optional<std::uint64_t> user_version;
   // Accept a file whose in-use mark is set, as FileOptions::accept_unclean.
   bool accept_unclean = false;
-  // Called now and then while the data is hashed, with the bytes done so far
-  // and the total. May be empty.
+  // Threads to hash on; 0 = all cores. No thread outlives the call.
+  unsigned threads = 0;
+  // Called now and then, on the calling thread, while the data is hashed,
+  // with the bytes done so far and the total. May be empty.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
 

@@ -71,6 +71,15 @@ File File::open_or_create(const std::filesystem::path& path, mode_t mode) {
   return File(open_checked(path, O_RDWR | O_CREAT, mode, "cannot open or create"), path);
 }
 
+std::optional<File> File::open_direct() const {
+  for (;;) {
+    const int fd = syscalls().open(path_.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC, 0);
+    if (fd >= 0) return File(UniqueFd(fd), path_);
+    if (errno == EINVAL) return std::nullopt;  // the file system has no direct I/O
+    if (errno != EINTR) throw_errno(errno, path_, "cannot open for direct I/O");
+  }
+}
+
 std::uint64_t File::size() const {
   struct stat st {};
   if (syscalls().fstat(fd(), &st) != 0) throw_errno(errno, path_, "cannot stat");

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <span>
 #include <utility>
 
@@ -17,6 +18,10 @@ namespace datatier::platform {
 // A file opened close-on-exec, remembered with its path so that every error
 // names it. Every method throws datatier::Error carrying errno (or, for a file
 // that ends early, errc::size_mismatch) and the path. Move-only.
+// Alignment that direct I/O transfers keep: a page, which is a multiple of
+// every device's logical block size in practice.
+inline constexpr std::size_t kDirectIoAlignment = 4096;
+
 class File {
  public:
   enum class Access { read_only, read_write };
@@ -28,6 +33,12 @@ class File {
   static File create_new(const std::filesystem::path& path, mode_t mode);
   // Opens `path` read-write, creating it with `mode` if it does not exist.
   static File open_or_create(const std::filesystem::path& path, mode_t mode);
+
+  // A second, independent descriptor for the same file with O_DIRECT, for
+  // bulk transfers that bypass the page cache; std::nullopt where the file
+  // system refuses direct I/O. Transfers through it must use addresses,
+  // offsets and lengths that are multiples of kDirectIoAlignment.
+  std::optional<File> open_direct() const;
 
   int fd() const noexcept { return fd_.get(); }
   const std::filesystem::path& path() const noexcept { return path_; }

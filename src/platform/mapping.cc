@@ -1,12 +1,17 @@
 // mmap-based implementation of platform::Mapping.
 #include "platform/mapping.h"
 
+#include <linux/mman.h>
+#include <numa.h>
+#include <numaif.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "platform/file.h"
 #include "platform/syscalls.h"
@@ -15,21 +20,10 @@
 namespace datatier::platform {
 namespace {
 
-// Faults in every page of an anonymous region for writing. MADV_POPULATE_WRITE
-// (Linux 5.14) does it in one call and, unlike MAP_POPULATE at mmap time, runs
-// after MADV_HUGEPAGE so the region can be backed by huge pages. Older kernels
-// get one write per page.
-void populate_for_write(std::byte* data, std::size_t size) {
-#ifdef MADV_POPULATE_WRITE
-  if (syscalls().madvise(data, size, MADV_POPULATE_WRITE) == 0) return;
-  if (errno != EINVAL) throw_errno(errno, {}, "cannot fault in " + std::to_string(size) + " bytes");
-#endif
-  const std::size_t step = page_size();
-  for (std::size_t offset = 0; offset < size; offset += step) {
-    // A volatile store so the compiler keeps every page's first write.
-    *static_cast<volatile std::byte*>(data + offset) = std::byte{0};
-  }
-}
+constexpr std::size_t k2MiB = std::size_t{2} << 20;
+constexpr std::size_t k1GiB = std::size_t{1} << 30;
+
+std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / unit * unit; }
 
 }  // namespace
 
@@ -39,13 +33,18 @@ std::size_t page_size() noexcept {
 }
 
 Mapping::Mapping(Mapping&& other) noexcept
-    : data_(std::exchange(other.data_, nullptr)), size_(std::exchange(other.size_, 0)) {}
+    : data_(std::exchange(other.data_, nullptr)),
+      size_(std::exchange(other.size_, 0)),
+      mapped_(std::exchange(other.mapped_, 0)),
+      page_bytes_(std::exchange(other.page_bytes_, 0)) {}
 
 Mapping& Mapping::operator=(Mapping&& other) noexcept {
   if (this != &other) {
     reset();
     data_ = std::exchange(other.data_, nullptr);
     size_ = std::exchange(other.size_, 0);
+    mapped_ = std::exchange(other.mapped_, 0);
+    page_bytes_ = std::exchange(other.page_bytes_, 0);
   }
   return *this;
 }
@@ -54,30 +53,97 @@ Mapping::~Mapping() { reset(); }
 
 void Mapping::reset() noexcept {
   if (data_ != nullptr) {
-    syscalls().munmap(data_, size_);
+    syscalls().munmap(data_, mapped_);
     data_ = nullptr;
-    size_ = 0;
+    size_ = mapped_ = 0;
   }
 }
 
-Mapping Mapping::anonymous(std::size_t size) {
-  if (size == 0) return Mapping();
-  void* p = syscalls().mmap(nullptr, size, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (p == MAP_FAILED) throw_errno(errno, {}, "cannot map " + std::to_string(size) + " bytes");
-  Mapping mapping(static_cast<std::byte*>(p), size);
-  // Huge pages are a preference, not a requirement: ignore a refusal.
-  syscalls().madvise(p, size, MADV_HUGEPAGE);
-  populate_for_write(mapping.data_, size);
+Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
+  if (size == 0) return Mapping(nullptr, 0, 0, page_size());
+  int flags = MAP_PRIVATE | MAP_ANONYMOUS;
+  std::size_t page = page_size();
+  if (page_size_wanted == PageSize::huge_2mib) {
+    flags |= MAP_HUGETLB | static_cast<int>(MAP_HUGE_2MB);
+    page = k2MiB;
+  } else if (page_size_wanted == PageSize::huge_1gib) {
+    flags |= MAP_HUGETLB | static_cast<int>(MAP_HUGE_1GB);
+    page = k1GiB;
+  }
+  const std::size_t mapped = round_up(size, page);
+  void* p = syscalls().mmap(nullptr, mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
+  if (p == MAP_FAILED) throw_errno(errno, {}, "cannot map " + std::to_string(mapped) + " bytes");
+  Mapping mapping(static_cast<std::byte*>(p), size, mapped, page);
+  // Transparent huge pages are a preference, never a requirement: a kernel
+  // that refuses the advice still gives ordinary pages.
+  if (page_size_wanted == PageSize::transparent) syscalls().madvise(p, mapped, MADV_HUGEPAGE);
+  if (page_size_wanted == PageSize::small) syscalls().madvise(p, mapped, MADV_NOHUGEPAGE);
   return mapping;
 }
 
-Mapping Mapping::shared(const File& file, std::size_t size) {
-  if (size == 0) return Mapping();
-  void* p = syscalls().mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE,
-                            file.fd(), 0);
-  if (p == MAP_FAILED) throw_errno(errno, file.path(), "cannot map " + std::to_string(size) + " bytes");
-  return Mapping(static_cast<std::byte*>(p), size);
+Mapping Mapping::shared(const File& file, std::size_t size, bool writable) {
+  if (size == 0) return Mapping(nullptr, 0, 0, page_size());
+  const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* p = syscalls().mmap(nullptr, size, prot, MAP_SHARED, file.fd(), 0);
+  if (p == MAP_FAILED) {
+    throw_errno(errno, file.path(), "cannot map " + std::to_string(size) + " bytes");
+  }
+  return Mapping(static_cast<std::byte*>(p), size, size, page_size());
+}
+
+void Mapping::populate(std::size_t offset, std::size_t length) const {
+  if (length == 0) return;
+  // Whole pages around the range: madvise wants an aligned start.
+  const std::size_t start = offset / page_bytes_ * page_bytes_;
+  const std::size_t end = std::min(round_up(offset + length, page_bytes_), mapped_);
+#ifdef MADV_POPULATE_WRITE
+  // One call per range (Linux 5.14); unlike MAP_POPULATE it runs after the
+  // huge page advice and on as many threads as the caller splits it over.
+  if (syscalls().madvise(data_ + start, end - start, MADV_POPULATE_WRITE) == 0) return;
+  if (errno != EINVAL) {
+    throw_errno(errno, {}, "cannot fault in " + std::to_string(end - start) + " bytes");
+  }
+#endif
+  // Older kernels: one write per page. The bytes are zero, so writing a zero
+  // changes nothing but makes the page present and writable.
+  for (std::size_t at = start; at < end; at += page_size()) {
+    *static_cast<volatile std::byte*>(data_ + at) = std::byte{0};
+  }
+}
+
+void Mapping::set_numa_policy(NumaPolicy policy, int node) const {
+  if (policy == NumaPolicy::local || mapped_ == 0) return;
+  if (numa_available() < 0) throw_errno(ENOSYS, {}, "cannot set a NUMA policy");
+  const int max_node = numa_max_node();
+  std::vector<unsigned long> mask(static_cast<std::size_t>(max_node) / (8 * sizeof(unsigned long)) + 1);
+  const auto set_bit = [&](int n) {
+    mask[static_cast<std::size_t>(n) / (8 * sizeof(unsigned long))] |=
+        1UL << (static_cast<std::size_t>(n) % (8 * sizeof(unsigned long)));
+  };
+  int mode = MPOL_INTERLEAVE;
+  if (policy == NumaPolicy::bind) {
+    if (node < 0 || node > max_node) {
+      throw_errno(EINVAL, {}, "NUMA node " + std::to_string(node) + " does not exist (nodes 0.." +
+                                  std::to_string(max_node) + ")");
+    }
+    set_bit(node);
+    mode = MPOL_BIND;
+  } else {
+    for (int n = 0; n <= max_node; ++n) {
+      if (numa_bitmask_isbitset(numa_all_nodes_ptr, static_cast<unsigned>(n))) set_bit(n);
+    }
+  }
+  if (syscalls().mbind(data_, mapped_, mode, mask.data(), static_cast<unsigned long>(max_node) + 2,
+                       0) != 0) {
+    throw_errno(errno, {}, "cannot set the NUMA policy");
+  }
+}
+
+void Mapping::lock() const {
+  if (mapped_ == 0) return;
+  if (syscalls().mlock(data_, mapped_) != 0) {
+    throw_errno(errno, {}, "cannot lock " + std::to_string(mapped_) + " bytes in memory");
+  }
 }
 
 void Mapping::sync(std::size_t offset, std::size_t length,

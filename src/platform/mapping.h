@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <span>
 
+#include "datatier/memory_options.h"
+
 namespace datatier::platform {
 
 class File;
@@ -20,30 +22,48 @@ class Mapping {
   Mapping& operator=(const Mapping&) = delete;
   ~Mapping();
 
-  // Private zero-filled memory of `size` bytes, every page faulted in
-  // (writable and backed) before it returns. Asks for transparent huge pages
-  // where the kernel offers them. Throws datatier::Error (ENOMEM, ...).
-  static Mapping anonymous(std::size_t size);
+  // `size` bytes of private zero-filled memory backed by pages of `page_size`
+  // (no fallback: explicit huge pages the kernel cannot supply fail with
+  // ENOMEM). Pages are not faulted in yet. Throws datatier::Error.
+  static Mapping anonymous(std::size_t size, PageSize page_size);
 
-  // The first `size` bytes of `file`, mapped shared and read-write, with the
-  // pages read in ahead (MAP_POPULATE). The file must be at least that long.
-  static Mapping shared(const File& file, std::size_t size);
+  // The first `size` bytes of `file`, mapped shared and read-write, or
+  // read-only when `writable` is false. Pages are read in on first touch.
+  static Mapping shared(const File& file, std::size_t size, bool writable = true);
 
   std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
+
+  // Bytes per page of this mapping.
+  std::size_t page_bytes() const noexcept { return page_bytes_; }
+
+  // Faults in bytes [offset, offset + length) for writing, so later writes
+  // take no page faults. Throws datatier::Error (ENOMEM when memory runs out).
+  void populate(std::size_t offset, std::size_t length) const;
+
+  // Sets the NUMA policy of the whole mapping; call before populate().
+  // Throws datatier::Error (e.g. EINVAL for a node that does not exist,
+  // ENOSYS where the kernel has no NUMA support).
+  void set_numa_policy(NumaPolicy policy, int node) const;
+
+  // Locks the mapping's pages in RAM. Throws datatier::Error (ENOMEM, EPERM).
+  void lock() const;
 
   // Writes the dirty pages of bytes [offset, offset + length) back to the file
   // and waits for them (msync MS_SYNC). `path` names the file in errors.
   void sync(std::size_t offset, std::size_t length, const std::filesystem::path& path) const;
 
  private:
-  Mapping(std::byte* data, std::size_t size) noexcept : data_(data), size_(size) {}
+  Mapping(std::byte* data, std::size_t size, std::size_t mapped, std::size_t page_bytes) noexcept
+      : data_(data), size_(size), mapped_(mapped), page_bytes_(page_bytes) {}
   void reset() noexcept;
 
   std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
+  std::size_t size_ = 0;        // bytes offered
+  std::size_t mapped_ = 0;      // bytes mapped: size_ rounded up to whole pages
+  std::size_t page_bytes_ = 0;
 };
 
-// The size of a virtual memory page on this machine.
+// The size of a base virtual memory page on this machine.
 std::size_t page_size() noexcept;
 
 }  // namespace datatier::platform

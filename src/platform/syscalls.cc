@@ -2,6 +2,7 @@
 #include "platform/syscalls.h"
 
 #include <fcntl.h>
+#include <numaif.h>
 #include <stdio.h>
 #include <sys/file.h>
 #include <sys/mman.h>
@@ -36,6 +37,8 @@ constexpr Syscalls kReal = {
     .munmap = ::munmap,
     .msync = ::msync,
     .madvise = ::madvise,
+    .mlock = ::mlock,
+    .mbind = ::mbind,
 };
 
 Syscalls table = kReal;

@@ -31,6 +31,9 @@ struct Syscalls {
   int (*munmap)(void* addr, std::size_t length);
   int (*msync)(void* addr, std::size_t length, int flags);
   int (*madvise)(void* addr, std::size_t length, int advice);
+  int (*mlock)(const void* addr, std::size_t length);
+  long (*mbind)(void* addr, unsigned long length, int mode, const unsigned long* nodemask,
+                unsigned long maxnode, unsigned flags);
 };
 
 // The table in force. Starts out as the real system calls.

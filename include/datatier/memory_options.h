@@ -1,0 +1,55 @@
+// How a Memory pool's DRAM is placed: page size, NUMA node, locking, threads.
+#pragma once
+
+#include <cstddef>
+
+namespace datatier {
+
+// The page size to back a Memory pool with.
+enum class PageSize {
+  // Ordinary pages, with transparent huge pages requested (MADV_HUGEPAGE)
+  // wherever the kernel allows them. The default.
+  transparent,
+  // Ordinary pages only (MADV_NOHUGEPAGE).
+  small,
+  // Explicit 2 MiB huge pages from the kernel's pool (MAP_HUGETLB).
+  huge_2mib,
+  // Explicit 1 GiB huge pages from the kernel's pool (MAP_HUGETLB).
+  huge_1gib,
+};
+
+// The NUMA policy for a Memory pool's pages.
+enum class NumaPolicy {
+  local,       // the kernel's default: each page on the node of the thread that faults it
+  bind,        // every page on MemoryOptions::numa_node
+  interleave,  // pages spread round-robin over all nodes
+};
+
+struct MemoryOptions {
+  PageSize page_size = PageSize::transparent;
+  // When explicit huge pages cannot be had, fall back along
+  // 1 GiB → 2 MiB → transparent, instead of failing. The pool reports what it
+  // got (Memory::placement()).
+  bool fallback = true;
+  NumaPolicy numa = NumaPolicy::local;
+  int numa_node = 0;  // for NumaPolicy::bind
+  // Lock the pages in RAM (mlock), so they are never swapped out.
+  bool lock = false;
+  // Threads to fault the pages in on; 0 = all cores.
+  unsigned threads = 0;
+};
+
+// What a Memory pool actually got.
+struct Placement {
+  PageSize page_size = PageSize::transparent;
+  // Bytes per page of the mapping: the base page size, 2 MiB or 1 GiB. With
+  // PageSize::transparent it is the base page size; the kernel then backs
+  // aligned 2 MiB ranges with huge pages as it can.
+  std::size_t page_bytes = 4096;
+  NumaPolicy numa = NumaPolicy::local;
+  int numa_node = -1;  // for NumaPolicy::bind
+  bool locked = false;
+  unsigned threads = 1;  // threads the pages were faulted in on
+};
+
+}  // namespace datatier

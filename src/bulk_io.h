@@ -1,0 +1,61 @@
+// Moving a pool's data between memory and its file in large requests, several
+// in flight, through direct I/O where the file system allows it.
+#pragma once
+
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <span>
+
+#include "platform/file.h"
+
+namespace datatier::detail {
+
+// The two descriptors of one file: buffered, and direct when available.
+struct DataFile {
+  const platform::File* buffered;
+  const platform::File* direct;  // may be null
+};
+
+// Tracks which bytes of a read have arrived, so a consumer can start on the
+// first bytes while later ones are still being read.
+class ReadProgress {
+ public:
+  // Marks bytes [begin, end) arrived.
+  void arrived(std::uint64_t begin, std::uint64_t end);
+  // Marks the read failed: waiters return false from now on.
+  void failed();
+  // Waits until bytes [0, end) have all arrived (true) or the read failed (false).
+  bool wait_until(std::uint64_t end);
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::map<std::uint64_t, std::uint64_t> pending_;  // arrived ranges past prefix_
+  std::uint64_t prefix_ = 0;                        // bytes [0, prefix_) have arrived
+  bool failed_ = false;
+};
+
+// Bytes per request.
+inline constexpr std::size_t kBulkBlock = std::size_t{8} << 20;
+// Requests in flight.
+inline constexpr unsigned kBulkDepth = 4;
+
+// Writes `data` at `offset` of the file. Requires: `data` starts on a page
+// boundary and `offset` is a multiple of 4096, so the whole pages can go
+// through direct I/O; the last partial page goes through the buffered
+// descriptor. Durability is the caller's (sync afterwards). Throws
+// datatier::Error.
+void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset);
+
+// Reads `out.size()` bytes at `offset` of the file into `out`, under the same
+// alignment rules, reporting each block to `progress` as it arrives.
+// Throws datatier::Error (a file that ends early: errc::size_mismatch) after
+// marking `progress` failed.
+void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
+               ReadProgress& progress);
+
+}  // namespace datatier::detail

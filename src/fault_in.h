@@ -1,0 +1,13 @@
+// Faulting a mapping's pages in on several threads.
+#pragma once
+
+#include "platform/mapping.h"
+
+namespace datatier::detail {
+
+// Faults in every page of `mapping` for writing, the work shared among
+// `threads` threads (0 = all cores) in slices. Returns the number of threads
+// used. Throws datatier::Error (ENOMEM when memory runs out).
+unsigned fault_in(const platform::Mapping& mapping, unsigned threads);
+
+}  // namespace datatier::detail

@@ -1,0 +1,219 @@
+// Parallel BLAKE3 tree hashing on top of the official C implementation's
+// compression functions.
+#include "tree_checksum.h"
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <cstring>
+#include <unordered_map>
+#include <vector>
+
+#include "parallel.h"
+
+extern "C" {
+#include <blake3_impl.h>
+}
+
+namespace datatier::detail {
+namespace {
+
+constexpr std::uint64_t kChunk = BLAKE3_CHUNK_LEN;
+constexpr std::uint64_t kBlock = BLAKE3_BLOCK_LEN;
+// Complete subtrees of up to this many chunks are hashed in one SIMD batch.
+constexpr std::uint64_t kBatchChunks = 64;
+// Leaf tasks are at least this large, so thread hand-offs stay negligible.
+constexpr std::uint64_t kMinTaskBytes = std::uint64_t{1} << 20;
+// Aim for this many tasks per thread, so that uneven progress evens out and a
+// streamed input keeps every thread busy until near its end.
+constexpr std::uint64_t kTasksPerThread = 16;
+
+using ChainingValue = std::array<std::uint8_t, BLAKE3_OUT_LEN>;
+
+ChainingValue to_bytes(const std::uint32_t (&words)[8]) noexcept {
+  ChainingValue out;
+  for (std::size_t i = 0; i < 8; ++i) {
+    for (std::size_t b = 0; b < 4; ++b) out[4 * i + b] = static_cast<std::uint8_t>(words[i] >> (8 * b));
+  }
+  return out;
+}
+
+// The length of the left subtree of a node over `len` bytes (len > 1 chunk):
+// the largest power-of-two number of whole chunks that leaves bytes over.
+std::uint64_t left_length(std::uint64_t len) noexcept {
+  return std::bit_floor((len - 1) / kChunk) * kChunk;
+}
+
+// Chaining values already computed for some nodes, keyed by their offset.
+struct KnownNode {
+  std::uint64_t len;
+  ChainingValue cv;
+};
+using KnownNodes = std::unordered_map<std::uint64_t, KnownNode>;
+
+// The hash input: the 4096-byte header followed by the data, addressed by
+// offset. Every chunk lies wholly in one of the two spans.
+class TreeInput {
+ public:
+  TreeInput(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data) noexcept
+      : header_(reinterpret_cast<const std::uint8_t*>(header.data())),
+        data_(reinterpret_cast<const std::uint8_t*>(data.data())),
+        length_(kHeaderSize + data.size()) {}
+
+  std::uint64_t length() const noexcept { return length_; }
+
+  // The chaining value (or, with `root`, the hash) of the tree node covering
+  // bytes [offset, offset + len), following BLAKE3's tree shape exactly.
+  ChainingValue node(std::uint64_t offset, std::uint64_t len, bool root,
+                     const KnownNodes* known) const noexcept {
+    if (!root && known != nullptr) {
+      const auto it = known->find(offset);
+      if (it != known->end() && it->second.len == len) return it->second.cv;
+    }
+    if (len <= kChunk) return chunk(offset, len, root);
+    const std::uint64_t chunks = len / kChunk;
+    if (!root && len % kChunk == 0 && std::has_single_bit(chunks) && chunks <= kBatchChunks) {
+      return complete_subtree(offset, chunks);
+    }
+    const std::uint64_t left = left_length(len);
+    return parent(node(offset, left, false, known), node(offset + left, len - left, false, known),
+                  root);
+  }
+
+ private:
+  const std::uint8_t* at(std::uint64_t offset) const noexcept {
+    return offset < kHeaderSize ? header_ + offset : data_ + (offset - kHeaderSize);
+  }
+
+  // One chunk of 1..1024 bytes, block by block.
+  ChainingValue chunk(std::uint64_t offset, std::uint64_t len, bool root) const noexcept {
+    std::uint32_t cv[8];
+    std::memcpy(cv, IV, sizeof cv);
+    const std::uint8_t* bytes = at(offset);
+    const std::uint64_t blocks = std::max<std::uint64_t>(1, (len + kBlock - 1) / kBlock);
+    for (std::uint64_t b = 0; b < blocks; ++b) {
+      const std::uint64_t block_len = std::min(kBlock, len - b * kBlock);
+      std::uint8_t flags = b == 0 ? CHUNK_START : 0;
+      if (b == blocks - 1) flags = static_cast<std::uint8_t>(flags | CHUNK_END | (root ? ROOT : 0));
+      std::uint8_t block[kBlock] = {};
+      std::memcpy(block, bytes + b * kBlock, block_len);
+      blake3_compress_in_place(cv, block, static_cast<std::uint8_t>(block_len), offset / kChunk,
+                               flags);
+    }
+    return to_bytes(cv);
+  }
+
+  // A complete subtree of `chunks` (a power of two, at most kBatchChunks)
+  // whole chunks: all chunks in one SIMD call, then each level of parents.
+  ChainingValue complete_subtree(std::uint64_t offset, std::uint64_t chunks) const noexcept {
+    std::array<const std::uint8_t*, kBatchChunks> inputs{};
+    std::array<std::uint8_t, kBatchChunks * BLAKE3_OUT_LEN> level;
+    std::array<std::uint8_t, kBatchChunks * BLAKE3_OUT_LEN> next;
+    for (std::uint64_t i = 0; i < chunks; ++i) inputs[i] = at(offset + i * kChunk);
+    blake3_hash_many(inputs.data(), chunks, kChunk / kBlock, IV, offset / kChunk, true, 0,
+                     CHUNK_START, CHUNK_END, level.data());
+    for (std::uint64_t n = chunks; n > 1; n /= 2) {
+      for (std::uint64_t i = 0; i < n / 2; ++i) inputs[i] = level.data() + 2 * BLAKE3_OUT_LEN * i;
+      blake3_hash_many(inputs.data(), n / 2, 1, IV, 0, false, PARENT, 0, 0, next.data());
+      level.swap(next);
+    }
+    ChainingValue out;
+    std::memcpy(out.data(), level.data(), out.size());
+    return out;
+  }
+
+  static ChainingValue parent(const ChainingValue& left, const ChainingValue& right,
+                              bool root) noexcept {
+    std::uint8_t block[kBlock];
+    std::memcpy(block, left.data(), left.size());
+    std::memcpy(block + left.size(), right.data(), right.size());
+    std::uint32_t cv[8];
+    std::memcpy(cv, IV, sizeof cv);
+    blake3_compress_in_place(cv, block, kBlock, 0,
+                             static_cast<std::uint8_t>(PARENT | (root ? ROOT : 0)));
+    return to_bytes(cv);
+  }
+
+  const std::uint8_t* header_;
+  const std::uint8_t* data_;
+  std::uint64_t length_;
+};
+
+struct Task {
+  std::uint64_t offset;
+  std::uint64_t len;
+};
+
+// Splits the node [offset, offset + len) along the tree's own shape into
+// nodes of at most `task_bytes`: every left subtree on the way is complete,
+// so all tasks but the last are complete subtrees of exactly task_bytes.
+void split_tasks(std::uint64_t offset, std::uint64_t len, std::uint64_t task_bytes,
+                 std::vector<Task>& tasks) {
+  while (len > task_bytes) {
+    const std::uint64_t left = left_length(len);
+    for (std::uint64_t o = offset; o < offset + left; o += task_bytes) {
+      tasks.push_back({o, task_bytes});
+    }
+    offset += left;
+    len -= left;
+  }
+  tasks.push_back({offset, len});
+}
+
+Checksum to_checksum(const ChainingValue& cv) noexcept {
+  Checksum out;
+  std::memcpy(out.data(), cv.data(), out.size());
+  return out;
+}
+
+}  // namespace
+
+std::uint64_t tree_hash_task_bytes(std::uint64_t data_size, unsigned threads) noexcept {
+  const std::uint64_t length = kHeaderSize + data_size;
+  const std::uint64_t target = length / (std::uint64_t{resolve_threads(threads)} * kTasksPerThread);
+  return std::max(kMinTaskBytes, std::bit_ceil(std::max<std::uint64_t>(target, 1)));
+}
+
+Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data,
+                   const TreeHashOptions& options) {
+  const TreeInput input(header, data);
+  const std::uint64_t task_bytes = tree_hash_task_bytes(data.size(), options.threads);
+  std::vector<Task> tasks;
+  split_tasks(0, input.length(), task_bytes, tasks);
+
+  std::vector<ChainingValue> results(tasks.size());
+  std::atomic<std::size_t> next_task{0};
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<bool> abandoned{false};
+  const auto work = [&](unsigned worker) {
+    for (;;) {
+      const std::size_t i = next_task.fetch_add(1);
+      if (i >= tasks.size() || abandoned.load()) return;
+      const Task& task = tasks[i];
+      const std::uint64_t begin = std::max(task.offset, std::uint64_t{kHeaderSize}) - kHeaderSize;
+      const std::uint64_t end = task.offset + task.len - kHeaderSize;
+      if (options.wait_for && end > begin && !options.wait_for(begin, end)) {
+        abandoned.store(true);
+        return;
+      }
+      // A lone task is the whole tree: hash it as the root directly.
+      results[i] = input.node(task.offset, task.len, tasks.size() == 1, nullptr);
+      const std::uint64_t so_far = done.fetch_add(end - begin) + (end - begin);
+      if (worker == 0 && options.progress) options.progress(so_far, data.size());
+    }
+  };
+  const auto workers = static_cast<unsigned>(
+      std::min<std::size_t>(resolve_threads(options.threads), tasks.size()));
+  run_parallel(workers, work);
+  if (abandoned.load()) return {};
+  if (options.progress) options.progress(data.size(), data.size());
+  if (tasks.size() == 1) return to_checksum(results[0]);
+
+  KnownNodes known;
+  known.reserve(tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) known.emplace(tasks[i].offset, KnownNode{tasks[i].len, results[i]});
+  return to_checksum(input.node(0, input.length(), true, &known));
+}
+
+}  // namespace datatier::detail
