@@ -102,21 +102,45 @@ std::filesystem::path make_temp_dir(const char* prefix) {
 
 long process_id() noexcept { return static_cast<long>(::getpid()); }
 
-void write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
-                       std::size_t chunk, const ChunkCallback& callback) {
+void create_reserved_file(const std::filesystem::path& path, std::uint64_t size) {
   const Fd fd(path, O_WRONLY | O_CREAT | O_EXCL, "cannot create");
-  std::size_t done = 0;
-  while (done < data.size()) {
-    const std::size_t n = std::min(chunk, data.size() - done);
-    const ssize_t written = ::pwrite(fd.get(), data.data() + done, n, static_cast<off_t>(done));
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      throw_errno(errno, path, "cannot write");
-    }
-    done += static_cast<std::size_t>(written);
-    if (callback) callback(done);
-  }
+  const int error = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(size));
+  if (error != 0) throw_errno(error, path, "cannot reserve " + std::to_string(size) + " bytes");
   if (::fsync(fd.get()) != 0) throw_errno(errno, path, "cannot sync");
+}
+
+bool write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
+                       std::size_t chunk, bool direct, const ChunkCallback& callback) {
+  constexpr std::size_t kBlock = 4096;
+  const int flags = O_WRONLY | O_CLOEXEC | (direct ? O_DIRECT : 0);
+  const int raw = ::open(path.c_str(), flags);
+  if (raw < 0 && direct && errno == EINVAL) return false;  // no direct I/O here
+  if (raw < 0) throw_errno(errno, path, "cannot open");
+  ::close(raw);
+  const Fd fd(path, O_WRONLY | (direct ? O_DIRECT : 0), "cannot open");
+  // Direct I/O takes whole blocks; the tail goes through the page cache.
+  const std::size_t aligned = direct ? data.size() / kBlock * kBlock : data.size();
+  std::size_t done = 0;
+  auto write_range = [&](int target, std::size_t end) {
+    while (done < end) {
+      const std::size_t n = std::min(chunk, end - done);
+      const ssize_t written = ::pwrite(target, data.data() + done, n, static_cast<off_t>(done));
+      if (written < 0) {
+        if (errno == EINTR) continue;
+        throw_errno(errno, path, "cannot write");
+      }
+      done += static_cast<std::size_t>(written);
+      if (callback) callback(done);
+    }
+  };
+  write_range(fd.get(), aligned);
+  if (::fsync(fd.get()) != 0) throw_errno(errno, path, "cannot sync");
+  if (aligned < data.size()) {
+    const Fd tail(path, O_WRONLY, "cannot open");
+    write_range(tail.get(), data.size());
+    if (::fsync(tail.get()) != 0) throw_errno(errno, path, "cannot sync");
+  }
+  return true;
 }
 
 std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk, const ChunkCallback& callback) {

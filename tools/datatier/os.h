@@ -53,12 +53,20 @@ long process_id() noexcept;
 // (e.g. Interrupted) to abandon the work.
 using ChunkCallback = std::function<void(std::uint64_t done)>;
 
-// Creates `path` (which must not exist), writes `data` to it with large
-// sequential pwrite()s of `chunk` bytes and fsync()s it.
-// Throws: datatier::Error naming `path`. A partly written file is left for
-// the caller to remove.
-void write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
-                       std::size_t chunk, const ChunkCallback& callback);
+// Creates `path` (which must not exist) with `size` bytes of disk space
+// reserved (posix_fallocate), as the pools reserve theirs at create time,
+// and syncs it. Throws: datatier::Error naming `path`; a file it created is
+// left for the caller to remove.
+void create_reserved_file(const std::filesystem::path& path, std::uint64_t size);
+
+// Writes `data` to the existing file `path` from offset 0 with large
+// sequential pwrite()s of `chunk` bytes and fsync()s it. With `direct`, the
+// writes bypass the page cache (O_DIRECT; `data` and `chunk` must be
+// 4096-aligned, a final partial block goes through the page cache).
+// Returns false, having written nothing, when `direct` is asked for and the
+// file system has no direct I/O. Throws: datatier::Error naming `path`.
+bool write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
+                       std::size_t chunk, bool direct, const ChunkCallback& callback);
 
 // Reads the whole of `path` sequentially with pread()s of `chunk` bytes into
 // one reused buffer. Returns the bytes read. Throws: datatier::Error.
