@@ -72,10 +72,13 @@ set_target_properties(${_datatier_other} PROPERTIES
 # plain global symbols: a version script makes every BLAKE3 symbol local, so
 # libdatatier.so exports none and cannot clash with another BLAKE3.
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
+  # Sanitizer builds leave the runtime's symbols to the executable.
+  if(NOT "${CMAKE_CXX_FLAGS} ${CMAKE_SHARED_LINKER_FLAGS}" MATCHES "-fsanitize")
+    target_link_options(${_datatier_shared} PRIVATE LINKER:--no-undefined)
+  endif()
   set(_datatier_map "${PROJECT_BINARY_DIR}/datatier_hide_blake3.map")
   file(WRITE "${_datatier_map}" "{\n  local:\n    *blake3*;\n};\n")
-  target_link_options(${_datatier_shared} PRIVATE
-    LINKER:--no-undefined LINKER:--version-script=${_datatier_map})
+  target_link_options(${_datatier_shared} PRIVATE LINKER:--version-script=${_datatier_map})
   set_property(TARGET ${_datatier_shared} APPEND PROPERTY LINK_DEPENDS "${_datatier_map}")
 endif()
 

@@ -5,8 +5,8 @@
 //
 // The first run creates the pool, fills the table, saves it with flush(),
 // closes it and then runs itself again in a new process, standing in for a
-// server restart: the new process opens the pool and finds the table. Every later run opens it, prints it,
-// counts itself in and saves again.
+// server restart: the new process opens the pool and finds the table. Every later run opens it,
+// prints it, counts itself in and saves again.
 //
 // The point of the example is the layout. Everything in the table refers to
 // other parts of the pool by *offset* from the start of data(), never by
@@ -30,7 +30,7 @@
 
 namespace {
 
-constexpr std::size_t kPoolSize = 64 * 1024;
+constexpr std::size_t kPoolSize = std::size_t{64} * 1024;
 // The layout version of the table below. It is stored as the pool's user
 // version, so a program with a different layout is refused with
 // errc::user_version_mismatch instead of misreading the bytes.
@@ -66,9 +66,7 @@ class Table {
 
   bool formatted() const { return header().magic == kTableMagic; }
 
-  void format() {
-    store(0, TableHeader{kTableMagic, kCapacity, 0, kHeapOffset});
-  }
+  void format() { store(0, TableHeader{kTableMagic, kCapacity, 0, kHeapOffset}); }
 
   std::uint32_t size() const { return header().count; }
 
@@ -137,7 +135,7 @@ class Table {
   }
 
   std::string string_at(std::uint64_t offset, std::uint32_t size) const {
-    return std::string(reinterpret_cast<const char*>(bytes_.data() + offset), size);
+    return {reinterpret_cast<const char*>(bytes_.data() + offset), size};
   }
 
   std::optional<std::uint32_t> find(std::string_view key) const {

@@ -95,8 +95,7 @@ datatier_status fail_from_current_exception() noexcept {
     if (code.category() == datatier::error_category()) {
       return fail(from_errc(static_cast<datatier::errc>(code.value())), e.what(), 0);
     }
-    if (code.category() == std::system_category() ||
-        code.category() == std::generic_category()) {
+    if (code.category() == std::system_category() || code.category() == std::generic_category()) {
       return fail(from_errno(code.value()), e.what(), code.value());
     }
     return fail(DATATIER_ERR_INTERNAL, e.what(), 0);
@@ -112,8 +111,8 @@ datatier_status fail_from_current_exception() noexcept {
 datatier::FileOptions to_file_options(const datatier_options* options) {
   datatier::FileOptions result;
   if (options != nullptr) {
-    result.create_mode = static_cast<std::filesystem::perms>(options->create_mode) &
-                         std::filesystem::perms::mask;
+    result.create_mode =
+        static_cast<std::filesystem::perms>(options->create_mode) & std::filesystem::perms::mask;
     result.accept_unclean = options->accept_unclean;
   }
   return result;
@@ -170,21 +169,17 @@ datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
   }
 }
 
-datatier_status datatier_mmap_file_create(const char* path, size_t data_size,
-                                          uint64_t user_version,
-                                          const datatier_options* options,
-                                          datatier_pool** out) {
-  return make_file_pool(DATATIER_KIND_MMAP_FILE, "datatier_mmap_file_create", path, options,
-                        out, [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
+datatier_status datatier_mmap_file_create(const char* path, size_t data_size, uint64_t user_version,
+                                          const datatier_options* options, datatier_pool** out) {
+  return make_file_pool(DATATIER_KIND_MMAP_FILE, "datatier_mmap_file_create", path, options, out,
+                        [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
                           return std::make_unique<datatier::MmapFile>(
                               datatier::MmapFile::create(p, data_size, user_version, o));
                         });
 }
 
-datatier_status datatier_mmap_file_open(const char* path, size_t data_size,
-                                        uint64_t user_version,
-                                        const datatier_options* options,
-                                        datatier_pool** out) {
+datatier_status datatier_mmap_file_open(const char* path, size_t data_size, uint64_t user_version,
+                                        const datatier_options* options, datatier_pool** out) {
   return make_file_pool(DATATIER_KIND_MMAP_FILE, "datatier_mmap_file_open", path, options, out,
                         [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
                           return std::make_unique<datatier::MmapFile>(
@@ -196,24 +191,24 @@ datatier_status datatier_file_backed_memory_create(const char* path, size_t data
                                                    uint64_t user_version,
                                                    const datatier_options* options,
                                                    datatier_pool** out) {
-  return make_file_pool(
-      DATATIER_KIND_FILE_BACKED_MEMORY, "datatier_file_backed_memory_create", path, options, out,
-      [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
-        return std::make_unique<datatier::FileBackedMemory>(
-            datatier::FileBackedMemory::create(p, data_size, user_version, o));
-      });
+  return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, "datatier_file_backed_memory_create",
+                        path, options, out,
+                        [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
+                          return std::make_unique<datatier::FileBackedMemory>(
+                              datatier::FileBackedMemory::create(p, data_size, user_version, o));
+                        });
 }
 
 datatier_status datatier_file_backed_memory_open(const char* path, size_t data_size,
                                                  uint64_t user_version,
                                                  const datatier_options* options,
                                                  datatier_pool** out) {
-  return make_file_pool(
-      DATATIER_KIND_FILE_BACKED_MEMORY, "datatier_file_backed_memory_open", path, options, out,
-      [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
-        return std::make_unique<datatier::FileBackedMemory>(
-            datatier::FileBackedMemory::open(p, data_size, user_version, o));
-      });
+  return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, "datatier_file_backed_memory_open", path,
+                        options, out,
+                        [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
+                          return std::make_unique<datatier::FileBackedMemory>(
+                              datatier::FileBackedMemory::open(p, data_size, user_version, o));
+                        });
 }
 
 void* datatier_pool_data(datatier_pool* pool) {
@@ -226,9 +221,13 @@ size_t datatier_pool_size(const datatier_pool* pool) {
   return pool->pool->size();
 }
 
-datatier_kind datatier_pool_kind(const datatier_pool* pool) { return pool->kind; }
+datatier_kind datatier_pool_kind(const datatier_pool* pool) {
+  return pool->kind;
+}
 
-const char* datatier_pool_path(const datatier_pool* pool) { return pool->path.c_str(); }
+const char* datatier_pool_path(const datatier_pool* pool) {
+  return pool->path.c_str();
+}
 
 datatier_status datatier_pool_flush(datatier_pool* pool) {
   if (pool == nullptr) {
@@ -281,10 +280,16 @@ const char* datatier_strerror(datatier_status status) {
   return "unknown datatier status";
 }
 
-const char* datatier_last_error_message(void) { return last_message; }
+const char* datatier_last_error_message(void) {
+  return last_message;
+}
 
-int datatier_last_errno(void) { return last_errno; }
+int datatier_last_errno(void) {
+  return last_errno;
+}
 
-const char* datatier_version(void) { return DATATIER_VERSION_STRING; }
+const char* datatier_version(void) {
+  return DATATIER_VERSION_STRING;
+}
 
 }  // extern "C"

@@ -32,6 +32,7 @@
  * run concurrently with each other or with writes to that pool's data.
  */
 
+/* NOLINTBEGIN(modernize-*): C declarations, also read by C++ compilers. */
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -119,20 +120,16 @@ datatier_status datatier_memory_create(size_t size, datatier_pool** out);
  * Errors: DATATIER_ERR_EXISTS, DATATIER_ERR_NOT_FOUND (no such directory),
  * DATATIER_ERR_INVALID_ARGUMENT, DATATIER_ERR_POOL_IN_USE, DATATIER_ERR_OS
  * (e.g. ENOSPC). */
-datatier_status datatier_mmap_file_create(const char* path, size_t data_size,
-                                          uint64_t user_version,
-                                          const datatier_options* options,
-                                          datatier_pool** out);
+datatier_status datatier_mmap_file_create(const char* path, size_t data_size, uint64_t user_version,
+                                          const datatier_options* options, datatier_pool** out);
 
 /* Opens a pool file written by create + flush (here, in C++ or by the
  * reference implementation) and maps it. Checks in this order and reports
  * the first failure: file size, magic, format version, recorded data size,
  * user version, in-use mark, checksum. A failed open leaves the file as it
  * was. */
-datatier_status datatier_mmap_file_open(const char* path, size_t data_size,
-                                        uint64_t user_version,
-                                        const datatier_options* options,
-                                        datatier_pool** out);
+datatier_status datatier_mmap_file_open(const char* path, size_t data_size, uint64_t user_version,
+                                        const datatier_options* options, datatier_pool** out);
 
 /* As datatier_mmap_file_create, for a pool kept in memory whose flush saves a
  * snapshot to `path`. Also creates the spare file `path` + ".prev"; twice the
@@ -195,7 +192,8 @@ int datatier_last_errno(void);
 const char* datatier_version(void);
 
 #ifdef __cplusplus
-}  /* extern "C" */
+} /* extern "C" */
 #endif
+/* NOLINTEND(modernize-*) */
 
 #endif /* DATATIER_DATATIER_C_H_ */

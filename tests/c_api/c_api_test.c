@@ -15,30 +15,29 @@
 static int passed = 0;
 static int failed = 0;
 
-#define CHECK(cond)                                                       \
-  do {                                                                    \
-    if (cond) {                                                           \
-      ++passed;                                                           \
-    } else {                                                              \
-      ++failed;                                                           \
-      fprintf(stderr, "%s:%d: CHECK(%s) failed in %s (last error: %s)\n", \
-              __FILE__, __LINE__, #cond, current_test,                    \
-              datatier_last_error_message());                             \
-    }                                                                     \
+#define CHECK(cond)                                                                           \
+  do {                                                                                        \
+    if (cond) {                                                                               \
+      ++passed;                                                                               \
+    } else {                                                                                  \
+      ++failed;                                                                               \
+      fprintf(stderr, "%s:%d: CHECK(%s) failed in %s (last error: %s)\n", __FILE__, __LINE__, \
+              #cond, current_test, datatier_last_error_message());                            \
+    }                                                                                         \
   } while (0)
 
 /* Checks that `call` returns `expected`, printing both names if not. */
-#define CHECK_STATUS(call, expected)                                                 \
-  do {                                                                               \
-    datatier_status got_ = (call);                                                   \
-    if (got_ == (expected)) {                                                        \
-      ++passed;                                                                      \
-    } else {                                                                         \
-      ++failed;                                                                      \
-      fprintf(stderr, "%s:%d: %s returned %d (%s), expected %s, in %s: %s\n",       \
-              __FILE__, __LINE__, #call, (int)got_, datatier_strerror(got_),         \
-              #expected, current_test, datatier_last_error_message());              \
-    }                                                                                \
+#define CHECK_STATUS(call, expected)                                                              \
+  do {                                                                                            \
+    datatier_status got_ = (call);                                                                \
+    if (got_ == (expected)) {                                                                     \
+      ++passed;                                                                                   \
+    } else {                                                                                      \
+      ++failed;                                                                                   \
+      fprintf(stderr, "%s:%d: %s returned %d (%s), expected %s, in %s: %s\n", __FILE__, __LINE__, \
+              #call, (int)got_, datatier_strerror(got_), #expected, current_test,                 \
+              datatier_last_error_message());                                                     \
+    }                                                                                             \
   } while (0)
 
 enum { kHeaderSize = 4096, kOffsetMagic = 32, kOffsetVersion = 40 };

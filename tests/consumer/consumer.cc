@@ -11,7 +11,8 @@
 
 int main() {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("datatier_consumer_" + std::to_string(getpid()));
+  const fs::path dir =
+      fs::temp_directory_path() / ("datatier_consumer_" + std::to_string(getpid()));
   fs::create_directories(dir);
   int failures = 0;
   try {
