@@ -360,7 +360,8 @@ class Bench(TempDirTest):
         self.assertEqual(out["size"], 4 << 20)
         self.assertEqual(out["repeat"], 1)
         self.assertEqual(out["dir"], self.dir)
-        for name in ("fault_in", "fill", "blake3", "write_fsync", "read", "unmap", "read_hash"):
+        for name in ("fault_in", "fault_in_all", "fill", "blake3", "blake3_all", "write_fsync", "read",
+                     "msync", "unmap", "read_hash", "msync_hash"):
             self.assertGreater(out["baselines"][name]["seconds"], 0, name)
             self.assertGreater(out["baselines"][name]["gbps"], 0, name)
         self.assertEqual(sorted(out["kinds"]), ["fbm", "memory", "mmap"])
@@ -376,7 +377,9 @@ class Bench(TempDirTest):
                 else:
                     self.assertIsNotNone(m["baseline"])
                     self.assertGreater(m["ratio"], 0)
-        self.assertEqual(out["kinds"]["mmap"]["open"]["baseline"], "read_hash")
+        self.assertEqual(out["kinds"]["mmap"]["open"]["baseline"], "blake3_all")
+        self.assertEqual(out["kinds"]["fbm"]["open"]["baseline"], "read_hash")
+        self.assertEqual(out["kinds"]["mmap"]["flush"]["baseline"], "msync_hash")
         self.assertIn(out["kinds"]["fbm"]["flush"]["baseline"], ("write_fsync", "write_direct"))
         self.assertIn("write_direct", out["baselines"])  # null where there is no O_DIRECT
         self.assertEqual(os.listdir(self.dir), [])

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include <blake3.h>  // the official BLAKE3 C API, for the hashing baseline
@@ -38,6 +39,7 @@ struct BenchOptions {
   std::string dir;
   std::string kinds = "memory,mmap,fbm";
   unsigned repeat = 3;
+  unsigned threads = 0;  // 0 = all cores
   bool cold = false;
   bool json = false;
 };
@@ -110,11 +112,15 @@ struct Runs {
 // What the machine can do for the same size; each phase is compared with one.
 enum Baseline : std::size_t {
   kFaultIn,
+  kFaultInAll,
   kFill,
   kBlake3,
+  kBlake3All,
   kWriteFsync,
   kWriteDirect,
   kRead,
+  kReadDirect,
+  kMsync,
   kUnmap,
   kBaselineCount
 };
@@ -127,11 +133,15 @@ struct BaselineInfo {
 
 constexpr std::array<BaselineInfo, kBaselineCount> kBaselines = {{
     {"fault_in", "fault-in of fresh anonymous memory, 1 thread", "fault-in"},
+    {"fault_in_all", "fault-in, huge pages (MADV_HUGEPAGE), all threads", "fault-in all cores"},
     {"fill", "fill (splitmix64) of that memory", "fill"},
     {"blake3", "BLAKE3 over that memory, 1 thread", "BLAKE3"},
+    {"blake3_all", "BLAKE3, all threads (one hasher per slice)", "BLAKE3 all cores"},
     {"write_fsync", "write + fsync of a reserved file (8 MiB writes)", "write+fsync"},
     {"write_direct", "write + fsync with O_DIRECT (no page cache)", "O_DIRECT write"},
     {"read", "read of that file (8 MiB reads)", "read"},
+    {"read_direct", "read of that file with O_DIRECT (8 MiB reads)", "O_DIRECT read"},
+    {"msync", "msync(MS_SYNC) of a dirtied shared mapping", "msync"},
     {"unmap", "unmap of the memory", "unmap"},
 }};
 
@@ -191,21 +201,33 @@ class Scratch {
   std::vector<std::filesystem::path> files_;
 };
 
-std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& path, std::size_t size) {
+// Default options but for the thread count (--threads; 0 = all cores).
+FileOptions file_options(unsigned threads) {
+  FileOptions options;
+  options.threads = threads;
+  return options;
+}
+
+std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& path, std::size_t size,
+                                      unsigned threads) {
   switch (kind) {
-    case Kind::memory:
-      return std::make_unique<Memory>(Memory::create(size));
+    case Kind::memory: {
+      MemoryOptions options;
+      options.threads = threads;
+      return std::make_unique<Memory>(Memory::create(size, options));
+    }
     case Kind::mmap:
-      return std::make_unique<MmapFile>(MmapFile::create(path, size, 0));
+      return std::make_unique<MmapFile>(MmapFile::create(path, size, 0, file_options(threads)));
     case Kind::fbm:
-      return std::make_unique<FileBackedMemory>(FileBackedMemory::create(path, size, 0));
+      return std::make_unique<FileBackedMemory>(FileBackedMemory::create(path, size, 0, file_options(threads)));
   }
   return nullptr;
 }
 
-std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path, std::size_t size) {
-  if (kind == Kind::mmap) return std::make_unique<MmapFile>(MmapFile::open(path, size, 0));
-  return std::make_unique<FileBackedMemory>(FileBackedMemory::open(path, size, 0));
+std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path, std::size_t size,
+                                    unsigned threads) {
+  if (kind == Kind::mmap) return std::make_unique<MmapFile>(MmapFile::open(path, size, 0, file_options(threads)));
+  return std::make_unique<FileBackedMemory>(FileBackedMemory::open(path, size, 0, file_options(threads)));
 }
 
 void interruptible_fill(std::span<std::byte> data) {
@@ -231,10 +253,39 @@ Checksum interruptible_blake3(std::span<const std::byte> data) {
   return out;
 }
 
+// The machine's hashing limit: `threads` threads each run the official
+// single-threaded hasher over its own disjoint slice (the digests are thrown
+// away; only the aggregate throughput matters).
+void interruptible_blake3_parallel(std::span<const std::byte> data, unsigned threads) {
+  threads = std::max(1u, threads);
+  std::vector<std::exception_ptr> errors(threads);
+  auto work = [&](unsigned t) {
+    try {
+      const std::size_t begin = data.size() * t / threads;
+      const std::size_t end = data.size() * (t + 1) / threads;
+      interruptible_blake3(data.subspan(begin, end - begin));
+    } catch (...) {
+      errors[t] = std::current_exception();
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+    work(0);
+  }
+  for (const auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+}
+
 class Bench {
  public:
   Bench(const BenchOptions& options, std::size_t size, std::vector<Kind> kinds, Scratch& scratch)
-      : options_(options), size_(size), kinds_(std::move(kinds)), scratch_(scratch) {}
+      : options_(options),
+        size_(size),
+        threads_(options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
+        kinds_(std::move(kinds)),
+        scratch_(scratch) {}
 
   void run_baselines() {
     const auto plain = scratch_.file("baseline.dat");
@@ -254,10 +305,19 @@ class Bench {
       std::optional<os::AnonymousMemory> memory;
       baselines_[kFaultIn].seconds.push_back(
           seconds_of([&] { memory = os::AnonymousMemory::map_populated(size_); }));
+      step(kFaultInAll);
+      {
+        std::optional<os::AnonymousMemory> all;
+        baselines_[kFaultInAll].seconds.push_back(
+            seconds_of([&] { all = os::AnonymousMemory::map_populated_parallel(size_, threads_); }));
+      }
       step(kFill);
       baselines_[kFill].seconds.push_back(seconds_of([&] { interruptible_fill(memory->bytes()); }));
       step(kBlake3);
       baselines_[kBlake3].seconds.push_back(seconds_of([&] { interruptible_blake3(memory->bytes()); }));
+      step(kBlake3All);
+      baselines_[kBlake3All].seconds.push_back(
+          seconds_of([&] { interruptible_blake3_parallel(memory->bytes(), threads_); }));
       // Direct first: it drops the file's cached pages, which the buffered
       // write then leaves in the page cache for the (warm) read.
       os::create_reserved_file(plain, size_);  // untimed, like a pool's create
@@ -269,9 +329,22 @@ class Bench {
       step(kWriteFsync);
       baselines_[kWriteFsync].seconds.push_back(seconds_of(
           [&] { os::write_file_synced(plain, memory->bytes(), kIoChunk, false, check); }));
+      step(kReadDirect);
+      {
+        std::optional<std::uint64_t> read;
+        const double read_seconds =
+            seconds_of([&] { read = os::read_file_direct(plain, kIoChunk, check); });
+        if (read) baselines_[kReadDirect].seconds.push_back(read_seconds);
+      }
       if (options_.cold) os::evict_from_page_cache(plain);
       step(kRead);
       baselines_[kRead].seconds.push_back(seconds_of([&] { os::read_file(plain, kIoChunk, check); }));
+      std::filesystem::remove(plain);
+      // msync: a shared mapping of a reserved file, dirtied (untimed), synced.
+      os::create_reserved_file(plain, size_);
+      step(kMsync);
+      baselines_[kMsync].seconds.push_back(
+          os::dirty_and_msync(plain, size_, [](std::span<std::byte> data) { interruptible_fill(data); }));
       std::filesystem::remove(plain);
       step(kUnmap);
       baselines_[kUnmap].seconds.push_back(seconds_of([&] { memory->unmap(); }));
@@ -292,7 +365,7 @@ class Bench {
         auto& phases = result.phases;
         std::unique_ptr<Datapool> pool;
         step(kCreate);
-        phases[kCreate].seconds.push_back(seconds_of([&] { pool = create_pool(kind, path, size_); }));
+        phases[kCreate].seconds.push_back(seconds_of([&] { pool = create_pool(kind, path, size_, options_.threads); }));
         step(kFillPhase);
         phases[kFillPhase].seconds.push_back(seconds_of([&] { interruptible_fill(pool->data()); }));
         step(kFlush);
@@ -302,7 +375,7 @@ class Bench {
         if (kind != Kind::memory) {
           if (options_.cold) os::evict_from_page_cache(path);
           step(kOpen);
-          phases[kOpen].seconds.push_back(seconds_of([&] { pool = open_pool(kind, path, size_); }));
+          phases[kOpen].seconds.push_back(seconds_of([&] { pool = open_pool(kind, path, size_, options_.threads); }));
           pool.reset();
         }
         scratch_.remove_all();
@@ -323,9 +396,16 @@ class Bench {
       baselines[kBaselines[b].key]["description"] = kBaselines[b].label;
     }
     const double read_hash = read_hash_seconds();
-    baselines["read_hash"] = {{"description", "max(read, BLAKE3): the floor for reading and verifying"},
+    baselines["read_hash"] = {{"description", fmt::format("min speed of ({}, all-core BLAKE3): the limit for "
+                                                          "reading and verifying",
+                                                          read_baseline_name())},
                               {"seconds", read_hash},
                               {"gbps", gigabytes_per_second(size_, read_hash)}};
+    const double msync_hash = msync_hash_seconds();
+    baselines["msync_hash"] = {{"description", "min speed of (msync, all-core BLAKE3): the limit for an "
+                                               "mmap flush"},
+                               {"seconds", msync_hash},
+                               {"gbps", gigabytes_per_second(size_, msync_hash)}};
     nlohmann::json kinds = nlohmann::json::object();
     for (const KindResult& result : results_) {
       nlohmann::json phases = nlohmann::json::object();
@@ -335,8 +415,8 @@ class Bench {
         nlohmann::json entry = measurement_json(result.phases[p].seconds, median);
         const auto baseline = baseline_of(result.kind, static_cast<Phase>(p));
         entry["baseline"] = baseline ? nlohmann::json(baseline->key) : nlohmann::json(nullptr);
-        entry["ratio"] = baseline && baseline->seconds > 0 ? nlohmann::json(median / baseline->seconds)
-                                                           : nlohmann::json(nullptr);
+        entry["ratio"] = baseline && median > 0 ? nlohmann::json(baseline->seconds / median)
+                                                : nlohmann::json(nullptr);
         phases[kPhases[p].name] = std::move(entry);
       }
       kinds[kind_name(result.kind)] = std::move(phases);
@@ -347,10 +427,12 @@ class Bench {
         {"file_size", *pool_file_size(size_)},
         {"dir", dir.string()},
         {"repeat", options_.repeat},
+        {"threads", threads_},
         {"page_cache", options_.cold ? "cold" : "warm"},
         {"statistic", "median"},
         {"gbps_unit", "1e9 bytes per second"},
-        {"ratio", "phase seconds / baseline seconds"},
+        {"ratio", "phase speed / baseline speed (= baseline seconds / phase seconds; 1 = at the "
+                  "baseline, higher is faster)"},
         {"baselines", std::move(baselines)},
         {"kinds", std::move(kinds)},
     };
@@ -358,9 +440,10 @@ class Bench {
   }
 
   void print_table(const std::filesystem::path& dir) const {
-    fmt::print("datatier bench: {} ({} bytes) per pool, median of {} run{}, in {}, page cache {}\n\n",
+    fmt::print("datatier bench: {} ({} bytes) per pool, median of {} run{}, in {}, page cache {}, "
+               "{} thread{}\n\n",
                format_size(size_), size_, options_.repeat, options_.repeat == 1 ? "" : "s",
-               dir.string(), options_.cold ? "cold" : "warm");
+               dir.string(), options_.cold ? "cold" : "warm", threads_, threads_ == 1 ? "" : "s");
     fmt::print("{:<50} {:>9} {:>9}\n", "baseline", "seconds", "GB/s");
     for (std::size_t b = 0; b < kBaselineCount; ++b) {
       if (baselines_[b].seconds.empty()) {
@@ -371,10 +454,13 @@ class Bench {
       fmt::print("{:<50} {:>9.3f} {:>9}\n", kBaselines[b].label, s, rate(s));
     }
     const double read_hash = read_hash_seconds();
-    fmt::print("{:<50} {:>9.3f} {:>9}\n", "max(read, BLAKE3)", read_hash, rate(read_hash));
+    fmt::print("{:<50} {:>9.3f} {:>9}\n", fmt::format("min({}, BLAKE3 all cores)", read_baseline_name()),
+               read_hash, rate(read_hash));
+    const double msync_hash = msync_hash_seconds();
+    fmt::print("{:<50} {:>9.3f} {:>9}\n", "min(msync, BLAKE3 all cores)", msync_hash, rate(msync_hash));
 
     fmt::print("\n{:<8} {:<7} {:>9} {:>9}   {}\n", "kind", "phase", "seconds", "GB/s",
-               "vs baseline (time / baseline time)");
+               "vs baseline (speed / baseline speed)");
     for (const KindResult& result : results_) {
       bool first = true;
       for (std::size_t p = 0; p < kPhaseCount; ++p) {
@@ -389,12 +475,14 @@ class Bench {
         }
         const std::string versus =
             baseline && baseline->seconds > 0
-                ? fmt::format("{:.2f} x {}", s / baseline->seconds, baseline->short_name)
+                ? fmt::format("{:.2f} x {}", baseline->seconds / s, baseline->short_name)
                 : std::string();
         fmt::print("{:<8} {:<7} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
       }
     }
-    fmt::print("\nGB/s = 10^9 bytes per second. 1.00 x = as fast as the baseline; 2.00 x = twice its time.\n");
+    fmt::print("\nGB/s = 10^9 bytes per second. Ratio = phase speed / baseline speed: 1.00 x = as fast as "
+               "the baseline, 0.50 x = half its speed (twice its time); the issue's targets are 0.80 x "
+               "(create) and 0.85 x (flush, open).\n");
   }
 
  private:
@@ -404,8 +492,17 @@ class Bench {
     double seconds;
   };
 
+  // Direct read where the file system has it (what the fbm pool does), the
+  // buffered read otherwise.
+  Baseline read_baseline() const { return baselines_[kReadDirect].seconds.empty() ? kRead : kReadDirect; }
+  const char* read_baseline_name() const { return kBaselines[read_baseline()].short_name; }
+
+  // The slower (in time, the larger) of the two limits.
   double read_hash_seconds() const {
-    return std::max(baselines_[kRead].median(), baselines_[kBlake3].median());
+    return std::max(baselines_[read_baseline()].median(), baselines_[kBlake3All].median());
+  }
+  double msync_hash_seconds() const {
+    return std::max(baselines_[kMsync].median(), baselines_[kBlake3All].median());
   }
 
   // The baseline a phase is compared with; none for saving a Memory pool.
@@ -414,21 +511,24 @@ class Bench {
       return BaselineRef{kBaselines[b].key, kBaselines[b].short_name, baselines_[b].median()};
     };
     switch (phase) {
-      case kCreate:
-        return ref(kFaultIn);
+      case kCreate:  // the fastest fault-in the machine allows
+        return ref(baselines_[kFaultInAll].median() < baselines_[kFaultIn].median() ? kFaultInAll : kFaultIn);
       case kFillPhase:
         return ref(kFill);
       case kFlush: {
         if (kind == Kind::memory) return std::nullopt;
-        // The faster of buffered and direct writes is what the disk can do.
-        const bool direct = !baselines_[kWriteDirect].seconds.empty() &&
-                            baselines_[kWriteDirect].median() < baselines_[kWriteFsync].median();
-        return ref(direct ? kWriteDirect : kWriteFsync);
+        if (kind == Kind::mmap) {
+          return BaselineRef{"msync_hash", "min(msync, BLAKE3 all cores)", msync_hash_seconds()};
+        }
+        // Sequential direct write, as the issue defines the limit; buffered
+        // where the file system has no direct I/O.
+        return ref(baselines_[kWriteDirect].seconds.empty() ? kWriteFsync : kWriteDirect);
       }
       case kDrop:
         return ref(kUnmap);
       case kOpen:
-        return BaselineRef{"read_hash", "max(read, BLAKE3)", read_hash_seconds()};
+        if (kind == Kind::mmap) return ref(kBlake3All);  // the file is in the page cache
+        return BaselineRef{"read_hash", "min(read, BLAKE3 all cores)", read_hash_seconds()};
       case kPhaseCount:
         break;
     }
@@ -446,6 +546,7 @@ class Bench {
 
   const BenchOptions& options_;
   std::size_t size_;
+  unsigned threads_;
   std::vector<Kind> kinds_;
   Scratch& scratch_;
   StatusLine status_;
@@ -533,6 +634,9 @@ Command add_bench_command(CLI::App& parent) {
       ->capture_default_str();
   app->add_option("--repeat", options->repeat, "Runs of everything; the median is reported")
       ->check(CLI::Range(1u, 1000u))
+      ->capture_default_str();
+  app->add_option("--threads", options->threads,
+                  "Threads for the all-core baselines and the pools (0 = all cores)")
       ->capture_default_str();
   app->add_flag("--cold", options->cold,
                 "Drop each file from the page cache before reading it (default: warm cache, as on "

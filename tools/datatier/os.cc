@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <chrono>
+#include <memory>
 #include <cerrno>
 #include <csignal>
 #include <cstdlib>
@@ -14,6 +16,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -159,6 +162,48 @@ std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk, co
   }
 }
 
+std::optional<std::uint64_t> read_file_direct(const std::filesystem::path& path, std::size_t chunk,
+                                              const ChunkCallback& callback) {
+  const int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
+  if (raw < 0 && errno == EINVAL) return std::nullopt;  // no direct I/O here
+  if (raw < 0) throw_errno(errno, path, "cannot open");
+  ::close(raw);
+  const Fd fd(path, O_RDONLY | O_DIRECT, "cannot open");
+  constexpr std::size_t kAlign = 4096;
+  std::unique_ptr<std::byte, decltype(&std::free)> buffer(
+      static_cast<std::byte*>(std::aligned_alloc(kAlign, chunk)), &std::free);
+  if (!buffer) throw_errno(ENOMEM, path, "cannot allocate a read buffer");
+  std::uint64_t done = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd.get(), buffer.get(), chunk, static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(errno, path, "cannot read");
+    }
+    if (n == 0) return done;
+    done += static_cast<std::uint64_t>(n);
+    if (callback) callback(done);
+    if (static_cast<std::size_t>(n) % kAlign != 0) return done;  // the file's end
+  }
+}
+
+double dirty_and_msync(const std::filesystem::path& path, std::size_t size,
+                       const std::function<void(std::span<std::byte>)>& dirty) {
+  if (size == 0) return 0;
+  const Fd fd(path, O_RDWR, "cannot open");
+  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), 0);
+  if (p == MAP_FAILED) throw_errno(errno, path, "cannot map");
+  struct Unmap {
+    void* p;
+    std::size_t size;
+    ~Unmap() { ::munmap(p, size); }
+  } unmap{p, size};
+  dirty({static_cast<std::byte*>(p), size});
+  const auto start = std::chrono::steady_clock::now();
+  if (::msync(p, size, MS_SYNC) != 0) throw_errno(errno, path, "cannot msync");
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
+
 void evict_from_page_cache(const std::filesystem::path& path) {
   const Fd fd(path, O_RDONLY, "cannot open");
   if (::fdatasync(fd.get()) != 0) throw_errno(errno, path, "cannot sync");
@@ -191,6 +236,51 @@ AnonymousMemory AnonymousMemory::map_populated(std::size_t size) {
   const std::size_t step = page_size();
   for (std::size_t offset = 0; offset < size; offset += step) {
     *static_cast<volatile std::byte*>(memory.data_ + offset) = std::byte{0};
+  }
+  return memory;
+}
+
+AnonymousMemory AnonymousMemory::map_populated_parallel(std::size_t size, unsigned threads) {
+  if (size == 0) return AnonymousMemory(nullptr, 0);
+  if (threads == 0) threads = 1;
+  constexpr std::size_t kHuge = std::size_t{2} << 20;
+  // Over-map by one huge page so the slices can start on 2 MiB boundaries.
+  const std::size_t mapped = size + kHuge;
+  void* p = ::mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) throw_errno(errno, {}, "cannot map " + std::to_string(size) + " bytes");
+  auto* base = static_cast<std::byte*>(p);
+  const auto addr = reinterpret_cast<std::uintptr_t>(base);
+  const std::size_t lead = ((addr + kHuge - 1) / kHuge * kHuge) - addr;
+  if (lead > 0) ::munmap(base, lead);
+  if (kHuge - lead > 0) ::munmap(base + lead + size, kHuge - lead);
+  AnonymousMemory memory(base + lead, size);
+  ::madvise(memory.data_, size, MADV_HUGEPAGE);  // a preference: a refusal is fine
+  const std::size_t huge_pages = (size + kHuge - 1) / kHuge;
+  threads = static_cast<unsigned>(std::min<std::size_t>(threads, huge_pages));
+  std::vector<int> errors(threads, 0);
+  auto work = [&](unsigned t) {
+    const std::size_t begin = std::min(size, huge_pages * t / threads * kHuge);
+    const std::size_t end = std::min(size, huge_pages * (t + 1) / threads * kHuge);
+    if (end <= begin) return;
+#ifdef MADV_POPULATE_WRITE
+    if (::madvise(memory.data_ + begin, end - begin, MADV_POPULATE_WRITE) == 0) return;
+    if (errno != EINVAL) {
+      errors[t] = errno;
+      return;
+    }
+#endif
+    const std::size_t step = page_size();
+    for (std::size_t offset = begin; offset < end; offset += step) {
+      *static_cast<volatile std::byte*>(memory.data_ + offset) = std::byte{0};
+    }
+  };
+  {
+    std::vector<std::jthread> pool;
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
+    work(0);
+  }
+  for (int error : errors) {
+    if (error != 0) throw_errno(error, {}, "cannot fault in " + std::to_string(size) + " bytes");
   }
   return memory;
 }

@@ -73,6 +73,18 @@ bool write_file_synced(const std::filesystem::path& path, std::span<const std::b
 std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk,
                         const ChunkCallback& callback);
 
+// As read_file(), with O_DIRECT (bypassing the page cache; `chunk` must be
+// 4096-aligned). Returns nullopt, having read nothing, where the file system
+// has no direct I/O. Throws: datatier::Error naming `path`.
+std::optional<std::uint64_t> read_file_direct(const std::filesystem::path& path, std::size_t chunk,
+                                              const ChunkCallback& callback);
+
+// Maps the first `size` bytes of the existing file `path` shared, lets
+// `dirty` write all of them (untimed), and returns the seconds that
+// msync(MS_SYNC) of the whole range then takes. Throws: datatier::Error.
+double dirty_and_msync(const std::filesystem::path& path, std::size_t size,
+                       const std::function<void(std::span<std::byte>)>& dirty);
+
 // Writes back and drops `path`'s pages from the page cache, so the next read
 // comes from the device. Throws: datatier::Error.
 void evict_from_page_cache(const std::filesystem::path& path);
@@ -89,6 +101,9 @@ class AnonymousMemory {
  public:
   // Throws: datatier::Error (std::errc::not_enough_memory).
   static AnonymousMemory map_populated(std::size_t size);
+  // The same on `threads` threads: each MADV_POPULATE_WRITEs its own
+  // 2 MiB-aligned slice of the one mapping (transparent huge pages asked for).
+  static AnonymousMemory map_populated_parallel(std::size_t size, unsigned threads);
 
   AnonymousMemory(AnonymousMemory&& other) noexcept;
   AnonymousMemory& operator=(AnonymousMemory&& other) noexcept;
