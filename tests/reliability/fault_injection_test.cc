@@ -25,6 +25,7 @@
 #include <functional>
 #include <iostream>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <set>
 #include <sstream>
@@ -80,6 +81,8 @@ struct Injector {
 };
 
 Injector state;
+// The library runs bulk transfers on several threads: the counters are shared.
+std::mutex state_mutex;
 
 // How many bytes a short transfer of `count` moves: half, or for a direct I/O
 // descriptor half rounded down to whole 4096-byte blocks; 0 when the transfer
@@ -92,6 +95,7 @@ std::size_t short_count(int fd, std::size_t count) {
 // Counts a call; true when the fault is to be injected into it. A short
 // transfer applies only to a pread / pwrite of two bytes or more.
 bool hit(const std::string& name, std::size_t transfer = 0, int fd = -1) {
+  const std::lock_guard lock(state_mutex);
   const long position = state.calls++;
   state.trace.push_back(name);
   if (position != state.target || state.fault == Fault::none) return false;
@@ -102,7 +106,7 @@ bool hit(const std::string& name, std::size_t transfer = 0, int fd = -1) {
 }
 
 int fail(int rc = -1) {
-  errno = fault_errno(state.fault);
+  errno = fault_errno(state.fault);  // set before any thread runs; read only
   return rc;
 }
 
@@ -171,6 +175,7 @@ void* inj_mmap(void* addr, std::size_t length, int prot, int flags, int fd, off_
     return MAP_FAILED;
   }
   void* p = real_syscalls().mmap(addr, length, prot, flags, fd, offset);
+  const std::lock_guard lock(state_mutex);
   if (p != MAP_FAILED) state.mapped.emplace_back(reinterpret_cast<std::uintptr_t>(p), length);
   return p;
 }
@@ -428,10 +433,10 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
 
   for (Fault fault : {Fault::enospc, Fault::eio, Fault::eintr, Fault::short_transfer}) {
     for (long position = 0; position < tally.calls; ++position) {
-      const std::string call = trace[static_cast<std::size_t>(position)];
-      if (fault == Fault::short_transfer && call != "pread" && call != "pwrite") continue;
+      const std::string planned = trace[static_cast<std::size_t>(position)];
+      if (fault == Fault::short_transfer && planned != "pread" && planned != "pwrite") continue;
       const std::string what = name + ": " + fault_name(fault) + " at call " +
-                               std::to_string(position) + " (" + call + ")";
+                               std::to_string(position) + " (" + planned + ")";
       SCOPED_TRACE(what);
       const auto rename = std::find_if(trace.begin(), trace.end(), [](const std::string& c) {
         return c.rfind("renameat2", 0) == 0;
@@ -453,6 +458,9 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
         }
         fired = state.fired;
       }
+      // Threads may order their calls differently from the counting run:
+      // judge by the call actually hit.
+      const std::string call = state.hit;
       const auto mapped_by_operation = state.mapped;
       // The checks run without faults, on the same kind of file system.
       std::optional<Injection> environment;
