@@ -60,8 +60,8 @@ FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path,
                                        detail::creation_mode(options));
   detail::RemoveOnFailure remove_pool(path);
   const bool spare_existed = std::filesystem::exists(spare_path(path));
+  detail::RemoveOnFailure remove_spare(spare_path(path), !spare_existed);
   auto spare = open_spare_for(pool, options);
-  detail::RemoveOnFailure remove_spare(spare.path(), !spare_existed);
   auto memory = Memory::create(data_size, memory_options(options));
   remove_pool.disarm();
   remove_spare.disarm();

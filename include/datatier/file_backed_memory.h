@@ -43,7 +43,7 @@ class FileBackedMemory final : public Datapool {
   // Throws: datatier::Error — std::errc::file_exists, std::errc::invalid_argument
   // (empty path, or a size whose file would not fit in off_t), errno of a
   // failed system call (e.g. no_space_on_device, not_enough_memory),
-  // errc::pool_in_use. On failure the pool file this call created is removed.
+  // errc::pool_in_use. On failure the files this call created are removed.
   static FileBackedMemory create(const std::filesystem::path& path, std::size_t data_size,
                                  std::uint64_t user_version, const FileOptions& options = {});
 

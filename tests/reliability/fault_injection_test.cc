@@ -384,34 +384,6 @@ struct CurrentCase {
 };
 CurrentCase current_case;
 
-// Library bugs this test found, each with the cases that hit it; a test whose
-// only failures are these is skipped, naming them (skip_if_known_bugs).
-std::map<std::string, std::vector<std::string>> known_bugs;
-
-// Bug A, src/file_backed_memory.cc, FileBackedMemory::flush.
-const char* const kBugNewSnapshotAfterError =
-    "FileBackedMemory::flush: an error thrown after the rename (syncing the directory, or "
-    "re-creating the spare where RENAME_EXCHANGE is unsupported) leaves the NEW snapshot under "
-    "the pool path, against the contract 'on an error thrown from flush() the previous snapshot "
-    "is still under path'";
-// Bug B, src/file_backed_memory.cc, FileBackedMemory::flush without RENAME_EXCHANGE.
-const char* const kBugStaleSpareAfterFailedRecreate =
-    "FileBackedMemory::flush without RENAME_EXCHANGE: when re-creating the spare fails after "
-    "rename(), impl_->spare still holds the old, now unlinked pool file, so the next flush() "
-    "writes the snapshot into that unlinked inode and renames the new EMPTY spare over the pool "
-    "file: flush() 'succeeds' and the pool file is 0 bytes / zeroed (data loss); or, when the "
-    "spare's open() failed, every later flush() fails with ENOENT";
-
-// Records a failure of `ok` as bug `bug` when `is_bug`, else as a test failure.
-void expect_or_known_bug(bool ok, bool is_bug, const char* bug, const std::string& failure) {
-  if (ok) return;
-  if (is_bug) {
-    known_bugs[bug].push_back(current_case.what);
-  } else {
-    ADD_FAILURE() << failure;
-  }
-}
-
 Tally sweep(const std::string& name, const Operation& op, bool exchange_unsupported = false) {
   Tally tally;
   // The counting run.
@@ -629,7 +601,6 @@ TEST(FaultInjection, MmapFileFlush) {
 
 TEST(FaultInjection, FileBackedMemoryCreate) {
   std::optional<FileBackedMemory> pool;
-  int leftover_spares = 0;
   Operation op;
   op.prepare = [](const TempDir&) {};
   op.act = [&](const TempDir& dir) {
@@ -645,10 +616,9 @@ TEST(FaultInjection, FileBackedMemoryCreate) {
   op.release = [&] { pool.reset(); };
   op.check_files = [&](const TempDir& dir, bool failed) {
     if (failed) {
-      // The pool file this call created is removed. (The contract promises
-      // nothing about the spare; a failure while preparing it leaves it.)
+      // The pool file and the spare this call created are both removed.
       EXPECT_FALSE(std::filesystem::exists(pool_path(dir)));
-      if (std::filesystem::exists(spare_path(dir))) ++leftover_spares;
+      EXPECT_FALSE(std::filesystem::exists(spare_path(dir)));
       EXPECT_NO_THROW(FileBackedMemory::create(pool_path(dir), kDataSize, kUserVersion));
       return;
     }
@@ -656,8 +626,6 @@ TEST(FaultInjection, FileBackedMemoryCreate) {
     EXPECT_TRUE(holds(reopened.data(), 1));
   };
   sweep("FileBackedMemory::create", op);
-  std::cout << "[ faults   ] FileBackedMemory::create: " << leftover_spares
-            << " failed calls left the spare file behind\n";
 }
 
 TEST(FaultInjection, FileBackedMemoryOpen) {
@@ -704,25 +672,23 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool) {
     // What a crash right now would leave: exactly the previous snapshot.
     const VerifyReport report = verify_file(pool_path(dir), verify_options(true));
     EXPECT_TRUE(report.ok()) << report.message;
+    // An error before the rename leaves the previous snapshot; one after it
+    // (syncing the directory, making a new spare) the new one, complete.
     const auto data = stored_data(pool_path(dir));
-    expect_or_known_bug(holds(data, 1), holds(data, 2) && current_case.after_rename,
-                        kBugNewSnapshotAfterError,
-                        "the previous snapshot is not under the pool path");
+    EXPECT_TRUE(holds(data, current_case.after_rename ? 2 : 1))
+        << "the pool path holds neither the expected snapshot";
     // The pool is still usable: flush again.
-    const bool stale_spare = current_case.exchange_unsupported && current_case.after_rename;
     std::string error;
     try {
       pool->flush();
     } catch (const Error& e) {
       error = e.what();
     }
-    expect_or_known_bug(error.empty(), stale_spare, kBugStaleSpareAfterFailedRecreate,
-                        "a flush after the failed one failed: " + error);
+    EXPECT_TRUE(error.empty()) << "a flush after the failed one failed: " << error;
   };
   op.release = [&] { pool.reset(); };
   op.check_files = [](const TempDir& dir, bool failed) {
     // The last flush succeeded: the new snapshot, clean.
-    const bool stale_spare = failed && current_case.exchange_unsupported && current_case.after_rename;
     std::string error;
     bool ok = false;
     try {
@@ -731,8 +697,7 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool) {
     } catch (const Error& e) {
       error = e.what();
     }
-    expect_or_known_bug(ok, stale_spare, kBugStaleSpareAfterFailedRecreate,
-                        "the pool does not hold the new snapshot after a successful flush: " + error);
+    EXPECT_TRUE(ok) << "the pool does not hold the new snapshot after a successful flush: " << error;
     // The spare holds the snapshot before the last one, where the file system
     // let flush() keep it: generation 1, or 2 when the failed flush had
     // already swapped the files and the retry wrote generation 2 again.
@@ -745,23 +710,9 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool) {
   return op;
 }
 
-// Skips a test whose only failures are known library bugs, naming them.
-void skip_if_known_bugs() {
-  if (known_bugs.empty()) return;
-  std::ostringstream message;
-  message << "known library bugs, reported, not yet fixed:";
-  for (const auto& [bug, cases] : known_bugs) {
-    message << "\nBUG: " << bug << "\n  " << cases.size() << " cases:";
-    for (const auto& c : cases) message << "\n    " << c;
-  }
-  known_bugs.clear();
-  GTEST_SKIP() << message.str();
-}
-
 TEST(FaultInjection, FileBackedMemoryFlush) {
   std::optional<FileBackedMemory> pool;
   sweep("FileBackedMemory::flush", file_backed_memory_flush(pool));
-  skip_if_known_bugs();
 }
 
 // The same where the file system cannot exchange two names: flush() falls
@@ -769,7 +720,6 @@ TEST(FaultInjection, FileBackedMemoryFlush) {
 TEST(FaultInjection, FileBackedMemoryFlushWithoutRenameExchange) {
   std::optional<FileBackedMemory> pool;
   sweep("FileBackedMemory::flush (no RENAME_EXCHANGE)", file_backed_memory_flush(pool), true);
-  skip_if_known_bugs();
 }
 
 }  // namespace
