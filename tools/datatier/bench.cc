@@ -301,16 +301,20 @@ class Bench {
                                  kBaselines[b].label));
         os::throw_if_interrupted();
       };
-      step(kFaultIn);
-      std::optional<os::AnonymousMemory> memory;
-      baselines_[kFaultIn].seconds.push_back(
-          seconds_of([&] { memory = os::AnonymousMemory::map_populated(size_); }));
+      // One fault-in mapping at a time, each unmapped before the next: the
+      // pools reuse memory the process just gave back, and a second live
+      // mapping would make the kernel (and, in a virtual machine, the host)
+      // find fresh pages, which can cost several times more.
       step(kFaultInAll);
       {
         std::optional<os::AnonymousMemory> all;
         baselines_[kFaultInAll].seconds.push_back(
             seconds_of([&] { all = os::AnonymousMemory::map_populated_parallel(size_, threads_); }));
       }
+      step(kFaultIn);
+      std::optional<os::AnonymousMemory> memory;
+      baselines_[kFaultIn].seconds.push_back(
+          seconds_of([&] { memory = os::AnonymousMemory::map_populated(size_); }));
       step(kFill);
       baselines_[kFill].seconds.push_back(seconds_of([&] { interruptible_fill(memory->bytes()); }));
       step(kBlake3);
