@@ -3,6 +3,7 @@
 
 #include "checksum.h"
 #include "fault_in.h"
+#include "parallel.h"
 #include "platform/mapping.h"
 #include "pool_file.h"
 
@@ -70,10 +71,16 @@ void MmapFile::flush() {
   if (!impl_) return;
   detail::PoolFile& file = impl_->file;
   // Data first, then the header that vouches for it: a crash in between
-  // leaves the in-use mark of the old header in place.
-  impl_->mapping.sync(kHeaderSize, file.data_size(), file.path());
+  // leaves the in-use mark of the old header in place. Writing the data back
+  // and hashing it only read the mapping, so they run side by side.
   Header header = file.fresh_header();
-  header.checksum = impl_->checksum(detail::covered_header(header));
+  detail::run_parallel(2, [&](unsigned role) {
+    if (role == 1) {
+      impl_->mapping.sync(kHeaderSize, file.data_size(), file.path());
+    } else {
+      header.checksum = impl_->checksum(detail::covered_header(header));
+    }
+  });
   file.write_header(header);
   file.file().sync_data();
 }
