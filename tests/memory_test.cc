@@ -1,0 +1,140 @@
+// Memory placement: page sizes and their fallback, NUMA policy, locking,
+// fault-in threads, and what placement() reports.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <string>
+
+#include "datatier/datatier.h"
+#include "temp_dir.h"
+#include "test_util.h"
+
+namespace datatier {
+namespace {
+
+constexpr std::size_t kSize = std::size_t{16} << 20;
+
+// Free explicit huge pages of the default size, from /proc/meminfo.
+std::size_t free_huge_pages() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  std::size_t value = 0;
+  while (meminfo >> key >> value) {
+    if (key == "HugePages_Free:") return value;
+    meminfo.ignore(256, '\n');
+  }
+  return 0;
+}
+
+void expect_usable(Memory& pool, std::size_t size) {
+  ASSERT_EQ(pool.size(), size);
+  for (std::byte b : pool.data()) ASSERT_EQ(b, std::byte{0});
+  testing::fill_splitmix64(pool.data(), 1);
+  const auto expected = testing::splitmix64_bytes(size, 1);
+  EXPECT_TRUE(std::equal(pool.data().begin(), pool.data().end(), expected.begin()));
+}
+
+TEST(MemoryPlacement, DefaultsToTransparentHugePagesOnAllCores) {
+  auto pool = Memory::create(kSize);
+  const Placement p = pool.placement();
+  EXPECT_EQ(p.page_size, PageSize::transparent);
+  EXPECT_EQ(p.page_bytes, 4096u);
+  EXPECT_EQ(p.numa, NumaPolicy::local);
+  EXPECT_FALSE(p.locked);
+  EXPECT_GE(p.threads, 1u);
+  expect_usable(pool, kSize);
+}
+
+TEST(MemoryPlacement, SmallPagesOnRequest) {
+  MemoryOptions options;
+  options.page_size = PageSize::small;
+  options.threads = 1;
+  auto pool = Memory::create(kSize + 5, options);
+  EXPECT_EQ(pool.placement().page_size, PageSize::small);
+  EXPECT_EQ(pool.placement().threads, 1u);
+  expect_usable(pool, kSize + 5);
+}
+
+TEST(MemoryPlacement, ExplicitHugePagesFallBackAndSayWhatTheyGot) {
+  MemoryOptions options;
+  options.page_size = PageSize::huge_1gib;
+  auto pool = Memory::create(kSize, options);
+  const Placement p = pool.placement();
+  if (p.page_size == PageSize::huge_1gib) {
+    EXPECT_EQ(p.page_bytes, std::size_t{1} << 30);
+  } else if (p.page_size == PageSize::huge_2mib) {
+    EXPECT_EQ(p.page_bytes, std::size_t{2} << 20);
+  } else {
+    EXPECT_EQ(p.page_size, PageSize::transparent);
+    EXPECT_EQ(p.page_bytes, 4096u);
+  }
+  expect_usable(pool, kSize);
+}
+
+TEST(MemoryPlacement, ExplicitHugePagesWithoutFallbackFailCleanlyWhenNoneAreFree) {
+  if (free_huge_pages() * (std::size_t{2} << 20) >= kSize) {
+    GTEST_SKIP() << "this machine has free 2 MiB huge pages; the refusal cannot be provoked";
+  }
+  MemoryOptions options;
+  options.page_size = PageSize::huge_2mib;
+  options.fallback = false;
+  EXPECT_DATATIER_ERROR(Memory::create(kSize, options), std::errc::not_enough_memory);
+}
+
+TEST(MemoryPlacement, NumaBindToAnExistingNode) {
+  MemoryOptions options;
+  options.numa = NumaPolicy::bind;
+  options.numa_node = 0;
+  auto pool = Memory::create(kSize, options);
+  EXPECT_EQ(pool.placement().numa, NumaPolicy::bind);
+  EXPECT_EQ(pool.placement().numa_node, 0);
+  expect_usable(pool, kSize);
+}
+
+TEST(MemoryPlacement, NumaBindToAMissingNodeIsInvalid) {
+  MemoryOptions options;
+  options.numa = NumaPolicy::bind;
+  options.numa_node = 4095;
+  EXPECT_DATATIER_ERROR(Memory::create(kSize, options), std::errc::invalid_argument);
+}
+
+TEST(MemoryPlacement, NumaInterleave) {
+  MemoryOptions options;
+  options.numa = NumaPolicy::interleave;
+  auto pool = Memory::create(kSize, options);
+  EXPECT_EQ(pool.placement().numa, NumaPolicy::interleave);
+  expect_usable(pool, kSize);
+}
+
+TEST(MemoryPlacement, LockedPagesAreReportedLocked) {
+  MemoryOptions options;
+  options.lock = true;
+  try {
+    auto pool = Memory::create(std::size_t{1} << 20, options);
+    EXPECT_TRUE(pool.placement().locked);
+    expect_usable(pool, std::size_t{1} << 20);
+  } catch (const Error& e) {
+    // Without CAP_IPC_LOCK the RLIMIT_MEMLOCK limit may refuse: a clean error.
+    EXPECT_TRUE(e.code() == std::errc::not_enough_memory ||
+                e.code() == std::errc::operation_not_permitted)
+        << e.what();
+  }
+}
+
+TEST(MemoryPlacement, FileBackedMemoryPassesItsMemoryOptionsOn) {
+  testing::TempDir dir;
+  FileOptions options;
+  options.memory.page_size = PageSize::small;
+  options.threads = 1;
+  {
+    auto pool = FileBackedMemory::create(dir / "pool", kSize, 0, options);
+    testing::fill_splitmix64(pool.data(), 2);
+    pool.flush();
+  }
+  auto reopened = FileBackedMemory::open(dir / "pool", kSize, 0, options);
+  const auto expected = testing::splitmix64_bytes(kSize, 2);
+  EXPECT_TRUE(std::equal(reopened.data().begin(), reopened.data().end(), expected.begin()));
+}
+
+}  // namespace
+}  // namespace datatier
