@@ -11,8 +11,9 @@
 #   datatier::datatier_static  libdatatier.a
 #   datatier::datatier_shared  libdatatier.so (SONAME libdatatier.so.<major>)
 #
-# BLAKE3 stays out of the package: its objects are part of both libraries with
-# hidden symbols, and no BLAKE3 header, target or path is installed. Only when
+# BLAKE3 stays out of the package: its objects are part of both libraries,
+# under datatier_blake3_* names (cmake/DatatierBlake3.cmake) and hidden in the
+# shared one, and no BLAKE3 header, target or path is installed. Only when
 # the build used a system BLAKE3 package does the package config look for it
 # again, because the static library then needs libblake3 at link time.
 
