@@ -14,33 +14,18 @@
 #include <vector>
 
 #include "datatier/error.h"
+#include "tools/datatier/splitmix64.h"
 
 namespace datatier::testing {
 
-// The splitmix64 generator of the golden files' README.
-class SplitMix64 {
- public:
-  explicit SplitMix64(std::uint64_t seed) noexcept : state_(seed) {}
-  std::uint64_t next() noexcept {
-    state_ += 0x9E3779B97F4A7C15u;
-    std::uint64_t z = state_;
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
-    return z ^ (z >> 31);
-  }
+// The golden files' data stream has one definition, shared with
+// `datatier create --fill random`: tools/datatier/splitmix64.h.
+using cli::SplitMix64;
 
- private:
-  std::uint64_t state_;
-};
-
-// Fills `out` with the generator's words, little-endian, the last one cut short.
+// Fills `out` with the stream from `seed`: its words little-endian, the last
+// one cut short.
 inline void fill_splitmix64(std::span<std::byte> out, std::uint64_t seed) {
-  SplitMix64 gen(seed);
-  std::uint64_t word = 0;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    if (i % 8 == 0) word = gen.next();
-    out[i] = static_cast<std::byte>(word >> (8 * (i % 8)));
-  }
+  SplitMix64(seed).fill(out);
 }
 
 inline std::vector<std::byte> splitmix64_bytes(std::size_t n, std::uint64_t seed) {

@@ -1,6 +1,6 @@
-// The splitmix64 byte stream of tests/data/README (the golden files' data), so
-// files made by `datatier create --fill random` can be cross-checked with the
-// reference's `refpool`.
+// The splitmix64 byte stream the golden files in tests/data hold, so files made
+// by `datatier create --fill random` can be cross-checked with the reference's
+// `refpool`. Its one definition: the tests use it too (tests/test_util.h).
 #pragma once
 
 #include <bit>
