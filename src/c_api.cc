@@ -118,29 +118,45 @@ datatier::FileOptions to_file_options(const datatier_options* options) {
   return result;
 }
 
-// Runs `make(path, file_options)`, which returns a pool of `kind`, and hands
-// it to the caller through *out.
+// Hands the caller, through *out, a new handle of `kind` for the pool that
+// `make()` returns; `path` is the pool file's, or nullptr for memory.
 template <typename Make>
-datatier_status make_file_pool(datatier_kind kind, const char* function, const char* path,
-                               const datatier_options* options, datatier_pool** out,
-                               Make make) noexcept {
+datatier_status new_handle(datatier_kind kind, const char* path, datatier_pool** out,
+                           Make make) noexcept {
+  *out = nullptr;
+  try {
+    auto handle = std::make_unique<datatier_pool>();
+    handle->kind = kind;
+    if (path != nullptr) handle->path = path;
+    handle->pool = make();
+    *out = handle.release();
+    return DATATIER_OK;
+  } catch (...) {
+    return fail_from_current_exception();
+  }
+}
+
+// The signature of MmapFile's and FileBackedMemory's create() and open().
+template <typename Pool>
+using FilePoolFactory = Pool (*)(const std::filesystem::path&, std::size_t, std::uint64_t,
+                                 const datatier::FileOptions&);
+
+// The body of the C entry point `function`, which makes a file pool of `kind`
+// with `make` (Pool::create or Pool::open).
+template <typename Pool>
+datatier_status make_file_pool(datatier_kind kind, const char* function,
+                               FilePoolFactory<Pool> make, const char* path,
+                               std::size_t data_size, std::uint64_t user_version,
+                               const datatier_options* options, datatier_pool** out) noexcept {
   if (out == nullptr || path == nullptr) {
     std::snprintf(last_message, kMessageCapacity, "%s: %s is NULL", function,
                   out == nullptr ? "out" : "path");
     last_errno = 0;
     return DATATIER_ERR_INVALID_ARGUMENT;
   }
-  *out = nullptr;
-  try {
-    auto handle = std::make_unique<datatier_pool>();
-    handle->kind = kind;
-    handle->path = path;
-    handle->pool = make(std::filesystem::path(handle->path), to_file_options(options));
-    *out = handle.release();
-    return DATATIER_OK;
-  } catch (...) {
-    return fail_from_current_exception();
-  }
+  return new_handle(kind, path, out, [&] {
+    return std::make_unique<Pool>(make(path, data_size, user_version, to_file_options(options)));
+  });
 }
 
 }  // namespace
@@ -157,58 +173,39 @@ datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
   if (out == nullptr) {
     return fail(DATATIER_ERR_INVALID_ARGUMENT, "datatier_memory_create: out is NULL", 0);
   }
-  *out = nullptr;
-  try {
-    auto handle = std::make_unique<datatier_pool>();
-    handle->kind = DATATIER_KIND_MEMORY;
-    handle->pool = std::make_unique<datatier::Memory>(datatier::Memory::create(size));
-    *out = handle.release();
-    return DATATIER_OK;
-  } catch (...) {
-    return fail_from_current_exception();
-  }
+  return new_handle(DATATIER_KIND_MEMORY, nullptr, out, [&] {
+    return std::make_unique<datatier::Memory>(datatier::Memory::create(size));
+  });
 }
 
 datatier_status datatier_mmap_file_create(const char* path, size_t data_size, uint64_t user_version,
                                           const datatier_options* options, datatier_pool** out) {
-  return make_file_pool(DATATIER_KIND_MMAP_FILE, "datatier_mmap_file_create", path, options, out,
-                        [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
-                          return std::make_unique<datatier::MmapFile>(
-                              datatier::MmapFile::create(p, data_size, user_version, o));
-                        });
+  return make_file_pool(DATATIER_KIND_MMAP_FILE, __func__, &datatier::MmapFile::create, path,
+                        data_size, user_version, options, out);
 }
 
 datatier_status datatier_mmap_file_open(const char* path, size_t data_size, uint64_t user_version,
                                         const datatier_options* options, datatier_pool** out) {
-  return make_file_pool(DATATIER_KIND_MMAP_FILE, "datatier_mmap_file_open", path, options, out,
-                        [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
-                          return std::make_unique<datatier::MmapFile>(
-                              datatier::MmapFile::open(p, data_size, user_version, o));
-                        });
+  return make_file_pool(DATATIER_KIND_MMAP_FILE, __func__, &datatier::MmapFile::open, path,
+                        data_size, user_version, options, out);
 }
 
 datatier_status datatier_file_backed_memory_create(const char* path, size_t data_size,
                                                    uint64_t user_version,
                                                    const datatier_options* options,
                                                    datatier_pool** out) {
-  return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, "datatier_file_backed_memory_create",
-                        path, options, out,
-                        [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
-                          return std::make_unique<datatier::FileBackedMemory>(
-                              datatier::FileBackedMemory::create(p, data_size, user_version, o));
-                        });
+  return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, __func__,
+                        &datatier::FileBackedMemory::create, path, data_size, user_version,
+                        options, out);
 }
 
 datatier_status datatier_file_backed_memory_open(const char* path, size_t data_size,
                                                  uint64_t user_version,
                                                  const datatier_options* options,
                                                  datatier_pool** out) {
-  return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, "datatier_file_backed_memory_open", path,
-                        options, out,
-                        [&](const std::filesystem::path& p, const datatier::FileOptions& o) {
-                          return std::make_unique<datatier::FileBackedMemory>(
-                              datatier::FileBackedMemory::open(p, data_size, user_version, o));
-                        });
+  return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, __func__,
+                        &datatier::FileBackedMemory::open, path, data_size, user_version, options,
+                        out);
 }
 
 void* datatier_pool_data(datatier_pool* pool) {
