@@ -54,6 +54,40 @@ class Fd {
 
 std::size_t page_size() noexcept { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
 
+// O_DIRECT transfers whole blocks of this size, from buffers aligned to it.
+constexpr std::size_t kDirectBlock = 4096;
+
+// Whether `path` can be opened with `flags` | O_DIRECT: false where the file
+// system has no direct I/O (EINVAL). Throws: datatier::Error for any other
+// failure to open.
+bool direct_io_available(const std::filesystem::path& path, int flags) {
+  const int fd = ::open(path.c_str(), flags | O_CLOEXEC | O_DIRECT);
+  if (fd < 0 && errno == EINVAL) return false;
+  if (fd < 0) throw_errno(errno, path, "cannot open");
+  ::close(fd);
+  return true;
+}
+
+// Reads `fd` (the file `path`) from offset 0 to its end with pread()s of
+// buffer.size() bytes. Returns the bytes read. Under O_DIRECT (`direct`), a
+// read that ends off a block boundary is the file's end: another pread()
+// from there would fail.
+std::uint64_t read_to_end(const Fd& fd, const std::filesystem::path& path, std::span<std::byte> buffer,
+                          bool direct, const ChunkCallback& callback) {
+  std::uint64_t done = 0;
+  for (;;) {
+    const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(errno, path, "cannot read");
+    }
+    if (n == 0) return done;
+    done += static_cast<std::uint64_t>(n);
+    if (callback) callback(done);
+    if (direct && static_cast<std::size_t>(n) % kDirectBlock != 0) return done;
+  }
+}
+
 }  // namespace
 
 bool stderr_is_terminal() noexcept { return ::isatty(STDERR_FILENO) == 1; }
@@ -114,15 +148,10 @@ void create_reserved_file(const std::filesystem::path& path, std::uint64_t size)
 
 bool write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
                        std::size_t chunk, bool direct, const ChunkCallback& callback) {
-  constexpr std::size_t kBlock = 4096;
-  const int flags = O_WRONLY | O_CLOEXEC | (direct ? O_DIRECT : 0);
-  const int raw = ::open(path.c_str(), flags);
-  if (raw < 0 && direct && errno == EINVAL) return false;  // no direct I/O here
-  if (raw < 0) throw_errno(errno, path, "cannot open");
-  ::close(raw);
+  if (direct && !direct_io_available(path, O_WRONLY)) return false;
   const Fd fd(path, O_WRONLY | (direct ? O_DIRECT : 0), "cannot open");
   // Direct I/O takes whole blocks; the tail goes through the page cache.
-  const std::size_t aligned = direct ? data.size() / kBlock * kBlock : data.size();
+  const std::size_t aligned = direct ? data.size() / kDirectBlock * kDirectBlock : data.size();
   std::size_t done = 0;
   auto write_range = [&](int target, std::size_t end) {
     while (done < end) {
@@ -149,42 +178,17 @@ bool write_file_synced(const std::filesystem::path& path, std::span<const std::b
 std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk, const ChunkCallback& callback) {
   const Fd fd(path, O_RDONLY, "cannot open");
   std::vector<std::byte> buffer(chunk);
-  std::uint64_t done = 0;
-  for (;;) {
-    const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno(errno, path, "cannot read");
-    }
-    if (n == 0) return done;
-    done += static_cast<std::uint64_t>(n);
-    if (callback) callback(done);
-  }
+  return read_to_end(fd, path, buffer, false, callback);
 }
 
 std::optional<std::uint64_t> read_file_direct(const std::filesystem::path& path, std::size_t chunk,
                                               const ChunkCallback& callback) {
-  const int raw = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_DIRECT);
-  if (raw < 0 && errno == EINVAL) return std::nullopt;  // no direct I/O here
-  if (raw < 0) throw_errno(errno, path, "cannot open");
-  ::close(raw);
+  if (!direct_io_available(path, O_RDONLY)) return std::nullopt;
   const Fd fd(path, O_RDONLY | O_DIRECT, "cannot open");
-  constexpr std::size_t kAlign = 4096;
   std::unique_ptr<std::byte, decltype(&std::free)> buffer(
-      static_cast<std::byte*>(std::aligned_alloc(kAlign, chunk)), &std::free);
+      static_cast<std::byte*>(std::aligned_alloc(kDirectBlock, chunk)), &std::free);
   if (!buffer) throw_errno(ENOMEM, path, "cannot allocate a read buffer");
-  std::uint64_t done = 0;
-  for (;;) {
-    const ssize_t n = ::pread(fd.get(), buffer.get(), chunk, static_cast<off_t>(done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      throw_errno(errno, path, "cannot read");
-    }
-    if (n == 0) return done;
-    done += static_cast<std::uint64_t>(n);
-    if (callback) callback(done);
-    if (static_cast<std::size_t>(n) % kAlign != 0) return done;  // the file's end
-  }
+  return read_to_end(fd, path, {buffer.get(), chunk}, true, callback);
 }
 
 double dirty_and_msync(const std::filesystem::path& path, std::size_t size,

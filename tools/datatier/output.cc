@@ -96,6 +96,18 @@ double gigabytes_per_second(std::uint64_t bytes, double seconds) noexcept {
   return seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0;
 }
 
+namespace {
+
+// Erases the line drawn on a terminal's standard error, if `drawn`.
+void erase_line(bool& drawn) noexcept {
+  if (!drawn) return;
+  std::fputs("\r\x1b[K", stderr);
+  std::fflush(stderr);
+  drawn = false;
+}
+
+}  // namespace
+
 ProgressBar::ProgressBar(std::string label, std::chrono::milliseconds delay)
     : label_(std::move(label)),
       enabled_(os::stderr_is_terminal()),
@@ -119,13 +131,7 @@ void ProgressBar::update(std::uint64_t done, std::uint64_t total) {
   drawn_ = true;
 }
 
-void ProgressBar::finish() noexcept {
-  if (drawn_) {
-    std::fputs("\r\x1b[K", stderr);
-    std::fflush(stderr);
-    drawn_ = false;
-  }
-}
+void ProgressBar::finish() noexcept { erase_line(drawn_); }
 
 StatusLine::StatusLine() : enabled_(os::stderr_is_terminal()) {}
 
@@ -138,12 +144,6 @@ void StatusLine::show(std::string_view text) {
   drawn_ = true;
 }
 
-void StatusLine::clear() noexcept {
-  if (drawn_) {
-    std::fputs("\r\x1b[K", stderr);
-    std::fflush(stderr);
-    drawn_ = false;
-  }
-}
+void StatusLine::clear() noexcept { erase_line(drawn_); }
 
 }  // namespace datatier::cli
