@@ -14,29 +14,23 @@ struct MemoryKind {
   static Pool create(const TempDir&, std::size_t size) { return Memory::create(size); }
 };
 
-struct MmapFileKind {
-  using Pool = MmapFile;
+// A pool of type P (MmapFile or FileBackedMemory) in the file "pool" of the
+// test's directory.
+template <typename P>
+struct FileKind {
+  using Pool = P;
   static constexpr bool kPersistent = true;
   static Pool create(const TempDir& dir, std::size_t size, std::uint64_t user_version = 0) {
-    return MmapFile::create(dir / "pool", size, user_version);
+    return Pool::create(dir / "pool", size, user_version);
   }
   static Pool open(const TempDir& dir, std::size_t size, std::uint64_t user_version = 0,
                    const FileOptions& options = {}) {
-    return MmapFile::open(dir / "pool", size, user_version, options);
+    return Pool::open(dir / "pool", size, user_version, options);
   }
 };
 
-struct FileBackedMemoryKind {
-  using Pool = FileBackedMemory;
-  static constexpr bool kPersistent = true;
-  static Pool create(const TempDir& dir, std::size_t size, std::uint64_t user_version = 0) {
-    return FileBackedMemory::create(dir / "pool", size, user_version);
-  }
-  static Pool open(const TempDir& dir, std::size_t size, std::uint64_t user_version = 0,
-                   const FileOptions& options = {}) {
-    return FileBackedMemory::open(dir / "pool", size, user_version, options);
-  }
-};
+using MmapFileKind = FileKind<MmapFile>;
+using FileBackedMemoryKind = FileKind<FileBackedMemory>;
 
 // gtest prints these names for typed tests.
 class PoolKindNames {
