@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release preset,
-# runs the suites that need builds of their own (sanitizers, fuzzing, the
-# install + consumer check), then every ctest test of the release build.
+# runs the suites that need builds of their own (ASan + UBSan, TSan, fuzzing,
+# the install + consumer check), then every ctest test of the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,7 +9,11 @@ bash scripts/install-deps.sh
 cmake --preset release
 cmake --build --preset release -j"$(nproc)"
 
-for extra in scripts/sanitizers.sh scripts/fuzz.sh scripts/consumer-test.sh; do
+# The sanitizer runs: ASan + UBSan, then ThreadSanitizer.
+echo "== scripts/sanitizers.sh all"
+bash scripts/sanitizers.sh all
+
+for extra in scripts/fuzz.sh scripts/consumer-test.sh; do
   if [[ -f $extra ]]; then
     echo "== $extra"
     bash "$extra"

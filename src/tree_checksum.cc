@@ -161,6 +161,22 @@ void split_tasks(std::uint64_t offset, std::uint64_t len, std::uint64_t task_byt
   tasks.push_back({offset, len});
 }
 
+// BLAKE3's C dispatch detects the CPU's SIMD features on first use and caches
+// them in a plain global, unsynchronised: two threads hashing for the first
+// time at once race on it (ThreadSanitizer reports it). Run the detection once
+// here, under C++'s thread-safe static initialisation, before any thread of
+// ours hashes; afterwards every thread only reads the cached value.
+void detect_cpu_features_once() noexcept {
+  static const bool detected = [] {
+    std::uint32_t cv[8];
+    std::memcpy(cv, IV, sizeof cv);
+    const std::uint8_t block[kBlock] = {};
+    blake3_compress_in_place(cv, block, 0, 0, CHUNK_START | CHUNK_END | ROOT);
+    return true;
+  }();
+  static_cast<void>(detected);
+}
+
 Checksum to_checksum(const ChainingValue& cv) noexcept {
   Checksum out;
   std::memcpy(out.data(), cv.data(), out.size());
@@ -177,6 +193,7 @@ std::uint64_t tree_hash_task_bytes(std::uint64_t data_size, unsigned threads) no
 
 Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data,
                    const TreeHashOptions& options) {
+  detect_cpu_features_once();
   const TreeInput input(header, data);
   const std::uint64_t task_bytes = tree_hash_task_bytes(data.size(), options.threads);
   std::vector<Task> tasks;
