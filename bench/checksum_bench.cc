@@ -47,7 +47,11 @@ void TreeHash(benchmark::State& state) {
 
 const std::int64_t kCores = std::max(1u, std::thread::hardware_concurrency());
 
-BENCHMARK(OfficialBlake3)->Arg(16 << 20)->Arg(256 << 20)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(OfficialBlake3)
+    ->Arg(16 << 20)
+    ->Arg(256 << 20)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
 BENCHMARK(TreeHash)
     ->ArgsProduct({{16 << 20, 256 << 20}, {1, kCores}})
     ->UseRealTime()

@@ -29,7 +29,8 @@ constexpr std::size_t kPrefix = 9;
 
 const std::filesystem::path& work_file() {
   static const std::filesystem::path path = [] {
-    std::string pattern = (std::filesystem::temp_directory_path() / "datatier-fuzz-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "datatier-fuzz-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) abort();
     static const std::filesystem::path dir = pattern;
     ::atexit([] {
@@ -48,7 +49,8 @@ void try_open(const std::filesystem::path& path, std::size_t data_size, std::uin
     Pool pool = Pool::open(path, data_size, user_version, options);
     // Touch every byte served, so the sanitizers see a bad span.
     volatile std::uint8_t sum = 0;
-    for (std::byte b : pool.data()) sum = static_cast<std::uint8_t>(sum + std::to_integer<std::uint8_t>(b));
+    for (std::byte b : pool.data())
+      sum = static_cast<std::uint8_t>(sum + std::to_integer<std::uint8_t>(b));
     if (pool.size() != data_size) abort();
   } catch (const datatier::Error&) {
     // The expected answer to most inputs.

@@ -9,7 +9,9 @@
 namespace datatier::detail {
 namespace {
 
-std::size_t block_count(std::size_t bytes) { return (bytes + kBulkBlock - 1) / kBulkBlock; }
+std::size_t block_count(std::size_t bytes) {
+  return (bytes + kBulkBlock - 1) / kBulkBlock;
+}
 
 // The descriptor for a block: direct for whole pages when there is one.
 const platform::File& descriptor_for(const DataFile& file, std::size_t length) {

@@ -144,9 +144,8 @@ using FilePoolFactory = Pool (*)(const std::filesystem::path&, std::size_t, std:
 // The body of the C entry point `function`, which makes a file pool of `kind`
 // with `make` (Pool::create or Pool::open).
 template <typename Pool>
-datatier_status make_file_pool(datatier_kind kind, const char* function,
-                               FilePoolFactory<Pool> make, const char* path,
-                               std::size_t data_size, std::uint64_t user_version,
+datatier_status make_file_pool(datatier_kind kind, const char* function, FilePoolFactory<Pool> make,
+                               const char* path, std::size_t data_size, std::uint64_t user_version,
                                const datatier_options* options, datatier_pool** out) noexcept {
   if (out == nullptr || path == nullptr) {
     std::snprintf(last_message, kMessageCapacity, "%s: %s is NULL", function,
@@ -195,8 +194,8 @@ datatier_status datatier_file_backed_memory_create(const char* path, size_t data
                                                    const datatier_options* options,
                                                    datatier_pool** out) {
   return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, __func__,
-                        &datatier::FileBackedMemory::create, path, data_size, user_version,
-                        options, out);
+                        &datatier::FileBackedMemory::create, path, data_size, user_version, options,
+                        out);
 }
 
 datatier_status datatier_file_backed_memory_open(const char* path, size_t data_size,

@@ -20,8 +20,8 @@ constexpr std::size_t kSlice = std::size_t{64} << 20;
 unsigned fault_in(const platform::Mapping& mapping, unsigned threads) {
   const std::size_t size = mapping.bytes().size();
   const std::size_t slices = (size + kSlice - 1) / kSlice;
-  const auto workers = static_cast<unsigned>(
-      std::clamp<std::size_t>(slices, 1, resolve_threads(threads)));
+  const auto workers =
+      static_cast<unsigned>(std::clamp<std::size_t>(slices, 1, resolve_threads(threads)));
   std::atomic<std::size_t> next{0};
   run_parallel(workers, [&](unsigned) {
     for (std::size_t slice = next++; slice < slices; slice = next++) {

@@ -15,7 +15,7 @@ namespace datatier {
 
 struct FileBackedMemory::Impl {
   Memory memory;
-  detail::PoolFile pool;   // the file under the pool's path: the last snapshot
+  detail::PoolFile pool;  // the file under the pool's path: the last snapshot
   // The file under spare_path(): where the next snapshot goes. Empty after a
   // save that had to replace the pool file (no RENAME_EXCHANGE) and could not
   // make a new spare; the next flush() makes one first.
@@ -32,17 +32,16 @@ MemoryOptions memory_options(const FileOptions& options) {
 }
 
 detail::PoolFile open_spare_for(const detail::PoolFile& pool, const FileOptions& options) {
-  auto spare = detail::PoolFile::open_spare(FileBackedMemory::spare_path(pool.path()),
-                                            pool.data_size(), pool.user_version(),
-                                            detail::creation_mode(options));
+  auto spare =
+      detail::PoolFile::open_spare(FileBackedMemory::spare_path(pool.path()), pool.data_size(),
+                                   pool.user_version(), detail::creation_mode(options));
   if (options.direct_io) spare.enable_direct_io();
   return spare;
 }
 
 }  // namespace
 
-FileBackedMemory::FileBackedMemory(std::unique_ptr<Impl> impl) noexcept
-    : impl_(std::move(impl)) {}
+FileBackedMemory::FileBackedMemory(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 FileBackedMemory::FileBackedMemory(FileBackedMemory&& other) noexcept = default;
 FileBackedMemory& FileBackedMemory::operator=(FileBackedMemory&& other) noexcept = default;
 FileBackedMemory::~FileBackedMemory() = default;
@@ -53,11 +52,10 @@ std::filesystem::path FileBackedMemory::spare_path(const std::filesystem::path& 
   return spare;
 }
 
-FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path,
-                                          std::size_t data_size, std::uint64_t user_version,
-                                          const FileOptions& options) {
-  auto pool = detail::PoolFile::create(path, data_size, user_version,
-                                       detail::creation_mode(options));
+FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path, std::size_t data_size,
+                                          std::uint64_t user_version, const FileOptions& options) {
+  auto pool =
+      detail::PoolFile::create(path, data_size, user_version, detail::creation_mode(options));
   detail::RemoveOnFailure remove_pool(path);
   const bool spare_existed = std::filesystem::exists(spare_path(path));
   detail::RemoveOnFailure remove_spare(spare_path(path), !spare_existed);
@@ -65,15 +63,15 @@ FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path,
   auto memory = Memory::create(data_size, memory_options(options));
   remove_pool.disarm();
   remove_spare.disarm();
-  return FileBackedMemory(std::make_unique<Impl>(
-      Impl{std::move(memory), std::move(pool), std::move(spare), options}));
+  return FileBackedMemory(
+      std::make_unique<Impl>(Impl{std::move(memory), std::move(pool), std::move(spare), options}));
 }
 
 FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::size_t data_size,
                                         std::uint64_t user_version, const FileOptions& options) {
-  auto pool = detail::PoolFile::open(
-      path, {.data_size = data_size, .user_version = user_version,
-             .accept_unclean = options.accept_unclean});
+  auto pool = detail::PoolFile::open(path, {.data_size = data_size,
+                                            .user_version = user_version,
+                                            .accept_unclean = options.accept_unclean});
   if (options.direct_io) pool.enable_direct_io();
   auto memory = Memory::create(data_size, memory_options(options));
 
@@ -96,8 +94,8 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
 
   auto spare = open_spare_for(pool, options);
   pool.mark_in_use();
-  return FileBackedMemory(std::make_unique<Impl>(
-      Impl{std::move(memory), std::move(pool), std::move(spare), options}));
+  return FileBackedMemory(
+      std::make_unique<Impl>(Impl{std::move(memory), std::move(pool), std::move(spare), options}));
 }
 
 std::span<std::byte> FileBackedMemory::data() noexcept {
@@ -113,6 +111,10 @@ void FileBackedMemory::flush() {
   detail::PoolFile& pool = impl_->pool;
   if (!impl_->spare) impl_->spare = open_spare_for(pool, impl_->options);
   detail::PoolFile& spare = *impl_->spare;
+  // The spare was the pool file until the last exchange, and another program
+  // may have resized it since: restore its size, or the exchange below would
+  // put a file of the wrong size under the pool's name.
+  if (spare.file().size() != spare.file_size()) spare.file().allocate(spare.file_size());
   const std::span<const std::byte> bytes = std::as_const(impl_->memory).data();
 
   // 1. The new snapshot goes into the spare file; the pool file is untouched.

@@ -11,7 +11,6 @@ namespace {
 
 using namespace detail;
 
-
 template <typename T>
 void put_le(std::span<std::byte, kHeaderSize> out, std::size_t offset, T value) noexcept {
   for (std::size_t i = 0; i < sizeof(T); ++i) {

@@ -22,7 +22,8 @@ namespace {
 std::vector<PageSize> page_size_chain(const MemoryOptions& options) {
   switch (options.page_size) {
     case PageSize::huge_1gib:
-      if (options.fallback) return {PageSize::huge_1gib, PageSize::huge_2mib, PageSize::transparent};
+      if (options.fallback)
+        return {PageSize::huge_1gib, PageSize::huge_2mib, PageSize::transparent};
       return {PageSize::huge_1gib};
     case PageSize::huge_2mib:
       if (options.fallback) return {PageSize::huge_2mib, PageSize::transparent};
@@ -44,8 +45,8 @@ platform::Mapping map_with_fallback(std::size_t size, const MemoryOptions& optio
     } catch (const Error& e) {
       // Explicit huge pages the kernel has none of (ENOMEM) or does not
       // support (EINVAL): try the next size down, if there is one.
-      const bool unavailable = e.code() == std::errc::not_enough_memory ||
-                               e.code() == std::errc::invalid_argument;
+      const bool unavailable =
+          e.code() == std::errc::not_enough_memory || e.code() == std::errc::invalid_argument;
       if (!unavailable || i + 1 == chain.size()) throw;
     }
   }
@@ -85,6 +86,8 @@ std::span<const std::byte> Memory::data() const noexcept {
   return impl_ ? impl_->mapping.bytes() : std::span<const std::byte>{};
 }
 
-Placement Memory::placement() const noexcept { return impl_ ? impl_->placement : Placement{}; }
+Placement Memory::placement() const noexcept {
+  return impl_ ? impl_->placement : Placement{};
+}
 
 }  // namespace datatier

@@ -1,7 +1,10 @@
 // MmapFile: a Datapool over a shared mapping of a pool file.
 #include "datatier/mmap_file.h"
 
+#include <string>
+
 #include "checksum.h"
+#include "datatier/error.h"
 #include "fault_in.h"
 #include "parallel.h"
 #include "platform/mapping.h"
@@ -25,8 +28,6 @@ struct MmapFile::Impl {
   }
 };
 
-
-
 MmapFile::MmapFile(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 MmapFile::MmapFile(MmapFile&& other) noexcept = default;
 MmapFile& MmapFile::operator=(MmapFile&& other) noexcept = default;
@@ -34,7 +35,8 @@ MmapFile::~MmapFile() = default;
 
 MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_size,
                           std::uint64_t user_version, const FileOptions& options) {
-  auto file = detail::PoolFile::create(path, data_size, user_version, detail::creation_mode(options));
+  auto file =
+      detail::PoolFile::create(path, data_size, user_version, detail::creation_mode(options));
   detail::RemoveOnFailure cleanup(path);
   auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
   detail::fault_in(mapping, options.threads);
@@ -45,16 +47,15 @@ MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_si
 
 MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size,
                         std::uint64_t user_version, const FileOptions& options) {
-  auto file = detail::PoolFile::open(
-      path, {.data_size = data_size, .user_version = user_version,
-             .accept_unclean = options.accept_unclean});
+  auto file = detail::PoolFile::open(path, {.data_size = data_size,
+                                            .user_version = user_version,
+                                            .accept_unclean = options.accept_unclean});
   auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
   auto impl = std::make_unique<Impl>(Impl{std::move(file), std::move(mapping), options.threads});
   // Hashing reads every page, which also brings the file into memory, on
   // all the threads at once.
   detail::throw_if_failed(
-      detail::check_checksum(impl->file.header(), impl->checksum(impl->file.header_bytes())),
-      path);
+      detail::check_checksum(impl->file.header(), impl->checksum(impl->file.header_bytes())), path);
   impl->file.mark_in_use();
   return MmapFile(std::move(impl));
 }
@@ -70,6 +71,14 @@ std::span<const std::byte> MmapFile::data() const noexcept {
 void MmapFile::flush() {
   if (!impl_) return;
   detail::PoolFile& file = impl_->file;
+  // Another program may have truncated or extended the file. Hashing the
+  // mapping past a new end of file would raise SIGBUS, and a header written
+  // now would vouch for a file of the wrong size: refuse before either.
+  if (const std::uint64_t found = file.file().size(); found != file.file_size()) {
+    throw Error(errc::size_mismatch, file.path(),
+                "expected a file of " + std::to_string(file.file_size()) + " bytes, found " +
+                    std::to_string(found) + " bytes: resized while the pool held it; not flushed");
+  }
   // Data first, then the header that vouches for it: a crash in between
   // leaves the in-use mark of the old header in place. Writing the data back
   // and hashing it only read the mapping, so they run side by side.

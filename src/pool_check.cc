@@ -9,7 +9,9 @@
 namespace datatier::detail {
 namespace {
 
-Verdict fail(errc code, std::string message) { return {make_error_code(code), std::move(message)}; }
+Verdict fail(errc code, std::string message) {
+  return {make_error_code(code), std::move(message)};
+}
 
 std::string printable(const std::array<std::byte, 8>& bytes) {
   std::string out;
@@ -46,18 +48,18 @@ Verdict check_file_size(std::uint64_t file_size, std::size_t data_size) {
 
 Verdict check_header(const Header& header, const Expectation& expected) {
   if (header.magic != kMagic) {
-    return fail(errc::bad_magic, "expected magic \"PELIKAN!\", found \"" +
-                                     printable(header.magic) + "\"");
+    return fail(errc::bad_magic,
+                "expected magic \"PELIKAN!\", found \"" + printable(header.magic) + "\"");
   }
   if (header.version != kFormatVersion) {
-    return fail(errc::incompatible_version,
-                "expected format version " + std::to_string(kFormatVersion) + ", found " +
-                    std::to_string(header.version));
+    return fail(errc::incompatible_version, "expected format version " +
+                                                std::to_string(kFormatVersion) + ", found " +
+                                                std::to_string(header.version));
   }
   if ((header.options & ~kKnownOptions) != 0) {
-    return fail(errc::incompatible_version,
-                "unknown option bits " + std::to_string(header.options & ~kKnownOptions) +
-                    " in the header");
+    return fail(errc::incompatible_version, "unknown option bits " +
+                                                std::to_string(header.options & ~kKnownOptions) +
+                                                " in the header");
   }
   if (header.data_size != 0 && header.data_size != expected.data_size) {
     return fail(errc::size_mismatch, "expected " + std::to_string(expected.data_size) +
@@ -65,9 +67,9 @@ Verdict check_header(const Header& header, const Expectation& expected) {
                                          std::to_string(header.data_size));
   }
   if (header.user_version != expected.user_version) {
-    return fail(errc::user_version_mismatch,
-                "expected user version " + std::to_string(expected.user_version) + ", found " +
-                    std::to_string(header.user_version));
+    return fail(errc::user_version_mismatch, "expected user version " +
+                                                 std::to_string(expected.user_version) +
+                                                 ", found " + std::to_string(header.user_version));
   }
   if ((header.options & kOptionInUse) != 0 && !expected.accept_unclean) {
     return fail(errc::unclean_shutdown,
@@ -78,8 +80,8 @@ Verdict check_header(const Header& header, const Expectation& expected) {
 
 Verdict check_checksum(const Header& header, const Checksum& computed) {
   if (header.checksum != computed) {
-    return fail(errc::checksum_mismatch, "stored checksum " + to_hex(header.checksum) +
-                                             ", computed " + to_hex(computed));
+    return fail(errc::checksum_mismatch,
+                "stored checksum " + to_hex(header.checksum) + ", computed " + to_hex(computed));
   }
   return {};
 }

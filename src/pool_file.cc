@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "datatier/error.h"
-#include "platform/clock.h"
 #include "header_layout.h"
+#include "platform/clock.h"
 #include "platform/system_error.h"
 
 namespace datatier::detail {
@@ -38,8 +38,7 @@ std::uint64_t recorded_data_size(std::size_t data_size) noexcept {
 }
 
 void throw_moved_from() {
-  throw Error(std::make_error_code(std::errc::bad_file_descriptor), {},
-              "the pool was moved from");
+  throw Error(std::make_error_code(std::errc::bad_file_descriptor), {}, "the pool was moved from");
 }
 
 mode_t creation_mode(const FileOptions& options) noexcept {
@@ -97,7 +96,9 @@ PoolFile PoolFile::open_spare(const std::filesystem::path& path, std::size_t dat
   return spare;
 }
 
-void PoolFile::enable_direct_io() { direct_ = file_.open_direct(); }
+void PoolFile::enable_direct_io() {
+  direct_ = file_.open_direct();
+}
 
 void PoolFile::swap_files(PoolFile& other) noexcept {
   swap_descriptors(file_, other.file_);  // found by argument-dependent lookup

@@ -11,9 +11,9 @@
 #include <filesystem>
 #include <optional>
 
+#include "bulk_io.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"
-#include "bulk_io.h"
 #include "platform/file.h"
 #include "pool_check.h"
 
@@ -45,9 +45,7 @@ class PoolFile {
   // system allows it (see data_file()).
   void enable_direct_io();
   // The descriptors for bulk data transfers.
-  DataFile data_file() const noexcept {
-    return {&file_, direct_ ? &*direct_ : nullptr};
-  }
+  DataFile data_file() const noexcept { return {&file_, direct_ ? &*direct_ : nullptr}; }
   const std::filesystem::path& path() const noexcept { return file_.path(); }
   std::size_t data_size() const noexcept { return data_size_; }
   std::uint64_t user_version() const noexcept { return user_version_; }

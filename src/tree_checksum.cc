@@ -34,7 +34,8 @@ using ChainingValue = std::array<std::uint8_t, BLAKE3_OUT_LEN>;
 ChainingValue to_bytes(const std::uint32_t (&words)[8]) noexcept {
   ChainingValue out;
   for (std::size_t i = 0; i < 8; ++i) {
-    for (std::size_t b = 0; b < 4; ++b) out[4 * i + b] = static_cast<std::uint8_t>(words[i] >> (8 * b));
+    for (std::size_t b = 0; b < 4; ++b)
+      out[4 * i + b] = static_cast<std::uint8_t>(words[i] >> (8 * b));
   }
   return out;
 }
@@ -56,7 +57,8 @@ using KnownNodes = std::unordered_map<std::uint64_t, KnownNode>;
 // offset. Every chunk lies wholly in one of the two spans.
 class TreeInput {
  public:
-  TreeInput(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data) noexcept
+  TreeInput(std::span<const std::byte, kHeaderSize> header,
+            std::span<const std::byte> data) noexcept
       : header_(reinterpret_cast<const std::uint8_t*>(header.data())),
         data_(reinterpret_cast<const std::uint8_t*>(data.data())),
         length_(kHeaderSize + data.size()) {}
@@ -220,8 +222,8 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
       if (worker == 0 && options.progress) options.progress(so_far, data.size());
     }
   };
-  const auto workers = static_cast<unsigned>(
-      std::min<std::size_t>(resolve_threads(options.threads), tasks.size()));
+  const auto workers =
+      static_cast<unsigned>(std::min<std::size_t>(resolve_threads(options.threads), tasks.size()));
   run_parallel(workers, work);
   if (abandoned.load()) return {};
   if (options.progress) options.progress(data.size(), data.size());
@@ -229,7 +231,8 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
 
   KnownNodes known;
   known.reserve(tasks.size());
-  for (std::size_t i = 0; i < tasks.size(); ++i) known.emplace(tasks[i].offset, KnownNode{tasks[i].len, results[i]});
+  for (std::size_t i = 0; i < tasks.size(); ++i)
+    known.emplace(tasks[i].offset, KnownNode{tasks[i].len, results[i]});
   return to_checksum(input.node(0, input.length(), true, &known));
 }
 

@@ -87,11 +87,12 @@ TEST(Checksum, HexIsLowerCase) {
 // (64 KiB), the smallest task (1 MiB) and powers of two.
 std::vector<std::size_t> tree_sizes() {
   std::vector<std::size_t> sizes = {0, 1, 63, 64, 65, 1023, 1024, 1025, 3072, 4095, 4096, 4097};
-  for (std::size_t base : {std::size_t{60} << 10, std::size_t{64} << 10, std::size_t{1} << 20,
-                           (std::size_t{1} << 20) - 4096, std::size_t{2} << 20,
-                           std::size_t{4} << 20, std::size_t{7} << 20, std::size_t{16} << 20,
-                           (std::size_t{32} << 20) + 12345}) {
-    for (std::size_t delta : {std::size_t{0}, std::size_t{1}, std::size_t{1023}, std::size_t{1024}}) {
+  for (std::size_t base :
+       {std::size_t{60} << 10, std::size_t{64} << 10, std::size_t{1} << 20,
+        (std::size_t{1} << 20) - 4096, std::size_t{2} << 20, std::size_t{4} << 20,
+        std::size_t{7} << 20, std::size_t{16} << 20, (std::size_t{32} << 20) + 12345}) {
+    for (std::size_t delta :
+         {std::size_t{0}, std::size_t{1}, std::size_t{1023}, std::size_t{1024}}) {
       sizes.push_back(base + delta);
       if (base > delta) sizes.push_back(base - delta);
     }
@@ -142,7 +143,9 @@ TEST(TreeHash, WaitsForEveryByteItReads) {
 TEST(TreeHash, StopsWhenTheProducerFails) {
   const auto data = testing::splitmix64_bytes(std::size_t{8} << 20, 9);
   TreeHashOptions options;
-  options.wait_for = [](std::uint64_t, std::uint64_t end) { return end < (std::uint64_t{4} << 20); };
+  options.wait_for = [](std::uint64_t, std::uint64_t end) {
+    return end < (std::uint64_t{4} << 20);
+  };
   EXPECT_EQ(tree_hash(sample_header(5), data, options), Checksum{});
 }
 

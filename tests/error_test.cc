@@ -37,9 +37,9 @@ TEST(Error, IsASystemError) {
 }
 
 TEST(Error, EveryErrcHasItsOwnMessage) {
-  const errc all[] = {errc::size_mismatch,         errc::bad_magic,
-                      errc::incompatible_version,  errc::user_version_mismatch,
-                      errc::checksum_mismatch,     errc::unclean_shutdown,
+  const errc all[] = {errc::size_mismatch,        errc::bad_magic,
+                      errc::incompatible_version, errc::user_version_mismatch,
+                      errc::checksum_mismatch,    errc::unclean_shutdown,
                       errc::pool_in_use};
   std::set<std::string> messages;
   for (errc e : all) messages.insert(make_error_code(e).message());

@@ -34,7 +34,8 @@ class FilePool : public ::testing::Test {
   void expect_contents(const Pool& pool, std::size_t size, std::uint64_t seed) {
     ASSERT_EQ(pool.size(), size);
     const auto expected = testing::splitmix64_bytes(size, seed);
-    EXPECT_TRUE(std::equal(pool.data().begin(), pool.data().end(), expected.begin(), expected.end()));
+    EXPECT_TRUE(
+        std::equal(pool.data().begin(), pool.data().end(), expected.begin(), expected.end()));
   }
 
   testing::TempDir dir_;
@@ -144,15 +145,24 @@ struct Corruption {
 TYPED_TEST(FilePool, EachCorruptedFieldGivesItsError) {
   constexpr std::size_t kSize = 8192;
   const Corruption cases[] = {
-      {0, errc::checksum_mismatch},       {31, errc::checksum_mismatch},
-      {32, errc::bad_magic},              {39, errc::bad_magic},
-      {40, errc::incompatible_version},   {47, errc::incompatible_version},
-      {48, errc::checksum_mismatch},      {52, errc::checksum_mismatch},
-      {56, errc::checksum_mismatch},      {64, errc::checksum_mismatch},
-      {72, errc::user_version_mismatch},  {80, errc::checksum_mismatch},  // the in-use bit
-      {87, errc::incompatible_version},   {88, errc::size_mismatch},
-      {96, errc::checksum_mismatch},      {4095, errc::checksum_mismatch},
-      {4096, errc::checksum_mismatch},    {4096 + kSize / 2, errc::checksum_mismatch},
+      {0, errc::checksum_mismatch},
+      {31, errc::checksum_mismatch},
+      {32, errc::bad_magic},
+      {39, errc::bad_magic},
+      {40, errc::incompatible_version},
+      {47, errc::incompatible_version},
+      {48, errc::checksum_mismatch},
+      {52, errc::checksum_mismatch},
+      {56, errc::checksum_mismatch},
+      {64, errc::checksum_mismatch},
+      {72, errc::user_version_mismatch},
+      {80, errc::checksum_mismatch},  // the in-use bit
+      {87, errc::incompatible_version},
+      {88, errc::size_mismatch},
+      {96, errc::checksum_mismatch},
+      {4095, errc::checksum_mismatch},
+      {4096, errc::checksum_mismatch},
+      {4096 + kSize / 2, errc::checksum_mismatch},
       {4096 + kSize - 1, errc::checksum_mismatch},
   };
   for (const auto& c : cases) {
@@ -214,8 +224,10 @@ TYPED_TEST(FilePool, InvalidArgumentsAreRefusedNotCrashed) {
   EXPECT_DATATIER_ERROR(TestFixture::Pool::create("", 4096, 0), std::errc::invalid_argument);
   EXPECT_DATATIER_ERROR(TestFixture::Pool::open("", 4096, 0), std::errc::invalid_argument);
   const std::size_t huge = std::numeric_limits<std::size_t>::max() - 100;
-  EXPECT_DATATIER_ERROR(TestFixture::Pool::create(this->path(), huge, 0), std::errc::invalid_argument);
-  EXPECT_DATATIER_ERROR(TestFixture::Pool::open(this->path(), huge, 0), std::errc::invalid_argument);
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::create(this->path(), huge, 0),
+                        std::errc::invalid_argument);
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::open(this->path(), huge, 0),
+                        std::errc::invalid_argument);
   EXPECT_FALSE(std::filesystem::exists(this->path()));
 }
 
@@ -302,7 +314,8 @@ TYPED_TEST(FilePool, ErrorsLeakNoDescriptors) {
   this->make_saved_pool(4096, 1);
   const auto count_fds = [] {
     std::size_t n = 0;
-    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+      ++n;
     return n;
   };
   const std::size_t before = count_fds();

@@ -64,7 +64,8 @@ TEST_P(Golden, RejectsAnotherUserVersion) {
 }
 
 template <typename Pool>
-void expect_written_pool_matches_golden(const GoldenFile& golden, const std::filesystem::path& path) {
+void expect_written_pool_matches_golden(const GoldenFile& golden,
+                                        const std::filesystem::path& path) {
   {
     auto pool = Pool::create(path, golden.data_size, golden.user_version);
     testing::fill_splitmix64(pool.data(), golden.seed);

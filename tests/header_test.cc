@@ -89,7 +89,8 @@ TEST(PoolFileSize, RoundsHeaderPlusDataUpToWholePages) {
 
 TEST(PoolFileSize, RefusesSizesBeyondOffT) {
   EXPECT_FALSE(pool_file_size(std::numeric_limits<std::size_t>::max()).has_value());
-  const std::uint64_t max_off = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
+  const std::uint64_t max_off =
+      static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max());
   EXPECT_FALSE(pool_file_size(static_cast<std::size_t>(max_off)).has_value());
   const std::uint64_t largest = max_off / 4096 * 4096 - 4096;
   ASSERT_TRUE(pool_file_size(static_cast<std::size_t>(largest)).has_value());

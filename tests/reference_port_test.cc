@@ -54,9 +54,13 @@ void write_reopen_update_scenario() {
   EXPECT_THROW(Pool::open(path, 2 * kPage, 1), Error);
 }
 
-TEST(ReferencePort, MmapFileDatapool) { write_reopen_update_scenario<MmapFile>(); }
+TEST(ReferencePort, MmapFileDatapool) {
+  write_reopen_update_scenario<MmapFile>();
+}
 
-TEST(ReferencePort, FileBackedMemoryDatapool) { write_reopen_update_scenario<FileBackedMemory>(); }
+TEST(ReferencePort, FileBackedMemoryDatapool) {
+  write_reopen_update_scenario<FileBackedMemory>();
+}
 
 }  // namespace
 }  // namespace datatier

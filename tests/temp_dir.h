@@ -12,7 +12,8 @@ namespace datatier::testing {
 class TempDir {
  public:
   TempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "datatier-test-XXXXXX").string();
+    std::string pattern =
+        (std::filesystem::temp_directory_path() / "datatier-test-XXXXXX").string();
     if (::mkdtemp(pattern.data()) == nullptr) {
       throw std::system_error(errno, std::system_category(), "mkdtemp");
     }

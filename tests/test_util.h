@@ -44,7 +44,8 @@ inline std::vector<std::byte> read_file(const std::filesystem::path& path) {
 
 inline void write_file(const std::filesystem::path& path, std::span<const std::byte> bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
 }
 
 // XORs the byte at `offset` of the file with `mask`.
@@ -67,12 +68,12 @@ inline std::filesystem::path golden(const std::string& name) {
 
 // EXPECT_DATATIER_ERROR(statement, code): `statement` throws datatier::Error
 // whose code() compares equal to `code` (a datatier::errc or std::errc).
-#define EXPECT_DATATIER_ERROR(statement, expected_code)                                 \
-  do {                                                                                  \
-    try {                                                                               \
-      statement;                                                                        \
-      ADD_FAILURE() << #statement " did not throw";                                     \
-    } catch (const ::datatier::Error& e) {                                              \
-      EXPECT_EQ(e.code(), expected_code) << "actual error: " << e.what();              \
-    }                                                                                   \
+#define EXPECT_DATATIER_ERROR(statement, expected_code)                   \
+  do {                                                                    \
+    try {                                                                 \
+      statement;                                                          \
+      ADD_FAILURE() << #statement " did not throw";                       \
+    } catch (const ::datatier::Error& e) {                                \
+      EXPECT_EQ(e.code(), expected_code) << "actual error: " << e.what(); \
+    }                                                                     \
   } while (false)

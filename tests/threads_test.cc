@@ -17,7 +17,8 @@ namespace {
 
 std::size_t thread_count() {
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) ++n;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
+    ++n;
   return n;
 }
 
@@ -114,7 +115,8 @@ TEST(Threads, FileBackedMemoryLoadsWithoutASecondCopy) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "1 = peak resident memory above pool + 64 MiB, 2 = open failed";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "1 = peak resident memory above pool + 64 MiB, 2 = open failed";
 }
 
 }  // namespace

@@ -18,9 +18,9 @@ inline constexpr std::size_t kHeaderSize = 4096;
 inline constexpr std::uint64_t kFormatVersion = 0;
 
 // The magic bytes at offset 32: "PELIKAN!".
-inline constexpr std::array<std::byte, 8> kMagic = {
-    std::byte{'P'}, std::byte{'E'}, std::byte{'L'}, std::byte{'I'},
-    std::byte{'K'}, std::byte{'A'}, std::byte{'N'}, std::byte{'!'}};
+inline constexpr std::array<std::byte, 8> kMagic = {std::byte{'P'}, std::byte{'E'}, std::byte{'L'},
+                                                    std::byte{'I'}, std::byte{'K'}, std::byte{'A'},
+                                                    std::byte{'N'}, std::byte{'!'}};
 
 // Bits of Header::options.
 // kOptionInUse: set while a pool object holds the file and cleared by flush();
@@ -34,15 +34,15 @@ using Checksum = std::array<std::byte, 32>;
 // A decoded header: plain values, never a view into a file or a buffer.
 // The layout on disk is in docs/format.md; all integers are little-endian.
 struct Header {
-  Checksum checksum{};                       // offset 0: BLAKE3, see docs/format.md
-  std::array<std::byte, 8> magic = kMagic;   // offset 32
-  std::uint64_t version = kFormatVersion;    // offset 40
-  std::uint32_t time_monotonic_s = 0;        // offset 48: CLOCK_MONOTONIC_COARSE seconds
-  std::uint32_t time_unix_s = 0;             // offset 52: CLOCK_REALTIME_COARSE seconds
-  std::uint64_t time_monotonic_ns = 0;       // offset 56: CLOCK_MONOTONIC nanoseconds
-  std::uint64_t time_unix_ns = 0;            // offset 64: CLOCK_REALTIME nanoseconds
-  std::uint64_t user_version = 0;            // offset 72
-  std::uint64_t options = 0;                 // offset 80: kOption* bits
+  Checksum checksum{};                      // offset 0: BLAKE3, see docs/format.md
+  std::array<std::byte, 8> magic = kMagic;  // offset 32
+  std::uint64_t version = kFormatVersion;   // offset 40
+  std::uint32_t time_monotonic_s = 0;       // offset 48: CLOCK_MONOTONIC_COARSE seconds
+  std::uint32_t time_unix_s = 0;            // offset 52: CLOCK_REALTIME_COARSE seconds
+  std::uint64_t time_monotonic_ns = 0;      // offset 56: CLOCK_MONOTONIC nanoseconds
+  std::uint64_t time_unix_ns = 0;           // offset 64: CLOCK_REALTIME nanoseconds
+  std::uint64_t user_version = 0;           // offset 72
+  std::uint64_t options = 0;                // offset 80: kOption* bits
   // offset 88: the data size, recorded only when it is not a multiple of 4096
   // (the file size cannot tell it then); 0 otherwise, as the reference
   // implementation always writes, where the data size is file size - 4096.

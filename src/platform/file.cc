@@ -22,8 +22,7 @@ namespace {
 // Largest transfer per system call: Linux moves at most about 2 GiB per call.
 constexpr std::size_t kMaxTransfer = std::size_t{1} << 30;
 
-UniqueFd open_checked(const std::filesystem::path& path, int flags, mode_t mode,
-                      const char* what) {
+UniqueFd open_checked(const std::filesystem::path& path, int flags, mode_t mode, const char* what) {
   if (path.empty()) {
     throw Error(std::make_error_code(std::errc::invalid_argument), path,
                 std::string(what) + ": empty path");
@@ -92,8 +91,7 @@ std::uint64_t File::size() const {
 void File::read_exact(std::span<std::byte> out, std::uint64_t offset) const {
   while (!out.empty()) {
     const std::size_t want = std::min(out.size(), kMaxTransfer);
-    const ssize_t got =
-        syscalls().pread(fd(), out.data(), want, static_cast<off_t>(offset));
+    const ssize_t got = syscalls().pread(fd(), out.data(), want, static_cast<off_t>(offset));
     if (got < 0) {
       if (errno == EINTR) continue;
       throw_errno(errno, path_, "cannot read at offset " + std::to_string(offset));
@@ -111,8 +109,7 @@ void File::read_exact(std::span<std::byte> out, std::uint64_t offset) const {
 void File::write_all(std::span<const std::byte> in, std::uint64_t offset) const {
   while (!in.empty()) {
     const std::size_t want = std::min(in.size(), kMaxTransfer);
-    const ssize_t put =
-        syscalls().pwrite(fd(), in.data(), want, static_cast<off_t>(offset));
+    const ssize_t put = syscalls().pwrite(fd(), in.data(), want, static_cast<off_t>(offset));
     if (put < 0) {
       if (errno == EINTR) continue;
       throw_errno(errno, path_, "cannot write at offset " + std::to_string(offset));

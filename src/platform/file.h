@@ -66,9 +66,7 @@ class File {
   bool try_lock_exclusive() const;
 
  private:
-  friend void swap_descriptors(File& a, File& b) noexcept {
-    std::swap(a.fd_, b.fd_);
-  }
+  friend void swap_descriptors(File& a, File& b) noexcept { std::swap(a.fd_, b.fd_); }
 
   File(UniqueFd fd, std::filesystem::path path) noexcept
       : fd_(std::move(fd)), path_(std::move(path)) {}

@@ -23,7 +23,9 @@ namespace {
 constexpr std::size_t k2MiB = std::size_t{2} << 20;
 constexpr std::size_t k1GiB = std::size_t{1} << 30;
 
-std::size_t round_up(std::size_t n, std::size_t unit) { return (n + unit - 1) / unit * unit; }
+std::size_t round_up(std::size_t n, std::size_t unit) {
+  return (n + unit - 1) / unit * unit;
+}
 
 }  // namespace
 
@@ -49,7 +51,9 @@ Mapping& Mapping::operator=(Mapping&& other) noexcept {
   return *this;
 }
 
-Mapping::~Mapping() { reset(); }
+Mapping::~Mapping() {
+  reset();
+}
 
 void Mapping::reset() noexcept {
   if (data_ != nullptr) {
@@ -115,7 +119,8 @@ void Mapping::set_numa_policy(NumaPolicy policy, int node) const {
   if (policy == NumaPolicy::local || mapped_ == 0) return;
   if (numa_available() < 0) throw_errno(ENOSYS, {}, "cannot set a NUMA policy");
   const int max_node = numa_max_node();
-  std::vector<unsigned long> mask(static_cast<std::size_t>(max_node) / (8 * sizeof(unsigned long)) + 1);
+  std::vector<unsigned long> mask(static_cast<std::size_t>(max_node) / (8 * sizeof(unsigned long)) +
+                                  1);
   const auto set_bit = [&](int n) {
     mask[static_cast<std::size_t>(n) / (8 * sizeof(unsigned long))] |=
         1UL << (static_cast<std::size_t>(n) % (8 * sizeof(unsigned long)));
@@ -123,8 +128,9 @@ void Mapping::set_numa_policy(NumaPolicy policy, int node) const {
   int mode = MPOL_INTERLEAVE;
   if (policy == NumaPolicy::bind) {
     if (node < 0 || node > max_node) {
-      throw_errno(EINVAL, {}, "NUMA node " + std::to_string(node) + " does not exist (nodes 0.." +
-                                  std::to_string(max_node) + ")");
+      throw_errno(EINVAL, {},
+                  "NUMA node " + std::to_string(node) + " does not exist (nodes 0.." +
+                      std::to_string(max_node) + ")");
     }
     set_bit(node);
     mode = MPOL_BIND;

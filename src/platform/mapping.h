@@ -58,8 +58,8 @@ class Mapping {
   void reset() noexcept;
 
   std::byte* data_ = nullptr;
-  std::size_t size_ = 0;        // bytes offered
-  std::size_t mapped_ = 0;      // bytes mapped: size_ rounded up to whole pages
+  std::size_t size_ = 0;    // bytes offered
+  std::size_t mapped_ = 0;  // bytes mapped: size_ rounded up to whole pages
   std::size_t page_bytes_ = 0;
 };
 

@@ -13,7 +13,9 @@ namespace {
 
 // open(2) is variadic and renameat2 may lack a libc prototype on older
 // systems, so both get a plain wrapper with a fixed signature.
-int open_file(const char* path, int flags, mode_t mode) { return ::open(path, flags, mode); }
+int open_file(const char* path, int flags, mode_t mode) {
+  return ::open(path, flags, mode);
+}
 
 int rename_at2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
                unsigned int flags) {
@@ -45,8 +47,12 @@ Syscalls table = kReal;
 
 }  // namespace
 
-Syscalls& syscalls() noexcept { return table; }
+Syscalls& syscalls() noexcept {
+  return table;
+}
 
-const Syscalls& real_syscalls() noexcept { return kReal; }
+const Syscalls& real_syscalls() noexcept {
+  return kReal;
+}
 
 }  // namespace datatier::platform

@@ -72,9 +72,10 @@ std::vector<Kind> parse_kinds(const std::string& text) {
     } else if (name == "fbm") {
       kind = Kind::fbm;
     } else {
-      throw UsageError(fmt::format("--kinds \"{}\": unknown pool kind \"{}\" (expected a comma-separated "
-                                   "list of memory, mmap, fbm)",
-                                   text, name));
+      throw UsageError(
+          fmt::format("--kinds \"{}\": unknown pool kind \"{}\" (expected a comma-separated "
+                      "list of memory, mmap, fbm)",
+                      text, name));
     }
     if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) {
       throw UsageError(fmt::format("--kinds \"{}\": \"{}\" is named twice", text, name));
@@ -208,8 +209,8 @@ FileOptions file_options(unsigned threads) {
   return options;
 }
 
-std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& path, std::size_t size,
-                                      unsigned threads) {
+std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& path,
+                                      std::size_t size, unsigned threads) {
   switch (kind) {
     case Kind::memory: {
       MemoryOptions options;
@@ -219,15 +220,18 @@ std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& pa
     case Kind::mmap:
       return std::make_unique<MmapFile>(MmapFile::create(path, size, 0, file_options(threads)));
     case Kind::fbm:
-      return std::make_unique<FileBackedMemory>(FileBackedMemory::create(path, size, 0, file_options(threads)));
+      return std::make_unique<FileBackedMemory>(
+          FileBackedMemory::create(path, size, 0, file_options(threads)));
   }
   return nullptr;
 }
 
 std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path, std::size_t size,
                                     unsigned threads) {
-  if (kind == Kind::mmap) return std::make_unique<MmapFile>(MmapFile::open(path, size, 0, file_options(threads)));
-  return std::make_unique<FileBackedMemory>(FileBackedMemory::open(path, size, 0, file_options(threads)));
+  if (kind == Kind::mmap)
+    return std::make_unique<MmapFile>(MmapFile::open(path, size, 0, file_options(threads)));
+  return std::make_unique<FileBackedMemory>(
+      FileBackedMemory::open(path, size, 0, file_options(threads)));
 }
 
 void interruptible_fill(std::span<std::byte> data) {
@@ -283,7 +287,8 @@ class Bench {
   Bench(const BenchOptions& options, std::size_t size, std::vector<Kind> kinds, Scratch& scratch)
       : options_(options),
         size_(size),
-        threads_(options.threads != 0 ? options.threads : std::max(1u, std::thread::hardware_concurrency())),
+        threads_(options.threads != 0 ? options.threads
+                                      : std::max(1u, std::thread::hardware_concurrency())),
         kinds_(std::move(kinds)),
         scratch_(scratch) {}
 
@@ -308,8 +313,8 @@ class Bench {
       step(kFaultInAll);
       {
         std::optional<os::AnonymousMemory> all;
-        baselines_[kFaultInAll].seconds.push_back(
-            seconds_of([&] { all = os::AnonymousMemory::map_populated_parallel(size_, threads_); }));
+        baselines_[kFaultInAll].seconds.push_back(seconds_of(
+            [&] { all = os::AnonymousMemory::map_populated_parallel(size_, threads_); }));
       }
       step(kFaultIn);
       std::optional<os::AnonymousMemory> memory;
@@ -318,7 +323,8 @@ class Bench {
       step(kFill);
       baselines_[kFill].seconds.push_back(seconds_of([&] { interruptible_fill(memory->bytes()); }));
       step(kBlake3);
-      baselines_[kBlake3].seconds.push_back(seconds_of([&] { interruptible_blake3(memory->bytes()); }));
+      baselines_[kBlake3].seconds.push_back(
+          seconds_of([&] { interruptible_blake3(memory->bytes()); }));
       step(kBlake3All);
       baselines_[kBlake3All].seconds.push_back(
           seconds_of([&] { interruptible_blake3_parallel(memory->bytes(), threads_); }));
@@ -342,13 +348,14 @@ class Bench {
       }
       if (options_.cold) os::evict_from_page_cache(plain);
       step(kRead);
-      baselines_[kRead].seconds.push_back(seconds_of([&] { os::read_file(plain, kIoChunk, check); }));
+      baselines_[kRead].seconds.push_back(
+          seconds_of([&] { os::read_file(plain, kIoChunk, check); }));
       std::filesystem::remove(plain);
       // msync: a shared mapping of a reserved file, dirtied (untimed), synced.
       os::create_reserved_file(plain, size_);
       step(kMsync);
-      baselines_[kMsync].seconds.push_back(
-          os::dirty_and_msync(plain, size_, [](std::span<std::byte> data) { interruptible_fill(data); }));
+      baselines_[kMsync].seconds.push_back(os::dirty_and_msync(
+          plain, size_, [](std::span<std::byte> data) { interruptible_fill(data); }));
       std::filesystem::remove(plain);
       step(kUnmap);
       baselines_[kUnmap].seconds.push_back(seconds_of([&] { memory->unmap(); }));
@@ -369,7 +376,8 @@ class Bench {
         auto& phases = result.phases;
         std::unique_ptr<Datapool> pool;
         step(kCreate);
-        phases[kCreate].seconds.push_back(seconds_of([&] { pool = create_pool(kind, path, size_, options_.threads); }));
+        phases[kCreate].seconds.push_back(
+            seconds_of([&] { pool = create_pool(kind, path, size_, options_.threads); }));
         step(kFillPhase);
         phases[kFillPhase].seconds.push_back(seconds_of([&] { interruptible_fill(pool->data()); }));
         step(kFlush);
@@ -379,7 +387,8 @@ class Bench {
         if (kind != Kind::memory) {
           if (options_.cold) os::evict_from_page_cache(path);
           step(kOpen);
-          phases[kOpen].seconds.push_back(seconds_of([&] { pool = open_pool(kind, path, size_, options_.threads); }));
+          phases[kOpen].seconds.push_back(
+              seconds_of([&] { pool = open_pool(kind, path, size_, options_.threads); }));
           pool.reset();
         }
         scratch_.remove_all();
@@ -393,21 +402,25 @@ class Bench {
     nlohmann::json baselines = nlohmann::json::object();
     for (std::size_t b = 0; b < kBaselineCount; ++b) {
       if (baselines_[b].seconds.empty()) {  // O_DIRECT where the file system has none
-        baselines[kBaselines[b].key] = {{"seconds", nullptr}, {"gbps", nullptr}, {"runs", nlohmann::json::array()}};
+        baselines[kBaselines[b].key] = {
+            {"seconds", nullptr}, {"gbps", nullptr}, {"runs", nlohmann::json::array()}};
       } else {
-        baselines[kBaselines[b].key] = measurement_json(baselines_[b].seconds, baselines_[b].median());
+        baselines[kBaselines[b].key] =
+            measurement_json(baselines_[b].seconds, baselines_[b].median());
       }
       baselines[kBaselines[b].key]["description"] = kBaselines[b].label;
     }
     const double read_hash = read_hash_seconds();
-    baselines["read_hash"] = {{"description", fmt::format("min speed of ({}, all-core BLAKE3): the limit for "
-                                                          "reading and verifying",
-                                                          read_baseline_name())},
-                              {"seconds", read_hash},
-                              {"gbps", gigabytes_per_second(size_, read_hash)}};
+    baselines["read_hash"] = {
+        {"description", fmt::format("min speed of ({}, all-core BLAKE3): the limit for "
+                                    "reading and verifying",
+                                    read_baseline_name())},
+        {"seconds", read_hash},
+        {"gbps", gigabytes_per_second(size_, read_hash)}};
     const double msync_hash = msync_hash_seconds();
-    baselines["msync_hash"] = {{"description", "min speed of (msync, all-core BLAKE3): the limit for an "
-                                               "mmap flush"},
+    baselines["msync_hash"] = {{"description",
+                                "min speed of (msync, all-core BLAKE3): the limit for an "
+                                "mmap flush"},
                                {"seconds", msync_hash},
                                {"gbps", gigabytes_per_second(size_, msync_hash)}};
     nlohmann::json kinds = nlohmann::json::object();
@@ -435,8 +448,9 @@ class Bench {
         {"page_cache", options_.cold ? "cold" : "warm"},
         {"statistic", "median"},
         {"gbps_unit", "1e9 bytes per second"},
-        {"ratio", "phase speed / baseline speed (= baseline seconds / phase seconds; 1 = at the "
-                  "baseline, higher is faster)"},
+        {"ratio",
+         "phase speed / baseline speed (= baseline seconds / phase seconds; 1 = at the "
+         "baseline, higher is faster)"},
         {"baselines", std::move(baselines)},
         {"kinds", std::move(kinds)},
     };
@@ -444,10 +458,11 @@ class Bench {
   }
 
   void print_table(const std::filesystem::path& dir) const {
-    fmt::print("datatier bench: {} ({} bytes) per pool, median of {} run{}, in {}, page cache {}, "
-               "{} thread{}\n\n",
-               format_size(size_), size_, options_.repeat, options_.repeat == 1 ? "" : "s",
-               dir.string(), options_.cold ? "cold" : "warm", threads_, threads_ == 1 ? "" : "s");
+    fmt::print(
+        "datatier bench: {} ({} bytes) per pool, median of {} run{}, in {}, page cache {}, "
+        "{} thread{}\n\n",
+        format_size(size_), size_, options_.repeat, options_.repeat == 1 ? "" : "s", dir.string(),
+        options_.cold ? "cold" : "warm", threads_, threads_ == 1 ? "" : "s");
     fmt::print("{:<50} {:>9} {:>9}\n", "baseline", "seconds", "GB/s");
     for (std::size_t b = 0; b < kBaselineCount; ++b) {
       if (baselines_[b].seconds.empty()) {
@@ -458,10 +473,12 @@ class Bench {
       fmt::print("{:<50} {:>9.3f} {:>9}\n", kBaselines[b].label, s, rate(s));
     }
     const double read_hash = read_hash_seconds();
-    fmt::print("{:<50} {:>9.3f} {:>9}\n", fmt::format("min({}, BLAKE3 all cores)", read_baseline_name()),
-               read_hash, rate(read_hash));
+    fmt::print("{:<50} {:>9.3f} {:>9}\n",
+               fmt::format("min({}, BLAKE3 all cores)", read_baseline_name()), read_hash,
+               rate(read_hash));
     const double msync_hash = msync_hash_seconds();
-    fmt::print("{:<50} {:>9.3f} {:>9}\n", "min(msync, BLAKE3 all cores)", msync_hash, rate(msync_hash));
+    fmt::print("{:<50} {:>9.3f} {:>9}\n", "min(msync, BLAKE3 all cores)", msync_hash,
+               rate(msync_hash));
 
     fmt::print("\n{:<8} {:<7} {:>9} {:>9}   {}\n", "kind", "phase", "seconds", "GB/s",
                "vs baseline (speed / baseline speed)");
@@ -474,7 +491,8 @@ class Bench {
         const double s = result.phases[p].median();
         const auto baseline = baseline_of(result.kind, static_cast<Phase>(p));
         if (result.kind == Kind::memory && p == kFlush) {
-          fmt::print("{:<8} {:<7} {:>9} {:>9}   (nothing to save)\n", kind, kPhases[p].name, "-", "-");
+          fmt::print("{:<8} {:<7} {:>9} {:>9}   (nothing to save)\n", kind, kPhases[p].name, "-",
+                     "-");
           continue;
         }
         const std::string versus =
@@ -484,9 +502,10 @@ class Bench {
         fmt::print("{:<8} {:<7} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
       }
     }
-    fmt::print("\nGB/s = 10^9 bytes per second. Ratio = phase speed / baseline speed: 1.00 x = as fast as "
-               "the baseline, 0.50 x = half its speed (twice its time); the issue's targets are 0.80 x "
-               "(create) and 0.85 x (flush, open).\n");
+    fmt::print(
+        "\nGB/s = 10^9 bytes per second. Ratio = phase speed / baseline speed: 1.00 x = as fast as "
+        "the baseline, 0.50 x = half its speed (twice its time); the issue's targets are 0.80 x "
+        "(create) and 0.85 x (flush, open).\n");
   }
 
  private:
@@ -498,7 +517,9 @@ class Bench {
 
   // Direct read where the file system has it (what the fbm pool does), the
   // buffered read otherwise.
-  Baseline read_baseline() const { return baselines_[kReadDirect].seconds.empty() ? kRead : kReadDirect; }
+  Baseline read_baseline() const {
+    return baselines_[kReadDirect].seconds.empty() ? kRead : kReadDirect;
+  }
   const char* read_baseline_name() const { return kBaselines[read_baseline()].short_name; }
 
   // The slower (in time, the larger) of the two limits.
@@ -516,7 +537,8 @@ class Bench {
     };
     switch (phase) {
       case kCreate:  // the fastest fault-in the machine allows
-        return ref(baselines_[kFaultInAll].median() < baselines_[kFaultIn].median() ? kFaultInAll : kFaultIn);
+        return ref(baselines_[kFaultInAll].median() < baselines_[kFaultIn].median() ? kFaultInAll
+                                                                                    : kFaultIn);
       case kFillPhase:
         return ref(kFill);
       case kFlush: {
@@ -561,7 +583,8 @@ class Bench {
 // Refuses to start when the directory's file system cannot hold what the
 // bench writes: the baseline file, plus the largest pool's files (an fbm
 // pool has a spare of the same size beside its file).
-void check_space(const std::filesystem::path& dir, std::size_t size, const std::vector<Kind>& kinds) {
+void check_space(const std::filesystem::path& dir, std::size_t size,
+                 const std::vector<Kind>& kinds) {
   const std::uint64_t file_size = *pool_file_size(size);
   std::uint64_t pool_bytes = 0;
   std::string pool_what;
@@ -586,9 +609,10 @@ void check_space(const std::filesystem::path& dir, std::size_t size, const std::
   }
   const auto memory = os::available_memory();
   if (memory && *memory < size) {
-    throw UsageError(fmt::format("not enough memory: the bench holds {} in memory, but {} is available; "
-                                 "use a smaller --size",
-                                 format_size(size), format_size(*memory)));
+    throw UsageError(
+        fmt::format("not enough memory: the bench holds {} in memory, but {} is available; "
+                    "use a smaller --size",
+                    format_size(size), format_size(*memory)));
   }
 }
 
@@ -606,8 +630,8 @@ int run_bench(const BenchOptions& options) {
 
   os::catch_interrupts();
   const bool own_dir = options.dir.empty();
-  Scratch scratch(own_dir ? os::make_temp_dir("datatier-bench-") : std::filesystem::path(options.dir),
-                  own_dir);
+  Scratch scratch(
+      own_dir ? os::make_temp_dir("datatier-bench-") : std::filesystem::path(options.dir), own_dir);
   check_space(scratch.dir(), size, kinds);
 
   Bench bench(options, size, std::move(kinds), scratch);

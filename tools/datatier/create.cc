@@ -55,7 +55,8 @@ int run_create(const CreateOptions& options) {
 
   const bool fbm = options.kind == "fbm";
   const Header header =
-      fbm ? fill_and_flush(FileBackedMemory::create(path, data_size, options.user_version), options, true)
+      fbm ? fill_and_flush(FileBackedMemory::create(path, data_size, options.user_version), options,
+                           true)
           : fill_and_flush(MmapFile::create(path, data_size, options.user_version), options, false);
   const std::uint64_t file_size = std::filesystem::file_size(path);
   const std::string fill =
@@ -63,13 +64,14 @@ int run_create(const CreateOptions& options) {
   const std::string spare = fbm ? FileBackedMemory::spare_path(path).string() : std::string();
 
   if (options.json) {
-    nlohmann::json out = {{"path", path.string()},
-                          {"kind", options.kind},
-                          {"file_size", file_size},
-                          {"data_size", data_size},
-                          {"fill", options.fill},
-                          {"seed", options.fill == "random" ? nlohmann::json(options.seed) : nlohmann::json(nullptr)},
-                          {"spare_path", fbm ? nlohmann::json(spare) : nlohmann::json(nullptr)}};
+    nlohmann::json out = {
+        {"path", path.string()},
+        {"kind", options.kind},
+        {"file_size", file_size},
+        {"data_size", data_size},
+        {"fill", options.fill},
+        {"seed", options.fill == "random" ? nlohmann::json(options.seed) : nlohmann::json(nullptr)},
+        {"spare_path", fbm ? nlohmann::json(spare) : nlohmann::json(nullptr)}};
     out.update(header_to_json(header));
     fmt::print("{}\n", out.dump(2));
     return kExitOk;
@@ -89,7 +91,8 @@ Command add_create_command(CLI::App& parent) {
   auto options = std::make_shared<CreateOptions>();
   CLI::App* app = parent.add_subcommand("create", "Create a pool file, fill it and flush it");
   app->add_option("FILE", options->file, "Pool file to create (must not exist)")->required();
-  app->add_option("--size", options->size, "Data size in bytes, e.g. 4096, 64KiB, 1.5GiB")->required();
+  app->add_option("--size", options->size, "Data size in bytes, e.g. 4096, 64KiB, 1.5GiB")
+      ->required();
   app->add_option("--user-version", options->user_version, "User version to record (default 0)")
       ->check(kNotNegative);
   app->add_option("--kind", options->kind,

@@ -7,12 +7,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
-#include <memory>
 #include <cerrno>
+#include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -31,14 +31,16 @@ extern "C" void record_signal(int signal) {
   if (g_signal == 0) g_signal = signal;
 }
 
-[[noreturn]] void throw_errno(int error, const std::filesystem::path& path, const std::string& what) {
+[[noreturn]] void throw_errno(int error, const std::filesystem::path& path,
+                              const std::string& what) {
   throw Error(std::error_code(error, std::system_category()), path, what);
 }
 
 // Owns a file descriptor.
 class Fd {
  public:
-  Fd(const std::filesystem::path& path, int flags, const char* what) : fd_(::open(path.c_str(), flags | O_CLOEXEC, 0600)) {
+  Fd(const std::filesystem::path& path, int flags, const char* what)
+      : fd_(::open(path.c_str(), flags | O_CLOEXEC, 0600)) {
     if (fd_ < 0) throw_errno(errno, path, what);
   }
   Fd(const Fd&) = delete;
@@ -52,7 +54,9 @@ class Fd {
   int fd_;
 };
 
-std::size_t page_size() noexcept { return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)); }
+std::size_t page_size() noexcept {
+  return static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+}
 
 // O_DIRECT transfers whole blocks of this size, from buffers aligned to it.
 constexpr std::size_t kDirectBlock = 4096;
@@ -72,8 +76,8 @@ bool direct_io_available(const std::filesystem::path& path, int flags) {
 // buffer.size() bytes. Returns the bytes read. Under O_DIRECT (`direct`), a
 // read that ends off a block boundary is the file's end: another pread()
 // from there would fail.
-std::uint64_t read_to_end(const Fd& fd, const std::filesystem::path& path, std::span<std::byte> buffer,
-                          bool direct, const ChunkCallback& callback) {
+std::uint64_t read_to_end(const Fd& fd, const std::filesystem::path& path,
+                          std::span<std::byte> buffer, bool direct, const ChunkCallback& callback) {
   std::uint64_t done = 0;
   for (;;) {
     const ssize_t n = ::pread(fd.get(), buffer.data(), buffer.size(), static_cast<off_t>(done));
@@ -90,7 +94,9 @@ std::uint64_t read_to_end(const Fd& fd, const std::filesystem::path& path, std::
 
 }  // namespace
 
-bool stderr_is_terminal() noexcept { return ::isatty(STDERR_FILENO) == 1; }
+bool stderr_is_terminal() noexcept {
+  return ::isatty(STDERR_FILENO) == 1;
+}
 
 Interrupted::Interrupted(int signal)
     : std::runtime_error(std::string("interrupted by ") + signal_name(signal)), signal_(signal) {}
@@ -101,7 +107,8 @@ void catch_interrupts() {
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
   for (int signal : {SIGINT, SIGTERM}) {
-    if (::sigaction(signal, &action, nullptr) != 0) throw_errno(errno, {}, "cannot install a signal handler");
+    if (::sigaction(signal, &action, nullptr) != 0)
+      throw_errno(errno, {}, "cannot install a signal handler");
   }
 }
 
@@ -133,11 +140,14 @@ std::filesystem::path make_temp_dir(const char* prefix) {
   const char* tmpdir = std::getenv("TMPDIR");
   const std::filesystem::path base = (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
   std::string name = (base / (std::string(prefix) + "XXXXXX")).string();
-  if (::mkdtemp(name.data()) == nullptr) throw_errno(errno, base, "cannot create a temporary directory");
+  if (::mkdtemp(name.data()) == nullptr)
+    throw_errno(errno, base, "cannot create a temporary directory");
   return name;
 }
 
-long process_id() noexcept { return static_cast<long>(::getpid()); }
+long process_id() noexcept {
+  return static_cast<long>(::getpid());
+}
 
 void create_reserved_file(const std::filesystem::path& path, std::uint64_t size) {
   const Fd fd(path, O_WRONLY | O_CREAT | O_EXCL, "cannot create");
@@ -175,7 +185,8 @@ bool write_file_synced(const std::filesystem::path& path, std::span<const std::b
   return true;
 }
 
-std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk, const ChunkCallback& callback) {
+std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk,
+                        const ChunkCallback& callback) {
   const Fd fd(path, O_RDONLY, "cannot open");
   std::vector<std::byte> buffer(chunk);
   return read_to_end(fd, path, buffer, false, callback);
@@ -301,7 +312,9 @@ AnonymousMemory& AnonymousMemory::operator=(AnonymousMemory&& other) noexcept {
   return *this;
 }
 
-AnonymousMemory::~AnonymousMemory() { unmap(); }
+AnonymousMemory::~AnonymousMemory() {
+  unmap();
+}
 
 void AnonymousMemory::unmap() noexcept {
   if (data_ != nullptr) {

@@ -14,7 +14,9 @@
 
 namespace datatier::cli {
 
-void print_error(std::string_view message) { fmt::print(stderr, "datatier: {}\n", message); }
+void print_error(std::string_view message) {
+  fmt::print(stderr, "datatier: {}\n", message);
+}
 
 std::string to_hex(const Checksum& checksum) {
   std::string out;
@@ -114,7 +116,9 @@ ProgressBar::ProgressBar(std::string label, std::chrono::milliseconds delay)
       start_(std::chrono::steady_clock::now()),
       delay_(delay) {}
 
-ProgressBar::~ProgressBar() { finish(); }
+ProgressBar::~ProgressBar() {
+  finish();
+}
 
 void ProgressBar::update(std::uint64_t done, std::uint64_t total) {
   if (!enabled_ || total == 0) return;
@@ -126,16 +130,21 @@ void ProgressBar::update(std::uint64_t done, std::uint64_t total) {
   const double fraction = std::min(1.0, static_cast<double>(done) / static_cast<double>(total));
   const auto filled = static_cast<std::size_t>(fraction * kWidth);
   fmt::print(stderr, "\r\x1b[K{} [{}{}] {:3.0f}%  {} / {}", label_, std::string(filled, '#'),
-             std::string(kWidth - filled, ' '), fraction * 100, format_size(done), format_size(total));
+             std::string(kWidth - filled, ' '), fraction * 100, format_size(done),
+             format_size(total));
   std::fflush(stderr);
   drawn_ = true;
 }
 
-void ProgressBar::finish() noexcept { erase_line(drawn_); }
+void ProgressBar::finish() noexcept {
+  erase_line(drawn_);
+}
 
 StatusLine::StatusLine() : enabled_(os::stderr_is_terminal()) {}
 
-StatusLine::~StatusLine() { clear(); }
+StatusLine::~StatusLine() {
+  clear();
+}
 
 void StatusLine::show(std::string_view text) {
   if (!enabled_) return;
@@ -144,6 +153,8 @@ void StatusLine::show(std::string_view text) {
   drawn_ = true;
 }
 
-void StatusLine::clear() noexcept { erase_line(drawn_); }
+void StatusLine::clear() noexcept {
+  erase_line(drawn_);
+}
 
 }  // namespace datatier::cli

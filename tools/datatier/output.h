@@ -45,7 +45,8 @@ double gigabytes_per_second(std::uint64_t bytes, double seconds) noexcept;
 // ten times a second, erased by finish() or destruction.
 class ProgressBar {
  public:
-  explicit ProgressBar(std::string label, std::chrono::milliseconds delay = std::chrono::seconds(1));
+  explicit ProgressBar(std::string label,
+                       std::chrono::milliseconds delay = std::chrono::seconds(1));
   ProgressBar(const ProgressBar&) = delete;
   ProgressBar& operator=(const ProgressBar&) = delete;
   ~ProgressBar();

@@ -25,27 +25,30 @@ constexpr std::uint64_t kK = 1000;
 constexpr std::array<Unit, 13> kUnits = {{
     {"b", 1},
     {"k", kKi},
-    {"m", kKi * kKi},
-    {"g", kKi * kKi * kKi},
-    {"t", kKi * kKi * kKi * kKi},
+    {"m", kKi* kKi},
+    {"g", kKi* kKi* kKi},
+    {"t", kKi* kKi* kKi* kKi},
     {"kib", kKi},
-    {"mib", kKi * kKi},
-    {"gib", kKi * kKi * kKi},
-    {"tib", kKi * kKi * kKi * kKi},
+    {"mib", kKi* kKi},
+    {"gib", kKi* kKi* kKi},
+    {"tib", kKi* kKi* kKi* kKi},
     {"kb", kK},
-    {"mb", kK * kK},
-    {"gb", kK * kK * kK},
-    {"tb", kK * kK * kK * kK},
+    {"mb", kK* kK},
+    {"gb", kK* kK* kK},
+    {"tb", kK* kK* kK* kK},
 }};
 
 [[noreturn]] void bad_size(std::string_view text, std::string_view why) {
-  throw UsageError(fmt::format("invalid size \"{}\": {} (examples: 4096, 64KiB, 1.5GiB, 1G; "
-                               "K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB "
-                               "powers of 1000)",
-                               text, why));
+  throw UsageError(
+      fmt::format("invalid size \"{}\": {} (examples: 4096, 64KiB, 1.5GiB, 1G; "
+                  "K/M/G/T and KiB/MiB/GiB/TiB are powers of 1024, KB/MB/GB/TB "
+                  "powers of 1000)",
+                  text, why));
 }
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 }  // namespace
 
@@ -89,7 +92,8 @@ std::uint64_t parse_size(std::string_view text) {
         known = true;
       }
     }
-    if (!known) bad_size(text, fmt::format("unknown unit \"{}\"", text.substr(text.size() - unit.size())));
+    if (!known)
+      bad_size(text, fmt::format("unknown unit \"{}\"", text.substr(text.size() - unit.size())));
   }
   if (has_fraction && factor == 1) bad_size(text, "a fraction needs a unit larger than a byte");
 

@@ -56,13 +56,15 @@ int run_verify(const VerifyCommandOptions& options) {
         {"path", path.string()},
         {"ok", report.ok()},
         {"error", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(error_name(report.error))},
-        {"error_description", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.error.message())},
+        {"error_description",
+         report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.error.message())},
         {"message", report.message},
         {"file_size", report.file_size},
         {"data_size", report.data_size},
         {"user_version", user_version},
-        {"computed_checksum",
-         report.computed_checksum ? nlohmann::json(to_hex(*report.computed_checksum)) : nlohmann::json(nullptr)},
+        {"computed_checksum", report.computed_checksum
+                                  ? nlohmann::json(to_hex(*report.computed_checksum))
+                                  : nlohmann::json(nullptr)},
         {"header", report.header ? header_to_json(*report.header) : nlohmann::json(nullptr)},
     };
     fmt::print("{}\n", out.dump(2));
@@ -87,9 +89,9 @@ Command add_verify_command(CLI::App& parent) {
   options->size_option = app->add_option(
       "--size", options->size,
       "Data size to check against (default: recorded in the header, else file size - 4096)");
-  options->user_version_option = app->add_option(
-      "--user-version", options->user_version, "User version to expect (default: the header's)")
-      ->check(kNotNegative);
+  options->user_version_option = app->add_option("--user-version", options->user_version,
+                                                 "User version to expect (default: the header's)")
+                                     ->check(kNotNegative);
   app->add_flag("--accept-unclean", options->accept_unclean,
                 "Accept a file marked in use (owner ended without flushing) if its checksum holds");
   app->add_flag("--json", options->json, "Print JSON instead of text");
