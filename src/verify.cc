@@ -2,8 +2,10 @@
 #include "datatier/verify.h"
 
 #include <array>
+#include <string>
 
 #include "checksum.h"
+#include "datatier/error.h"
 #include "platform/file.h"
 #include "platform/mapping.h"
 #include "pool_check.h"
@@ -19,9 +21,13 @@ HeaderBytes read_header_bytes(const platform::File& file) {
   return bytes;
 }
 
-// The data size to check against when the caller names none.
+// The data size to check against when the caller names none: the one the
+// header records, if it is a pool's header (a file that is no pool records
+// nothing), else the one the file size implies.
 std::size_t implied_data_size(std::uint64_t file_size, const std::optional<Header>& header) {
-  if (header && header->data_size != 0) return static_cast<std::size_t>(header->data_size);
+  if (header && header->magic == kMagic && header->data_size != 0) {
+    return static_cast<std::size_t>(header->data_size);
+  }
   return file_size > kHeaderSize ? static_cast<std::size_t>(file_size - kHeaderSize) : 0;
 }
 
@@ -49,6 +55,15 @@ VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions&
     report.header = decode_header(header_bytes);
   }
   report.data_size = options.data_size.value_or(implied_data_size(report.file_size, report.header));
+  // A damaged header may record a data size no file can have: a verdict on
+  // the file, unlike such a size from the caller (std::errc::invalid_argument).
+  if (!options.data_size && !pool_file_size(report.data_size)) {
+    report.error = errc::size_mismatch;
+    report.message = "the header records a data size of " + std::to_string(report.data_size) +
+                     ", more than any pool file holds; found a file of " +
+                     std::to_string(report.file_size) + " bytes";
+    return report;
+  }
 
   if (record(report, detail::check_file_size(report.file_size, report.data_size))) return report;
   const Header& header = *report.header;  // the size check guarantees one

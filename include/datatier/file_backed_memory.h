@@ -80,6 +80,9 @@ class FileBackedMemory final : public Datapool {
   // come from syncing the directory (or, without RENAME_EXCHANGE, from making
   // a new spare file): the new snapshot is then complete under `path`, but the
   // rename may not be durable yet; a later flush() retries what failed.
+  // Another program that resizes the pool file or the spare while they are
+  // held (the locks are advisory) does not affect the saves: each writes the
+  // whole spare, after giving it back the pool's size, and swaps it in.
   // Throws: datatier::Error (errno of the write, sync or rename).
   void flush() override;
 

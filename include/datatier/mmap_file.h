@@ -71,7 +71,13 @@ class MmapFile final : public Datapool {
   // Crash inside flush(): the file still carries its in-use mark (or, if the
   // header write was reached, a header whose checksum covers the new data), so
   // open() reports errc::unclean_shutdown or serves exactly the flushed bytes.
-  // Throws: datatier::Error (errno of msync / pwrite / fdatasync).
+  // Another program that truncates or extends the file while it is held (the
+  // lock is advisory) makes flush() fail with errc::size_mismatch before it
+  // reads the data or writes anything, so the file keeps its last header; an
+  // access to data() beyond a new end of file raises SIGBUS, as for any
+  // mapping.
+  // Throws: datatier::Error — errc::size_mismatch (the file was resized), the
+  // errno of fstat / msync / pwrite / fdatasync.
   void flush() override;
 
   // The header now in the file, decoded. Throws: datatier::Error on a read error.

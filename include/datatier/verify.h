@@ -15,7 +15,9 @@ namespace datatier {
 
 struct VerifyOptions {
   // The data size to check the file against. Default: the size recorded in
-  // the header, or else the one the file size implies (file size - 4096).
+  // the header, if it has the pool magic and records one, or else the one the
+  // file size implies (file size - 4096). A recorded size that no file can
+  // have is reported as errc::size_mismatch.
   std::optional<std::size_t> data_size;
   // The user version to expect. Default: whatever the header holds.
   std::optional<std::uint64_t> user_version;

@@ -54,11 +54,18 @@ void UniqueFd::reset() noexcept {
 }
 
 File File::open(const std::filesystem::path& path, Access access) {
-  const int flags = access == Access::read_only ? O_RDONLY : O_RDWR;
+  // O_NONBLOCK, so that opening a FIFO cannot wait for a writer forever; it
+  // is refused below like every file that is not a regular one, and the flag
+  // is cleared again for a regular file.
+  const int flags = (access == Access::read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK;
   File file(open_checked(path, flags, 0, "cannot open"), path);
   struct stat st {};
   if (syscalls().fstat(file.fd(), &st) != 0) throw_errno(errno, path, "cannot stat");
   if (S_ISDIR(st.st_mode)) throw_errno(EISDIR, path, "cannot open");
+  if (!S_ISREG(st.st_mode)) throw_errno(EINVAL, path, "not a regular file");
+  if (syscalls().fcntl(file.fd(), F_SETFL, 0) != 0) {
+    throw_errno(errno, path, "cannot clear O_NONBLOCK");
+  }
   return file;
 }
 

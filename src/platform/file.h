@@ -26,7 +26,8 @@ class File {
  public:
   enum class Access { read_only, read_write };
 
-  // Opens an existing file. Refuses directories (EISDIR).
+  // Opens an existing regular file. Refuses directories (EISDIR) and every
+  // other kind of file (EINVAL), without waiting on a FIFO.
   static File open(const std::filesystem::path& path, Access access);
   // Creates `path`, which must not exist (EEXIST otherwise), read-write with
   // permission bits `mode` (before the umask).

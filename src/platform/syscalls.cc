@@ -11,10 +11,14 @@
 namespace datatier::platform {
 namespace {
 
-// open(2) is variadic and renameat2 may lack a libc prototype on older
-// systems, so both get a plain wrapper with a fixed signature.
+// open(2) and fcntl(2) are variadic and renameat2 may lack a libc prototype
+// on older systems, so each gets a plain wrapper with a fixed signature.
 int open_file(const char* path, int flags, mode_t mode) {
   return ::open(path, flags, mode);
+}
+
+int file_control(int fd, int cmd, int arg) {
+  return ::fcntl(fd, cmd, arg);
 }
 
 int rename_at2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
@@ -28,6 +32,7 @@ constexpr Syscalls kReal = {
     .pread = ::pread,
     .pwrite = ::pwrite,
     .fstat = ::fstat,
+    .fcntl = file_control,
     .ftruncate = ::ftruncate,
     .fallocate = ::fallocate,
     .fsync = ::fsync,

@@ -19,6 +19,7 @@ struct Syscalls {
   ssize_t (*pread)(int fd, void* buf, std::size_t count, off_t offset);
   ssize_t (*pwrite)(int fd, const void* buf, std::size_t count, off_t offset);
   int (*fstat)(int fd, struct stat* st);
+  int (*fcntl)(int fd, int cmd, int arg);  // the commands that take an int
   int (*ftruncate)(int fd, off_t length);
   int (*fallocate)(int fd, int mode, off_t offset, off_t length);
   int (*fsync)(int fd);
