@@ -57,7 +57,14 @@ class FileBackedMemory final : public Datapool {
   // spare file.
   // Throws: datatier::Error with that errc, or the errno of a failed system
   // call (std::errc::no_such_file_or_directory, permission_denied, ...).
-  // A failed open() leaves the pool file as it was.
+  // A failed open() leaves the pool file as it was, with one exception: if
+  // setting the in-use mark, the last step, fails (the write of the header's
+  // options field or its fdatasync), the mark may already be in the file, in
+  // the page cache and possibly on disk. Nothing else has changed, and the
+  // mark is not covered by the checksum: the next open() reports
+  // errc::unclean_shutdown, and with options.accept_unclean restores the same
+  // snapshot. A failure at or after preparing the spare file may leave the
+  // spare created or resized to the pool's size (its contents are never read).
   static FileBackedMemory open(const std::filesystem::path& path, std::size_t data_size,
                                std::uint64_t user_version, const FileOptions& options = {});
 

@@ -49,7 +49,12 @@ class MmapFile final : public Datapool {
   // (errc::checksum_mismatch). Then marks the file in use.
   // Throws: datatier::Error with that errc, or the errno of a failed system
   // call (std::errc::no_such_file_or_directory, permission_denied, ...).
-  // A failed open() leaves the file as it was.
+  // A failed open() leaves the file as it was, with one exception: if setting
+  // the in-use mark, the last step, fails (the write of the header's options
+  // field or its fdatasync), the mark may already be in the file, in the page
+  // cache and possibly on disk. Nothing else has changed, and the mark is not
+  // covered by the checksum: the next open() reports errc::unclean_shutdown,
+  // and with options.accept_unclean opens the same contents.
   static MmapFile open(const std::filesystem::path& path, std::size_t data_size,
                        std::uint64_t user_version, const FileOptions& options = {});
 
