@@ -8,8 +8,8 @@
 #include <functional>
 #include <iostream>
 #include <map>
-#include <sstream>
 #include <random>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -99,29 +99,26 @@ TYPED_TEST(Corruption, EachWholeHeaderFieldGivesItsError) {
       errc expected;
     };
     const Case cases[] = {
-        {kChecksum, errc::checksum_mismatch},
-        {kMagic, errc::bad_magic},
-        {kVersion, errc::incompatible_version},
-        {kMonotonicSeconds, errc::checksum_mismatch},
-        {kUnixSeconds, errc::checksum_mismatch},
-        {kMonotonicNanos, errc::checksum_mismatch},
-        {kUnixNanos, errc::checksum_mismatch},
-        {kUserVersionField, errc::user_version_mismatch},
-        {kOptions, errc::incompatible_version},
-        {kDataSizeField, errc::size_mismatch},
+        {kChecksum, errc::checksum_mismatch},    {kMagic, errc::bad_magic},
+        {kVersion, errc::incompatible_version},  {kMonotonicSeconds, errc::checksum_mismatch},
+        {kUnixSeconds, errc::checksum_mismatch}, {kMonotonicNanos, errc::checksum_mismatch},
+        {kUnixNanos, errc::checksum_mismatch},   {kUserVersionField, errc::user_version_mismatch},
+        {kOptions, errc::incompatible_version},  {kDataSizeField, errc::size_mismatch},
         {kPadding, errc::checksum_mismatch},
     };
     std::mt19937_64 random(size);
     for (const auto& c : cases) {
       for (const bool all_ones : {true, false}) {
-        const std::string what = std::string(c.field.name) + (all_ones ? " all ones" : " xor random") +
-                                 ", data size " + std::to_string(size);
+        const std::string what = std::string(c.field.name) +
+                                 (all_ones ? " all ones" : " xor random") + ", data size " +
+                                 std::to_string(size);
         auto file = this->make_pool(size);
         overwrite(file, c.field, [&](std::size_t i) {
           if (all_ones) return std::byte{0xff};
           auto mask = static_cast<std::byte>(random() | 1);
           if (c.field.offset == kOptions.offset && i == 0) mask &= std::byte{0xfe};
-          if (c.field.offset == kOptions.offset && i == 0 && mask == std::byte{0}) mask = std::byte{2};
+          if (c.field.offset == kOptions.offset && i == 0 && mask == std::byte{0})
+            mask = std::byte{2};
           return file[c.field.offset + i] ^ mask;
         });
         testing::write_file(this->path(), file);
@@ -184,16 +181,20 @@ TYPED_TEST(Corruption, EachCorruptedDataPageIsAChecksumMismatch) {
       const Damage damages[] = {
           {"zeroed", [&](auto& f) { std::fill(at(f, begin), at(f, end), std::byte{0}); }},
           {"all ones", [&](auto& f) { std::fill(at(f, begin), at(f, end), std::byte{0xff}); }},
-          {"random", [&](auto& f) {
+          {"random",
+           [&](auto& f) {
              std::mt19937_64 random(page);
              for (std::size_t i = begin; i < end; ++i) f[i] = static_cast<std::byte>(random());
            }},
-          {"from a previous save", [&](auto& f) { std::copy(at(older, begin), at(older, end), at(f, begin)); }},
-          {"copy of another page", [&](auto& f) {
+          {"from a previous save",
+           [&](auto& f) { std::copy(at(older, begin), at(older, end), at(f, begin)); }},
+          {"copy of another page",
+           [&](auto& f) {
              const std::size_t other = kHeaderSize + ((page + 1) % (data_pages - 1)) * 4096;
              std::copy(at(f, other), at(f, other + (end - begin)), at(f, begin));
            }},
-          {"torn: second half from a previous save", [&](auto& f) {
+          {"torn: second half from a previous save",
+           [&](auto& f) {
              const std::size_t mid = begin + (end - begin) / 2;
              std::copy(at(older, mid), at(older, end), at(f, mid));
            }},
@@ -231,8 +232,8 @@ errc expected_for_flip(std::uint64_t bit) {
 // 1000 single-bit flips at random positions of a pool file (a fixed seed),
 // each one detected by open() with the error its position calls for. Each
 // flip picks one of three regions at random, then a bit uniformly within it:
-// the header fields (bytes 0..96), the header padding, the data. DATATIER_FLIP_SEED / DATATIER_FLIPS
-// choose another seed or count.
+// the header fields (bytes 0..96), the header padding, the data. DATATIER_FLIP_SEED /
+// DATATIER_FLIPS choose another seed or count.
 TYPED_TEST(Corruption, RandomSingleBitFlipsAreAllDetected) {
   const char* seed_env = std::getenv("DATATIER_FLIP_SEED");
   const char* count_env = std::getenv("DATATIER_FLIPS");
@@ -247,7 +248,9 @@ TYPED_TEST(Corruption, RandomSingleBitFlipsAreAllDetected) {
   for (std::uint64_t n = 0; n < flips; ++n) {
     const std::uint64_t region = random() % 3;
     const std::uint64_t lo = region == 0 ? 0 : region == 1 ? kPadding.offset * 8 : kHeaderSize * 8;
-    const std::uint64_t hi = region == 0 ? kPadding.offset * 8 : region == 1 ? kHeaderSize * 8 : intact.size() * 8;
+    const std::uint64_t hi = region == 0   ? kPadding.offset * 8
+                             : region == 1 ? kHeaderSize * 8
+                                           : intact.size() * 8;
     const std::uint64_t bit = lo + random() % (hi - lo);
     auto file = intact;
     file[bit / 8] ^= static_cast<std::byte>(1u << (bit % 8));
@@ -257,7 +260,8 @@ TYPED_TEST(Corruption, RandomSingleBitFlipsAreAllDetected) {
       auto pool = TypeParam::open(this->dir_, kSize, kUserVersion);
       ADD_FAILURE() << "flip of bit " << bit % 8 << " at offset " << bit / 8 << " not detected";
     } catch (const Error& e) {
-      EXPECT_EQ(e.code(), expected) << "bit " << bit % 8 << " at offset " << bit / 8 << ": " << e.what();
+      EXPECT_EQ(e.code(), expected)
+          << "bit " << bit % 8 << " at offset " << bit / 8 << ": " << e.what();
       if (e.code() == expected) ++detected;
       ++by_error[e.code().message()];
     }
@@ -265,10 +269,11 @@ TYPED_TEST(Corruption, RandomSingleBitFlipsAreAllDetected) {
   }
   std::ostringstream summary;
   for (const auto& [error, count] : by_error) summary << ", " << error << " " << count;
-  std::cout << "[ flips    ] " << ::testing::UnitTest::GetInstance()->current_test_info()->type_param()
-            << ": seed " << seed << ": " << detected << " of " << flips
-            << " single-bit flips detected with the exact error (" << in_fields << " in header fields"
-            << summary.str() << ")\n";
+  std::cout << "[ flips    ] "
+            << ::testing::UnitTest::GetInstance()->current_test_info()->type_param() << ": seed "
+            << seed << ": " << detected << " of " << flips
+            << " single-bit flips detected with the exact error (" << in_fields
+            << " in header fields" << summary.str() << ")\n";
   EXPECT_EQ(detected, flips);
 }
 

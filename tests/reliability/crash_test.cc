@@ -54,7 +54,7 @@ struct Run {
   std::optional<std::uint64_t> start;  // the generation it found (0: created)
   std::optional<std::uint64_t> done;   // the last generation it completed
   std::size_t done_count = 0;
-  bool killed = false;                 // ended by our SIGKILL
+  bool killed = false;  // ended by our SIGKILL
   int status = 0;
 };
 
@@ -222,10 +222,14 @@ void crash_loop(const std::string& kind) {
 
     if (held) {
       EXPECT_EQ(allowed.count(*held), 1u) << "the pool holds generation " << *held;
-      if (run.done && *held == *run.done) ++tally.last_done;
-      else if (!run.done && run.start && *held == *run.start) ++tally.last_done;
-      else if (!run.start && base && *held == *base) ++tally.last_done;
-      else ++tally.in_flight;
+      if (run.done && *held == *run.done)
+        ++tally.last_done;
+      else if (!run.done && run.start && *held == *run.start)
+        ++tally.last_done;
+      else if (!run.start && base && *held == *base)
+        ++tally.last_done;
+      else
+        ++tally.in_flight;
       base = held;
     } else {
       if (saved_before) {

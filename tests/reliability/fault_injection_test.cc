@@ -51,33 +51,43 @@ enum class Fault { none, enospc, eio, eintr, short_transfer };
 
 const char* fault_name(Fault fault) {
   switch (fault) {
-    case Fault::none: return "none";
-    case Fault::enospc: return "ENOSPC";
-    case Fault::eio: return "EIO";
-    case Fault::eintr: return "EINTR";
-    case Fault::short_transfer: return "short transfer";
+    case Fault::none:
+      return "none";
+    case Fault::enospc:
+      return "ENOSPC";
+    case Fault::eio:
+      return "EIO";
+    case Fault::eintr:
+      return "EINTR";
+    case Fault::short_transfer:
+      return "short transfer";
   }
   return "?";
 }
 
 int fault_errno(Fault fault) {
   switch (fault) {
-    case Fault::enospc: return ENOSPC;
-    case Fault::eio: return EIO;
-    case Fault::eintr: return EINTR;
-    default: return 0;
+    case Fault::enospc:
+      return ENOSPC;
+    case Fault::eio:
+      return EIO;
+    case Fault::eintr:
+      return EINTR;
+    default:
+      return 0;
   }
 }
 
 struct Injector {
   Fault fault = Fault::none;
-  long target = -1;                     // call position to fault, counted from arm()
-  bool exchange_unsupported = false;    // renameat2(RENAME_EXCHANGE) gives EINVAL
+  long target = -1;                   // call position to fault, counted from arm()
+  bool exchange_unsupported = false;  // renameat2(RENAME_EXCHANGE) gives EINVAL
   long calls = 0;
-  std::vector<std::string> trace;       // names of the calls made, in order
+  std::vector<std::string> trace;  // names of the calls made, in order
   bool fired = false;
-  std::string hit;                      // name of the faulted call
-  std::vector<std::pair<std::uintptr_t, std::size_t>> mapped;  // regions mmap returned
+  std::string hit;                                               // name of the faulted call
+  std::vector<std::pair<std::uintptr_t, std::size_t>> mapped;    // regions mmap returned
+  std::vector<std::pair<std::uintptr_t, std::size_t>> unmapped;  // regions munmap released
 };
 
 Injector state;
@@ -143,15 +153,21 @@ ssize_t inj_pwrite(int fd, const void* buf, std::size_t count, off_t offset) {
   return real_syscalls().pwrite(fd, buf, count, offset);
 }
 
-int inj_fstat(int fd, struct stat* st) { return hit("fstat") ? fail() : real_syscalls().fstat(fd, st); }
+int inj_fstat(int fd, struct stat* st) {
+  return hit("fstat") ? fail() : real_syscalls().fstat(fd, st);
+}
 int inj_ftruncate(int fd, off_t length) {
   return hit("ftruncate") ? fail() : real_syscalls().ftruncate(fd, length);
 }
 int inj_fallocate(int fd, int mode, off_t offset, off_t length) {
   return hit("fallocate") ? fail() : real_syscalls().fallocate(fd, mode, offset, length);
 }
-int inj_fsync(int fd) { return hit("fsync") ? fail() : real_syscalls().fsync(fd); }
-int inj_fdatasync(int fd) { return hit("fdatasync") ? fail() : real_syscalls().fdatasync(fd); }
+int inj_fsync(int fd) {
+  return hit("fsync") ? fail() : real_syscalls().fsync(fd);
+}
+int inj_fdatasync(int fd) {
+  return hit("fdatasync") ? fail() : real_syscalls().fdatasync(fd);
+}
 int inj_flock(int fd, int operation) {
   return hit("flock") ? fail() : real_syscalls().flock(fd, operation);
 }
@@ -167,7 +183,9 @@ int inj_renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* n
   return real_syscalls().renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
-int inj_unlink(const char* path) { return hit("unlink") ? fail() : real_syscalls().unlink(path); }
+int inj_unlink(const char* path) {
+  return hit("unlink") ? fail() : real_syscalls().unlink(path);
+}
 
 void* inj_mmap(void* addr, std::size_t length, int prot, int flags, int fd, off_t offset) {
   if (hit((flags & MAP_ANONYMOUS) != 0 ? "mmap(anonymous)" : "mmap(shared)")) {
@@ -185,6 +203,10 @@ void* inj_mmap(void* addr, std::size_t length, int prot, int flags, int fd, off_
 int inj_munmap(void* addr, std::size_t length) {
   const bool h = hit("munmap");
   const int rc = real_syscalls().munmap(addr, length);
+  if (rc == 0) {
+    const std::lock_guard lock(state_mutex);
+    state.unmapped.emplace_back(reinterpret_cast<std::uintptr_t>(addr), length);
+  }
   return h ? fail() : rc;
 }
 
@@ -193,7 +215,7 @@ int inj_msync(void* addr, std::size_t length, int flags) {
 }
 
 int inj_madvise(void* addr, std::size_t length, int advice) {
-  const std::string name = advice == MADV_HUGEPAGE ? "madvise(HUGEPAGE)"
+  const std::string name = advice == MADV_HUGEPAGE         ? "madvise(HUGEPAGE)"
                            : advice == MADV_POPULATE_WRITE ? "madvise(POPULATE_WRITE)"
                                                            : "madvise";
   return hit(name) ? fail() : real_syscalls().madvise(addr, length, advice);
@@ -245,16 +267,17 @@ const std::set<std::string> kIgnoredFailures = {"close", "munmap", "madvise(HUGE
 // Calls that POSIX / Linux document as able to fail with EINTR; an EINTR there
 // must be retried. The others never return EINTR in practice; an injected one
 // may surface as an error (it must then still be a clean one).
-const std::set<std::string> kMayBeInterrupted = {
-    "open", "close", "pread", "pwrite", "ftruncate", "fallocate", "fsync", "fdatasync",
-    "flock", "msync"};
+const std::set<std::string> kMayBeInterrupted = {"open",      "close",     "pread", "pwrite",
+                                                 "ftruncate", "fallocate", "fsync", "fdatasync",
+                                                 "flock",     "msync"};
 
 // ---------------------------------------------------------------------------
 // What a failed operation must not leave behind.
 
 std::size_t open_descriptors() {
   std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
   return n;
 }
 
@@ -268,26 +291,15 @@ std::size_t file_mappings(const std::filesystem::path& dir) {
   return n;
 }
 
-// How many of `regions` (start, length) still overlap a mapping of this
-// process: memory the operation mapped, anonymous or not, and never unmapped.
-std::size_t still_mapped(const std::vector<std::pair<std::uintptr_t, std::size_t>>& regions) {
-  std::ifstream maps("/proc/self/maps");
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> live;
-  for (std::string line; std::getline(maps, line);) {
-    const auto dash = line.find('-');
-    const auto space = line.find(' ');
-    if (dash == std::string::npos || space == std::string::npos || dash > space) continue;
-    live.emplace_back(std::stoull(line.substr(0, dash), nullptr, 16),
-                      std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16));
-  }
+// How many of the regions an operation mapped were never unmapped, neither
+// during the operation nor when its pool was released. Judged by the calls
+// themselves, not by /proc/self/maps, where an address the process reuses
+// after an unmap (the allocator, a thread stack) would look like a leak.
+using Regions = std::vector<std::pair<std::uintptr_t, std::size_t>>;
+std::size_t never_unmapped(const Regions& mapped, const Regions& unmapped) {
   std::size_t n = 0;
-  for (const auto& [start, length] : regions) {
-    for (const auto& [lo, hi] : live) {
-      if (start < hi && lo < start + length) {
-        ++n;
-        break;
-      }
-    }
+  for (const auto& region : mapped) {
+    if (std::find(unmapped.begin(), unmapped.end(), region) == unmapped.end()) ++n;
   }
   return n;
 }
@@ -369,9 +381,9 @@ struct Operation {
 struct Tally {
   long calls = 0;
   long injected = 0;
-  long failed = 0;        // clean errors
-  long retried = 0;       // EINTR / short transfers absorbed
-  long ignored = 0;       // ENOSPC / EIO on a call whose failure is ignored
+  long failed = 0;   // clean errors
+  long retried = 0;  // EINTR / short transfers absorbed
+  long ignored = 0;  // ENOSPC / EIO on a call whose failure is ignored
 };
 
 Tally grand_total;
@@ -433,7 +445,8 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
       // Threads may order their calls differently from the counting run:
       // judge by the call actually hit.
       const std::string call = state.hit;
-      const auto mapped_by_operation = state.mapped;
+      const Regions mapped_by_operation = state.mapped;
+      Regions unmapped = state.unmapped;
       // The checks run without faults, on the same kind of file system.
       std::optional<Injection> environment;
       environment.emplace(Fault::none, -1, exchange_unsupported);
@@ -463,18 +476,19 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
         }
         op.on_success(dir);
       }
+      op.release();  // still through the table, so its unmaps are seen
+      unmapped.insert(unmapped.end(), state.unmapped.begin(), state.unmapped.end());
       environment.reset();
-      op.release();
       const Resources after = Resources::now(dir.path());
       EXPECT_EQ(after.descriptors, before.descriptors) << "leaked descriptors";
       EXPECT_EQ(after.mappings, before.mappings) << "leaked file mappings";
-      EXPECT_EQ(still_mapped(mapped_by_operation), 0u) << "leaked memory mappings";
+      EXPECT_EQ(never_unmapped(mapped_by_operation, unmapped), 0u) << "leaked memory mappings";
       op.check_files(dir, error.has_value());
     }
   }
-  std::cout << "[ faults   ] " << name << ": " << tally.injected << " faults injected: "
-            << tally.failed << " clean errors, " << tally.retried << " retried, "
-            << tally.ignored << " ignored by design\n";
+  std::cout << "[ faults   ] " << name << ": " << tally.injected
+            << " faults injected: " << tally.failed << " clean errors, " << tally.retried
+            << " retried, " << tally.ignored << " ignored by design\n";
   grand_total.calls += tally.calls;
   grand_total.injected += tally.injected;
   grand_total.failed += tally.failed;
@@ -488,8 +502,8 @@ class TotalReporter : public ::testing::Environment {
  public:
   void TearDown() override {
     std::cout << "[ faults   ] total: " << grand_total.injected << " faults injected at "
-              << grand_total.calls << " call positions: " << grand_total.failed
-              << " clean errors, " << grand_total.retried << " retried, " << grand_total.ignored
+              << grand_total.calls << " call positions: " << grand_total.failed << " clean errors, "
+              << grand_total.retried << " retried, " << grand_total.ignored
               << " ignored by design\n";
   }
 };
@@ -498,7 +512,9 @@ const auto* const kReporter = ::testing::AddGlobalTestEnvironment(new TotalRepor
 // ---------------------------------------------------------------------------
 // The operations.
 
-std::filesystem::path pool_path(const TempDir& dir) { return dir / "pool"; }
+std::filesystem::path pool_path(const TempDir& dir) {
+  return dir / "pool";
+}
 std::filesystem::path spare_path(const TempDir& dir) {
   return FileBackedMemory::spare_path(pool_path(dir));
 }
@@ -510,10 +526,13 @@ TEST(FaultInjection, MmapFileCreate) {
   std::optional<MmapFile> pool;
   Operation op;
   op.prepare = [](const TempDir&) {};
-  op.act = [&](const TempDir& dir) { pool.emplace(MmapFile::create(pool_path(dir), kDataSize, kUserVersion)); };
+  op.act = [&](const TempDir& dir) {
+    pool.emplace(MmapFile::create(pool_path(dir), kDataSize, kUserVersion));
+  };
   op.on_success = [&](const TempDir&) {
-    ASSERT_TRUE(holds(pool->data(), 0) || std::all_of(pool->data().begin(), pool->data().end(),
-                                                      [](std::byte b) { return b == std::byte{0}; }));
+    ASSERT_TRUE(holds(pool->data(), 0) ||
+                std::all_of(pool->data().begin(), pool->data().end(),
+                            [](std::byte b) { return b == std::byte{0}; }));
     fill(pool->data(), 1);
     pool->flush();
   };
@@ -541,7 +560,9 @@ TEST(FaultInjection, MmapFileOpen) {
     saved.flush();
     before_bytes = bytes_without_mark(pool_path(dir));
   };
-  op.act = [&](const TempDir& dir) { pool.emplace(MmapFile::open(pool_path(dir), kDataSize, kUserVersion)); };
+  op.act = [&](const TempDir& dir) {
+    pool.emplace(MmapFile::open(pool_path(dir), kDataSize, kUserVersion));
+  };
   op.on_success = [&](const TempDir&) { EXPECT_TRUE(holds(pool->data(), 1)); };
   op.on_failure = [](const TempDir&) {};
   op.release = [&] { pool.reset(); };
@@ -649,7 +670,8 @@ TEST(FaultInjection, FileBackedMemoryOpen) {
       auto reopened = FileBackedMemory::open(pool_path(dir), kDataSize, kUserVersion);
       EXPECT_TRUE(holds(reopened.data(), 1));
     }
-    auto reopened = FileBackedMemory::open(pool_path(dir), kDataSize, kUserVersion, accept_unclean());
+    auto reopened =
+        FileBackedMemory::open(pool_path(dir), kDataSize, kUserVersion, accept_unclean());
     EXPECT_TRUE(holds(reopened.data(), 1));
   };
   sweep("FileBackedMemory::open", op);
@@ -697,12 +719,14 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool) {
     } catch (const Error& e) {
       error = e.what();
     }
-    EXPECT_TRUE(ok) << "the pool does not hold the new snapshot after a successful flush: " << error;
+    EXPECT_TRUE(ok) << "the pool does not hold the new snapshot after a successful flush: "
+                    << error;
     // The spare holds the snapshot before the last one, where the file system
     // let flush() keep it: generation 1, or 2 when the failed flush had
     // already swapped the files and the retry wrote generation 2 again.
     if (!current_case.exchange_unsupported) {
-      auto previous = FileBackedMemory::open(spare_path(dir), kDataSize, kUserVersion, accept_unclean());
+      auto previous =
+          FileBackedMemory::open(spare_path(dir), kDataSize, kUserVersion, accept_unclean());
       EXPECT_TRUE(holds(previous.data(), 1) ||
                   (failed && current_case.after_rename && holds(previous.data(), 2)));
     }
