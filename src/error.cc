@@ -39,8 +39,8 @@ std::string describe(const std::filesystem::path& path, const std::string& messa
 }  // namespace
 
 const std::error_category& error_category() noexcept {
-  static const Category category;
-  return category;
+  static const Category kCategory;
+  return kCategory;
 }
 
 std::error_code make_error_code(errc e) noexcept {

@@ -22,8 +22,9 @@ namespace {
 std::vector<PageSize> page_size_chain(const MemoryOptions& options) {
   switch (options.page_size) {
     case PageSize::huge_1gib:
-      if (options.fallback)
+      if (options.fallback) {
         return {PageSize::huge_1gib, PageSize::huge_2mib, PageSize::transparent};
+      }
       return {PageSize::huge_1gib};
     case PageSize::huge_2mib:
       if (options.fallback) return {PageSize::huge_2mib, PageSize::transparent};

@@ -49,7 +49,7 @@ Verdict check_file_size(std::uint64_t file_size, std::size_t data_size) {
 Verdict check_header(const Header& header, const Expectation& expected) {
   if (header.magic != kMagic) {
     return fail(errc::bad_magic,
-                "expected magic \"PELIKAN!\", found \"" + printable(header.magic) + "\"");
+                R"(expected magic "PELIKAN!", found ")" + printable(header.magic) + "\"");
   }
   if (header.version != kFormatVersion) {
     return fail(errc::incompatible_version, "expected format version " +

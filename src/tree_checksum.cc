@@ -34,8 +34,9 @@ using ChainingValue = std::array<std::uint8_t, BLAKE3_OUT_LEN>;
 ChainingValue to_bytes(const std::uint32_t (&words)[8]) noexcept {
   ChainingValue out;
   for (std::size_t i = 0; i < 8; ++i) {
-    for (std::size_t b = 0; b < 4; ++b)
+    for (std::size_t b = 0; b < 4; ++b) {
       out[4 * i + b] = static_cast<std::uint8_t>(words[i] >> (8 * b));
+    }
   }
   return out;
 }
@@ -116,7 +117,9 @@ class TreeInput {
     blake3_hash_many(inputs.data(), chunks, kChunk / kBlock, IV, offset / kChunk, true, 0,
                      CHUNK_START, CHUNK_END, level.data());
     for (std::uint64_t n = chunks; n > 1; n /= 2) {
-      for (std::uint64_t i = 0; i < n / 2; ++i) inputs[i] = level.data() + 2 * BLAKE3_OUT_LEN * i;
+      for (std::uint64_t i = 0; i < n / 2; ++i) {
+        inputs[i] = level.data() + 2 * std::uint64_t{BLAKE3_OUT_LEN} * i;
+      }
       blake3_hash_many(inputs.data(), n / 2, 1, IV, 0, false, PARENT, 0, 0, next.data());
       level.swap(next);
     }
@@ -169,14 +172,14 @@ void split_tasks(std::uint64_t offset, std::uint64_t len, std::uint64_t task_byt
 // here, under C++'s thread-safe static initialisation, before any thread of
 // ours hashes; afterwards every thread only reads the cached value.
 void detect_cpu_features_once() noexcept {
-  static const bool detected = [] {
+  static const bool kDetected = [] {
     std::uint32_t cv[8];
     std::memcpy(cv, IV, sizeof cv);
     const std::uint8_t block[kBlock] = {};
     blake3_compress_in_place(cv, block, 0, 0, CHUNK_START | CHUNK_END | ROOT);
     return true;
   }();
-  static_cast<void>(detected);
+  static_cast<void>(kDetected);
 }
 
 Checksum to_checksum(const ChainingValue& cv) noexcept {
@@ -231,8 +234,9 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
 
   KnownNodes known;
   known.reserve(tasks.size());
-  for (std::size_t i = 0; i < tasks.size(); ++i)
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
     known.emplace(tasks[i].offset, KnownNode{tasks[i].len, results[i]});
+  }
   return to_checksum(input.node(0, input.length(), true, &known));
 }
 

@@ -1,7 +1,7 @@
 // clock_gettime-based implementation of read_clocks().
 #include "platform/clock.h"
 
-#include <time.h>
+#include <ctime>
 
 namespace datatier::platform {
 namespace {

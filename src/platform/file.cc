@@ -3,12 +3,12 @@
 
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <stdio.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <limits>
 #include <string>
 

@@ -30,8 +30,8 @@ std::size_t round_up(std::size_t n, std::size_t unit) {
 }  // namespace
 
 std::size_t page_size() noexcept {
-  static const std::size_t size = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
-  return size;
+  static const auto kSize = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
+  return kSize;
 }
 
 Mapping::Mapping(Mapping&& other) noexcept

@@ -3,10 +3,11 @@
 
 #include <fcntl.h>
 #include <numaif.h>
-#include <stdio.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <cstdio>
 
 namespace datatier::platform {
 namespace {
