@@ -78,7 +78,7 @@ std::vector<Kind> parse_kinds(const std::string& text) {
                       text, name));
     }
     if (std::find(kinds.begin(), kinds.end(), kind) != kinds.end()) {
-      throw UsageError(fmt::format("--kinds \"{}\": \"{}\" is named twice", text, name));
+      throw UsageError(fmt::format(R"(--kinds "{}": "{}" is named twice)", text, name));
     }
     kinds.push_back(kind);
     begin = end + 1;
@@ -228,8 +228,9 @@ std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& pa
 
 std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path, std::size_t size,
                                     unsigned threads) {
-  if (kind == Kind::mmap)
+  if (kind == Kind::mmap) {
     return std::make_unique<MmapFile>(MmapFile::open(path, size, 0, file_options(threads)));
+  }
   return std::make_unique<FileBackedMemory>(
       FileBackedMemory::open(path, size, 0, file_options(threads)));
 }

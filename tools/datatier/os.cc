@@ -2,7 +2,6 @@
 #include "os.h"
 
 #include <fcntl.h>
-#include <signal.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -107,8 +106,9 @@ void catch_interrupts() {
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;
   for (int signal : {SIGINT, SIGTERM}) {
-    if (::sigaction(signal, &action, nullptr) != 0)
+    if (::sigaction(signal, &action, nullptr) != 0) {
       throw_errno(errno, {}, "cannot install a signal handler");
+    }
   }
 }
 
@@ -140,8 +140,9 @@ std::filesystem::path make_temp_dir(const char* prefix) {
   const char* tmpdir = std::getenv("TMPDIR");
   const std::filesystem::path base = (tmpdir != nullptr && *tmpdir != '\0') ? tmpdir : "/tmp";
   std::string name = (base / (std::string(prefix) + "XXXXXX")).string();
-  if (::mkdtemp(name.data()) == nullptr)
+  if (::mkdtemp(name.data()) == nullptr) {
     throw_errno(errno, base, "cannot create a temporary directory");
+  }
   return name;
 }
 

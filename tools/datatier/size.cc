@@ -92,8 +92,9 @@ std::uint64_t parse_size(std::string_view text) {
         known = true;
       }
     }
-    if (!known)
+    if (!known) {
       bad_size(text, fmt::format("unknown unit \"{}\"", text.substr(text.size() - unit.size())));
+    }
   }
   if (has_fraction && factor == 1) bad_size(text, "a fraction needs a unit larger than a byte");
 
