@@ -22,7 +22,7 @@ namespace {
 constexpr std::uint64_t kChunk = BLAKE3_CHUNK_LEN;
 constexpr std::uint64_t kBlock = BLAKE3_BLOCK_LEN;
 // Complete subtrees of up to this many chunks are hashed in one SIMD batch.
-constexpr std::uint64_t kBatchChunks = 64;
+constexpr std::uint64_t kBatchChunks = 512;
 // Leaf tasks are at least this large, so thread hand-offs stay negligible.
 constexpr std::uint64_t kMinTaskBytes = std::uint64_t{1} << 20;
 // Aim for this many tasks per thread, so that uneven progress evens out and a
@@ -47,6 +47,14 @@ std::uint64_t left_length(std::uint64_t len) noexcept {
   return std::bit_floor((len - 1) / kChunk) * kChunk;
 }
 
+// Working memory for complete_subtree(), one per thread: on the heap, since a
+// batch needs tens of KiB and callers' threads may have small stacks.
+struct Scratch {
+  std::vector<const std::uint8_t*> inputs = std::vector<const std::uint8_t*>(kBatchChunks);
+  std::vector<std::uint8_t> level = std::vector<std::uint8_t>(kBatchChunks * BLAKE3_OUT_LEN);
+  std::vector<std::uint8_t> next = std::vector<std::uint8_t>(kBatchChunks * BLAKE3_OUT_LEN);
+};
+
 // Chaining values already computed for some nodes, keyed by their offset.
 struct KnownNode {
   std::uint64_t len;
@@ -68,8 +76,8 @@ class TreeInput {
 
   // The chaining value (or, with `root`, the hash) of the tree node covering
   // bytes [offset, offset + len), following BLAKE3's tree shape exactly.
-  ChainingValue node(std::uint64_t offset, std::uint64_t len, bool root,
-                     const KnownNodes* known) const noexcept {
+  ChainingValue node(std::uint64_t offset, std::uint64_t len, bool root, const KnownNodes* known,
+                     Scratch& scratch) const noexcept {
     if (!root && known != nullptr) {
       const auto it = known->find(offset);
       if (it != known->end() && it->second.len == len) return it->second.cv;
@@ -77,11 +85,11 @@ class TreeInput {
     if (len <= kChunk) return chunk(offset, len, root);
     const std::uint64_t chunks = len / kChunk;
     if (!root && len % kChunk == 0 && std::has_single_bit(chunks) && chunks <= kBatchChunks) {
-      return complete_subtree(offset, chunks);
+      return complete_subtree(offset, chunks, scratch);
     }
     const std::uint64_t left = left_length(len);
-    return parent(node(offset, left, false, known), node(offset + left, len - left, false, known),
-                  root);
+    return parent(node(offset, left, false, known, scratch),
+                  node(offset + left, len - left, false, known, scratch), root);
   }
 
  private:
@@ -109,10 +117,9 @@ class TreeInput {
 
   // A complete subtree of `chunks` (a power of two, at most kBatchChunks)
   // whole chunks: all chunks in one SIMD call, then each level of parents.
-  ChainingValue complete_subtree(std::uint64_t offset, std::uint64_t chunks) const noexcept {
-    std::array<const std::uint8_t*, kBatchChunks> inputs{};
-    std::array<std::uint8_t, kBatchChunks * BLAKE3_OUT_LEN> level;
-    std::array<std::uint8_t, kBatchChunks * BLAKE3_OUT_LEN> next;
+  ChainingValue complete_subtree(std::uint64_t offset, std::uint64_t chunks,
+                                 Scratch& scratch) const noexcept {
+    auto& [inputs, level, next] = scratch;
     for (std::uint64_t i = 0; i < chunks; ++i) inputs[i] = at(offset + i * kChunk);
     blake3_hash_many(inputs.data(), chunks, kChunk / kBlock, IV, offset / kChunk, true, 0,
                      CHUNK_START, CHUNK_END, level.data());
@@ -209,6 +216,7 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
   std::atomic<std::uint64_t> done{0};
   std::atomic<bool> abandoned{false};
   const auto work = [&](unsigned worker) {
+    Scratch scratch;
     for (;;) {
       const std::size_t i = next_task.fetch_add(1);
       if (i >= tasks.size() || abandoned.load()) return;
@@ -220,7 +228,7 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
         return;
       }
       // A lone task is the whole tree: hash it as the root directly.
-      results[i] = input.node(task.offset, task.len, tasks.size() == 1, nullptr);
+      results[i] = input.node(task.offset, task.len, tasks.size() == 1, nullptr, scratch);
       const std::uint64_t so_far = done.fetch_add(end - begin) + (end - begin);
       if (worker == 0 && options.progress) options.progress(so_far, data.size());
     }
@@ -237,7 +245,8 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
   for (std::size_t i = 0; i < tasks.size(); ++i) {
     known.emplace(tasks[i].offset, KnownNode{tasks[i].len, results[i]});
   }
-  return to_checksum(input.node(0, input.length(), true, &known));
+  Scratch scratch;
+  return to_checksum(input.node(0, input.length(), true, &known, scratch));
 }
 
 }  // namespace datatier::detail
