@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "pool_kinds.h"
+#include "process_state.h"
 #include "test_util.h"
 
 namespace datatier {
@@ -312,19 +313,13 @@ TYPED_TEST(FilePool, SecondOpenWhileHeldIsPoolInUse) {
 
 TYPED_TEST(FilePool, ErrorsLeakNoDescriptors) {
   this->make_saved_pool(4096, 1);
-  const auto count_fds = [] {
-    std::size_t n = 0;
-    for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
-      ++n;
-    return n;
-  };
-  const std::size_t before = count_fds();
+  const std::size_t before = testing::open_descriptors();
   for (int i = 0; i < 20; ++i) {
     EXPECT_THROW(TypeParam::open(this->dir_, 4096, 2), Error);
     EXPECT_THROW(TypeParam::open(this->dir_, 8192, 1), Error);
     EXPECT_THROW(TypeParam::create(this->dir_, 4096), Error);
   }
-  EXPECT_EQ(count_fds(), before);
+  EXPECT_EQ(testing::open_descriptors(), before);
 }
 
 TYPED_TEST(FilePool, DescriptorsAreCloseOnExec) {

@@ -9,18 +9,12 @@
 #include <string>
 
 #include "datatier/datatier.h"
+#include "process_state.h"
 #include "temp_dir.h"
 #include "test_util.h"
 
 namespace datatier {
 namespace {
-
-std::size_t thread_count() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/task"))
-    ++n;
-  return n;
-}
 
 // A field of /proc/self/status in KiB, e.g. "VmHWM:".
 std::size_t status_kib(const std::string& field) {
@@ -39,29 +33,29 @@ std::size_t status_kib(const std::string& field) {
 
 TEST(Threads, NoCallLeavesAThreadRunning) {
   testing::TempDir dir;
-  const std::size_t before = thread_count();
+  const std::size_t before = testing::thread_count();
   constexpr std::size_t kSize = std::size_t{96} << 20;
   {
     auto memory = Memory::create(kSize);
-    EXPECT_EQ(thread_count(), before);
+    EXPECT_EQ(testing::thread_count(), before);
     auto mmap = MmapFile::create(dir / "m", kSize, 0);
-    EXPECT_EQ(thread_count(), before);
+    EXPECT_EQ(testing::thread_count(), before);
     mmap.flush();
     auto fbm = FileBackedMemory::create(dir / "f", kSize, 0);
     fbm.flush();
-    EXPECT_EQ(thread_count(), before);
+    EXPECT_EQ(testing::thread_count(), before);
   }
   FileOptions accept;
   accept.accept_unclean = true;
   {
     auto mmap = MmapFile::open(dir / "m", kSize, 0, accept);
     auto fbm = FileBackedMemory::open(dir / "f", kSize, 0, accept);
-    EXPECT_EQ(thread_count(), before);
+    EXPECT_EQ(testing::thread_count(), before);
   }
   VerifyOptions verify;
   verify.accept_unclean = true;
   EXPECT_TRUE(verify_file(dir / "f", verify).ok());
-  EXPECT_EQ(thread_count(), before);
+  EXPECT_EQ(testing::thread_count(), before);
 }
 
 TEST(Threads, WhatAnyThreadCountSavesAnyOtherVerifies) {

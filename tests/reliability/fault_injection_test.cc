@@ -34,6 +34,7 @@
 
 #include "datatier/datatier.h"
 #include "platform/syscalls.h"
+#include "process_state.h"
 #include "temp_dir.h"
 #include "test_util.h"
 
@@ -42,6 +43,10 @@ namespace {
 
 using platform::real_syscalls;
 using platform::syscalls;
+using testing::file_mappings;
+using testing::never_unmapped;
+using testing::open_descriptors;
+using testing::Regions;
 using testing::TempDir;
 
 // ---------------------------------------------------------------------------
@@ -273,36 +278,6 @@ const std::set<std::string> kMayBeInterrupted = {"open",      "close",     "prea
 
 // ---------------------------------------------------------------------------
 // What a failed operation must not leave behind.
-
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
-    ++n;
-  return n;
-}
-
-// Lines of /proc/self/maps naming a file under `dir`.
-std::size_t file_mappings(const std::filesystem::path& dir) {
-  std::ifstream maps("/proc/self/maps");
-  std::size_t n = 0;
-  for (std::string line; std::getline(maps, line);) {
-    if (line.find(dir.string()) != std::string::npos) ++n;
-  }
-  return n;
-}
-
-// How many of the regions an operation mapped were never unmapped, neither
-// during the operation nor when its pool was released. Judged by the calls
-// themselves, not by /proc/self/maps, where an address the process reuses
-// after an unmap (the allocator, a thread stack) would look like a leak.
-using Regions = std::vector<std::pair<std::uintptr_t, std::size_t>>;
-std::size_t never_unmapped(const Regions& mapped, const Regions& unmapped) {
-  std::size_t n = 0;
-  for (const auto& region : mapped) {
-    if (std::find(unmapped.begin(), unmapped.end(), region) == unmapped.end()) ++n;
-  }
-  return n;
-}
 
 struct Resources {
   std::size_t descriptors;

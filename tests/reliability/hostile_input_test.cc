@@ -29,6 +29,7 @@
 
 #include "datatier/datatier.h"
 #include "platform/syscalls.h"
+#include "process_state.h"
 #include "temp_dir.h"
 #include "test_util.h"
 
@@ -37,6 +38,10 @@ namespace {
 
 using platform::real_syscalls;
 using platform::syscalls;
+using testing::file_mappings;
+using testing::never_unmapped;
+using testing::open_descriptors;
+using testing::Regions;
 using testing::TempDir;
 
 constexpr std::uint64_t kUserVersion = 11;
@@ -97,46 +102,6 @@ std::vector<std::byte> file_bytes(const std::filesystem::path& path) {
 
 void set_file_size(const std::filesystem::path& path, std::uint64_t size) {
   ASSERT_EQ(::truncate(path.c_str(), static_cast<off_t>(size)), 0) << std::strerror(errno);
-}
-
-std::size_t open_descriptors() {
-  std::size_t n = 0;
-  for ([[maybe_unused]] const auto& entry : std::filesystem::directory_iterator("/proc/self/fd"))
-    ++n;
-  return n;
-}
-
-// Lines of /proc/self/maps naming a file under `dir`.
-std::size_t file_mappings(const std::filesystem::path& dir) {
-  std::ifstream maps("/proc/self/maps");
-  std::size_t n = 0;
-  for (std::string line; std::getline(maps, line);) {
-    if (line.find(dir.string()) != std::string::npos) ++n;
-  }
-  return n;
-}
-
-// How many of `regions` (start, length) still overlap a mapping of this process.
-std::size_t still_mapped(const std::vector<std::pair<std::uintptr_t, std::size_t>>& regions) {
-  std::ifstream maps("/proc/self/maps");
-  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> live;
-  for (std::string line; std::getline(maps, line);) {
-    const auto dash = line.find('-');
-    const auto space = line.find(' ');
-    if (dash == std::string::npos || space == std::string::npos || dash > space) continue;
-    live.emplace_back(std::stoull(line.substr(0, dash), nullptr, 16),
-                      std::stoull(line.substr(dash + 1, space - dash - 1), nullptr, 16));
-  }
-  std::size_t n = 0;
-  for (const auto& [start, length] : regions) {
-    for (const auto& [lo, hi] : live) {
-      if (start < hi && lo < start + length) {
-        ++n;
-        break;
-      }
-    }
-  }
-  return n;
 }
 
 // ---------------------------------------------------------------------------
@@ -322,7 +287,8 @@ TEST(HostileInput, ReadOnlyFileSystemRefusesOpenAndCreateButVerifies) {
 struct ShrunkReads {
   static inline std::atomic<std::uint64_t> end{0};
   static inline std::mutex mutex;
-  static inline std::vector<std::pair<std::uintptr_t, std::size_t>> mapped;
+  static inline Regions mapped;
+  static inline Regions unmapped;
 
   static ssize_t pread(int fd, void* buf, std::size_t count, off_t offset) {
     const auto at = static_cast<std::uint64_t>(offset);
@@ -337,12 +303,21 @@ struct ShrunkReads {
     return p;
   }
 
+  static int munmap(void* addr, std::size_t length) {
+    const int rc = real_syscalls().munmap(addr, length);
+    const std::lock_guard lock(mutex);
+    if (rc == 0) unmapped.emplace_back(reinterpret_cast<std::uintptr_t>(addr), length);
+    return rc;
+  }
+
   // Installs the table; the destructor restores the real system calls.
   explicit ShrunkReads(std::uint64_t file_end) {
     end = file_end;
     mapped.clear();
+    unmapped.clear();
     syscalls().pread = &ShrunkReads::pread;
     syscalls().mmap = &ShrunkReads::mmap;
+    syscalls().munmap = &ShrunkReads::munmap;
   }
   ShrunkReads(const ShrunkReads&) = delete;
   ShrunkReads& operator=(const ShrunkReads&) = delete;
@@ -364,18 +339,20 @@ TEST(HostileInput, FileBackedMemoryOpenOfAFileThatEndsMidReadIsSizeMismatch) {
         std::uint64_t{kHeaderSize}, std::uint64_t{100}}) {
     SCOPED_TRACE("file ends at " + std::to_string(end));
     const std::size_t descriptors = open_descriptors();
-    std::vector<std::pair<std::uintptr_t, std::size_t>> mapped;
+    Regions mapped;
+    Regions unmapped;
     {
       const ShrunkReads shrunk(end);
       EXPECT_DATATIER_ERROR(FileBackedMemory::open(path, kSize, kUserVersion), errc::size_mismatch);
       const std::lock_guard lock(ShrunkReads::mutex);
       mapped = ShrunkReads::mapped;
+      unmapped = ShrunkReads::unmapped;
     }
     // A header read cut short fails before the pool's memory is mapped.
     if (end >= kHeaderSize) {
       EXPECT_FALSE(mapped.empty()) << "the pool's memory was never mapped";
     }
-    EXPECT_EQ(still_mapped(mapped), 0u) << "leaked memory mappings";
+    EXPECT_EQ(never_unmapped(mapped, unmapped), 0u) << "leaked memory mappings";
     EXPECT_EQ(open_descriptors(), descriptors) << "leaked descriptors";
     EXPECT_EQ(file_mappings(dir.path()), 0u) << "leaked file mappings";
     EXPECT_TRUE(file_bytes(path) == bytes) << "the failed open changed the file";
