@@ -526,33 +526,39 @@ TEST(FaultInjection, MmapFileCreate) {
   sweep("MmapFile::create", op);
 }
 
-TEST(FaultInjection, MmapFileOpen) {
-  std::optional<MmapFile> pool;
+// open() of a saved pool, for either pool type: a failure leaves the file byte
+// for byte as before, but for the in-use mark, which a failure after open()
+// set stays set (the file was held).
+template <typename Pool>
+void sweep_open(const std::string& name) {
+  std::optional<Pool> pool;
   Operation op;
   op.prepare = [](const TempDir& dir) {
-    auto saved = MmapFile::create(pool_path(dir), kDataSize, kUserVersion);
+    auto saved = Pool::create(pool_path(dir), kDataSize, kUserVersion);
     fill(saved.data(), 1);
     saved.flush();
     before_bytes = bytes_without_mark(pool_path(dir));
   };
   op.act = [&](const TempDir& dir) {
-    pool.emplace(MmapFile::open(pool_path(dir), kDataSize, kUserVersion));
+    pool.emplace(Pool::open(pool_path(dir), kDataSize, kUserVersion));
   };
   op.on_success = [&](const TempDir&) { EXPECT_TRUE(holds(pool->data(), 1)); };
   op.on_failure = [](const TempDir&) {};
   op.release = [&] { pool.reset(); };
   op.check_files = [](const TempDir& dir, bool failed) {
-    // Byte for byte as before, but for the in-use mark: a failure after open()
-    // set it leaves it set (the file was held).
     EXPECT_EQ(bytes_without_mark(pool_path(dir)), before_bytes);
     if (failed && !marked_in_use(pool_path(dir))) {
-      auto reopened = MmapFile::open(pool_path(dir), kDataSize, kUserVersion);
+      auto reopened = Pool::open(pool_path(dir), kDataSize, kUserVersion);
       EXPECT_TRUE(holds(reopened.data(), 1));
     }
-    auto reopened = MmapFile::open(pool_path(dir), kDataSize, kUserVersion, accept_unclean());
+    auto reopened = Pool::open(pool_path(dir), kDataSize, kUserVersion, accept_unclean());
     EXPECT_TRUE(holds(reopened.data(), 1));
   };
-  sweep("MmapFile::open", op);
+  sweep(name, op);
+}
+
+TEST(FaultInjection, MmapFileOpen) {
+  sweep_open<MmapFile>("MmapFile::open");
 }
 
 // A failed MmapFile::flush cannot keep the previous snapshot: its bytes were
@@ -625,31 +631,7 @@ TEST(FaultInjection, FileBackedMemoryCreate) {
 }
 
 TEST(FaultInjection, FileBackedMemoryOpen) {
-  std::optional<FileBackedMemory> pool;
-  Operation op;
-  op.prepare = [](const TempDir& dir) {
-    auto saved = FileBackedMemory::create(pool_path(dir), kDataSize, kUserVersion);
-    fill(saved.data(), 1);
-    saved.flush();
-    before_bytes = bytes_without_mark(pool_path(dir));
-  };
-  op.act = [&](const TempDir& dir) {
-    pool.emplace(FileBackedMemory::open(pool_path(dir), kDataSize, kUserVersion));
-  };
-  op.on_success = [&](const TempDir&) { EXPECT_TRUE(holds(pool->data(), 1)); };
-  op.on_failure = [](const TempDir&) {};
-  op.release = [&] { pool.reset(); };
-  op.check_files = [](const TempDir& dir, bool failed) {
-    EXPECT_EQ(bytes_without_mark(pool_path(dir)), before_bytes);
-    if (failed && !marked_in_use(pool_path(dir))) {
-      auto reopened = FileBackedMemory::open(pool_path(dir), kDataSize, kUserVersion);
-      EXPECT_TRUE(holds(reopened.data(), 1));
-    }
-    auto reopened =
-        FileBackedMemory::open(pool_path(dir), kDataSize, kUserVersion, accept_unclean());
-    EXPECT_TRUE(holds(reopened.data(), 1));
-  };
-  sweep("FileBackedMemory::open", op);
+  sweep_open<FileBackedMemory>("FileBackedMemory::open");
 }
 
 // The previous snapshot (generation 1) is under the pool path after any
