@@ -86,7 +86,9 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
     }
     detail::TreeHashOptions hashing;
     hashing.threads = options.threads;
-    hashing.wait_for = [&](std::uint64_t, std::uint64_t end) { return arrived.wait_until(end); };
+    hashing.before_hashing = [&](std::uint64_t, std::uint64_t end) {
+      return arrived.wait_until(end);
+    };
     computed = detail::pool_checksum(detail::covered_header(pool.header_bytes()),
                                      std::as_const(memory).data(), hashing);
   });

@@ -223,7 +223,7 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
       const Task& task = tasks[i];
       const std::uint64_t begin = std::max(task.offset, std::uint64_t{kHeaderSize}) - kHeaderSize;
       const std::uint64_t end = task.offset + task.len - kHeaderSize;
-      if (options.wait_for && end > begin && !options.wait_for(begin, end)) {
+      if (options.before_hashing && end > begin && !options.before_hashing(begin, end)) {
         abandoned.store(true);
         return;
       }

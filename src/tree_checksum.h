@@ -14,10 +14,11 @@ namespace datatier::detail {
 struct TreeHashOptions {
   // Threads to hash on; 0 = all cores.
   unsigned threads = 0;
-  // Called by a worker before it reads data bytes [begin, end): lets a producer
-  // (a file read in flight) stream the data in. Returns false to abandon the
-  // hash, which then returns an all-zero result. May be empty.
-  std::function<bool(std::uint64_t begin, std::uint64_t end)> wait_for;
+  // Called by a worker before it reads data bytes [begin, end), in order of
+  // `begin` across all workers: lets a producer stream the data in (a file
+  // read in flight) or make them ready. Returns false to abandon the hash,
+  // which then returns an all-zero result. May be empty.
+  std::function<bool(std::uint64_t begin, std::uint64_t end)> before_hashing;
   // Called on the calling thread now and then with data bytes hashed so far.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };

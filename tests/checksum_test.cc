@@ -125,7 +125,7 @@ TEST(TreeHash, WaitsForEveryByteItReads) {
   std::mutex mutex;
   TreeHashOptions options;
   options.threads = 4;
-  options.wait_for = [&](std::uint64_t begin, std::uint64_t end) {
+  options.before_hashing = [&](std::uint64_t begin, std::uint64_t end) {
     const std::lock_guard lock(mutex);
     asked.emplace_back(begin, end);
     return true;
@@ -143,7 +143,7 @@ TEST(TreeHash, WaitsForEveryByteItReads) {
 TEST(TreeHash, StopsWhenTheProducerFails) {
   const auto data = testing::splitmix64_bytes(std::size_t{8} << 20, 9);
   TreeHashOptions options;
-  options.wait_for = [](std::uint64_t, std::uint64_t end) {
+  options.before_hashing = [](std::uint64_t, std::uint64_t end) {
     return end < (std::uint64_t{4} << 20);
   };
   EXPECT_EQ(tree_hash(sample_header(5), data, options), Checksum{});

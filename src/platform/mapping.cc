@@ -38,7 +38,8 @@ Mapping::Mapping(Mapping&& other) noexcept
     : data_(std::exchange(other.data_, nullptr)),
       size_(std::exchange(other.size_, 0)),
       mapped_(std::exchange(other.mapped_, 0)),
-      page_bytes_(std::exchange(other.page_bytes_, 0)) {}
+      page_bytes_(std::exchange(other.page_bytes_, 0)),
+      file_backed_(std::exchange(other.file_backed_, false)) {}
 
 Mapping& Mapping::operator=(Mapping&& other) noexcept {
   if (this != &other) {
@@ -47,6 +48,7 @@ Mapping& Mapping::operator=(Mapping&& other) noexcept {
     size_ = std::exchange(other.size_, 0);
     mapped_ = std::exchange(other.mapped_, 0);
     page_bytes_ = std::exchange(other.page_bytes_, 0);
+    file_backed_ = std::exchange(other.file_backed_, false);
   }
   return *this;
 }
@@ -64,7 +66,7 @@ void Mapping::reset() noexcept {
 }
 
 Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
-  if (size == 0) return Mapping(nullptr, 0, 0, page_size());
+  if (size == 0) return Mapping(nullptr, 0, 0, page_size(), false);
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
   std::size_t page = page_size();
   if (page_size_wanted == PageSize::huge_2mib) {
@@ -77,7 +79,7 @@ Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
   const std::size_t mapped = round_up(size, page);
   void* p = syscalls().mmap(nullptr, mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) throw_errno(errno, {}, "cannot map " + std::to_string(mapped) + " bytes");
-  Mapping mapping(static_cast<std::byte*>(p), size, mapped, page);
+  Mapping mapping(static_cast<std::byte*>(p), size, mapped, page, false);
   // Transparent huge pages are a preference, never a requirement: a kernel
   // that refuses the advice still gives ordinary pages.
   if (page_size_wanted == PageSize::transparent) syscalls().madvise(p, mapped, MADV_HUGEPAGE);
@@ -86,13 +88,13 @@ Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
 }
 
 Mapping Mapping::shared(const File& file, std::size_t size, bool writable) {
-  if (size == 0) return Mapping(nullptr, 0, 0, page_size());
+  if (size == 0) return Mapping(nullptr, 0, 0, page_size(), true);
   const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
   void* p = syscalls().mmap(nullptr, size, prot, MAP_SHARED, file.fd(), 0);
   if (p == MAP_FAILED) {
     throw_errno(errno, file.path(), "cannot map " + std::to_string(size) + " bytes");
   }
-  return Mapping(static_cast<std::byte*>(p), size, size, page_size());
+  return Mapping(static_cast<std::byte*>(p), size, size, page_size(), true);
 }
 
 void Mapping::populate(std::size_t offset, std::size_t length) const {
@@ -161,6 +163,12 @@ void Mapping::sync(std::size_t offset, std::size_t length,
     if (syscalls().msync(data_ + start, offset + length - start, MS_SYNC) == 0) return;
     if (errno != EINTR) throw_errno(errno, path, "cannot sync mapped bytes");
   }
+}
+
+void Mapping::drop_page_table_entries(std::size_t offset, std::size_t length) const noexcept {
+  if (!file_backed_ || length == 0) return;
+  const std::size_t start = offset - offset % page_size();
+  syscalls().madvise(data_ + start, offset + length - start, MADV_DONTNEED);
 }
 
 }  // namespace datatier::platform

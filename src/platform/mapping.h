@@ -52,15 +52,29 @@ class Mapping {
   // and waits for them (msync MS_SYNC). `path` names the file in errors.
   void sync(std::size_t offset, std::size_t length, const std::filesystem::path& path) const;
 
+  // Drops this process's page-table entries for bytes [offset, offset +
+  // length) of a shared file mapping (MADV_DONTNEED); the bytes, dirty ones
+  // included, stay in the file's page cache and the next access maps them
+  // again. Does nothing for anonymous memory, whose bytes it would discard.
+  // Best effort: where the kernel refuses (locked pages), the entries stay
+  // and nothing else changes.
+  void drop_page_table_entries(std::size_t offset, std::size_t length) const noexcept;
+
  private:
-  Mapping(std::byte* data, std::size_t size, std::size_t mapped, std::size_t page_bytes) noexcept
-      : data_(data), size_(size), mapped_(mapped), page_bytes_(page_bytes) {}
+  Mapping(std::byte* data, std::size_t size, std::size_t mapped, std::size_t page_bytes,
+          bool file_backed) noexcept
+      : data_(data),
+        size_(size),
+        mapped_(mapped),
+        page_bytes_(page_bytes),
+        file_backed_(file_backed) {}
   void reset() noexcept;
 
   std::byte* data_ = nullptr;
   std::size_t size_ = 0;    // bytes offered
   std::size_t mapped_ = 0;  // bytes mapped: size_ rounded up to whole pages
   std::size_t page_bytes_ = 0;
+  bool file_backed_ = false;  // a shared mapping of a file
 };
 
 // The size of a base virtual memory page on this machine.

@@ -222,6 +222,7 @@ int inj_msync(void* addr, std::size_t length, int flags) {
 int inj_madvise(void* addr, std::size_t length, int advice) {
   const std::string name = advice == MADV_HUGEPAGE         ? "madvise(HUGEPAGE)"
                            : advice == MADV_POPULATE_WRITE ? "madvise(POPULATE_WRITE)"
+                           : advice == MADV_DONTNEED       ? "madvise(DONTNEED)"
                                                            : "madvise";
   return hit(name) ? fail() : real_syscalls().madvise(addr, length, advice);
 }
@@ -266,8 +267,11 @@ class Injection {
 
 // Calls whose failure the library ignores by design, so an ENOSPC / EIO there
 // lets the operation succeed: close (the descriptor is gone either way;
-// durability comes from the explicit syncs), munmap, and the huge-page hint.
-const std::set<std::string> kIgnoredFailures = {"close", "munmap", "madvise(HUGEPAGE)"};
+// durability comes from the explicit syncs), munmap, the huge-page hint, and
+// dropping page-table entries before a write-back (which only makes the
+// write-back faster; the bytes are the same either way).
+const std::set<std::string> kIgnoredFailures = {"close", "munmap", "madvise(HUGEPAGE)",
+                                                "madvise(DONTNEED)"};
 
 // Calls that POSIX / Linux document as able to fail with EINTR; an EINTR there
 // must be retried. The others never return EINTR in practice; an injected one

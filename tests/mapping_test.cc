@@ -1,0 +1,55 @@
+// platform::Mapping: dropping page-table entries keeps a shared mapping's
+// bytes, dirty ones included, and never touches anonymous memory.
+#include "platform/mapping.h"
+
+#include <gtest/gtest.h>
+
+#include <cstddef>
+#include <vector>
+
+#include "platform/file.h"
+#include "temp_dir.h"
+
+namespace datatier::platform {
+namespace {
+
+constexpr std::size_t kBytes = std::size_t{1} << 20;
+
+std::byte pattern(std::size_t i) {
+  return static_cast<std::byte>((i * 131 + 7) % 251);
+}
+
+TEST(MappingTest, DroppingEntriesOfASharedMappingKeepsDirtyBytes) {
+  testing::TempDir dir;
+  const File file = File::create_new(dir / "f", 0600);
+  file.allocate(kBytes);
+  const Mapping mapping = Mapping::shared(file, kBytes);
+  const auto bytes = mapping.bytes();
+  for (std::size_t i = 0; i < kBytes; ++i) bytes[i] = pattern(i);
+
+  // An unaligned range: the whole pages around it go, the bytes stay.
+  mapping.drop_page_table_entries(100, kBytes / 2);
+  for (std::size_t i = 0; i < kBytes; ++i) ASSERT_EQ(bytes[i], pattern(i)) << i;
+
+  // The bytes written before the drop still reach the file.
+  mapping.drop_page_table_entries(0, kBytes);
+  mapping.sync(0, kBytes, file.path());
+  std::vector<std::byte> read(kBytes);
+  File::open(file.path(), File::Access::read_only).read_exact(read, 0);
+  for (std::size_t i = 0; i < kBytes; ++i) ASSERT_EQ(read[i], pattern(i)) << i;
+
+  // And the mapping stays writable.
+  bytes[5] = std::byte{0xee};
+  EXPECT_EQ(bytes[5], std::byte{0xee});
+}
+
+TEST(MappingTest, DroppingEntriesOfAnonymousMemoryChangesNothing) {
+  const Mapping mapping = Mapping::anonymous(kBytes, PageSize::small);
+  const auto bytes = mapping.bytes();
+  for (std::size_t i = 0; i < kBytes; ++i) bytes[i] = pattern(i);
+  mapping.drop_page_table_entries(0, kBytes);
+  for (std::size_t i = 0; i < kBytes; ++i) ASSERT_EQ(bytes[i], pattern(i)) << i;
+}
+
+}  // namespace
+}  // namespace datatier::platform
