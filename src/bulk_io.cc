@@ -13,10 +13,21 @@ std::size_t block_count(std::size_t bytes) {
   return (bytes + kBulkBlock - 1) / kBulkBlock;
 }
 
-// The descriptor for a block: direct for whole pages when there is one.
+// The descriptor to write a block through: direct for whole pages when there
+// is one.
 const platform::File& descriptor_for(const DataFile& file, std::size_t length) {
   const bool whole_pages = length % platform::kDirectIoAlignment == 0;
   return whole_pages && file.direct != nullptr ? *file.direct : *file.buffered;
+}
+
+// The descriptor to read a block through: as for writing, except that a block
+// the page cache holds whole is copied from there, several times faster than
+// the disk gives it (a file saved by a buffered writer or copied in, say).
+const platform::File& read_descriptor_for(const DataFile& file, std::uint64_t offset,
+                                          std::size_t length) {
+  const platform::File& chosen = descriptor_for(file, length);
+  return &chosen == file.direct && file.buffered->in_page_cache(offset, length) ? *file.buffered
+                                                                                : chosen;
 }
 
 // Calls `transfer(begin, length)` for every block of `bytes` on
@@ -75,7 +86,8 @@ void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t off
                ReadProgress& progress) {
   try {
     for_each_block(out.size(), [&](std::size_t begin, std::size_t length) {
-      descriptor_for(file, length).read_exact(out.subspan(begin, length), offset + begin);
+      read_descriptor_for(file, offset + begin, length)
+          .read_exact(out.subspan(begin, length), offset + begin);
       progress.arrived(begin, begin + length);
     });
   } catch (...) {

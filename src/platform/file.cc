@@ -13,6 +13,7 @@
 #include <string>
 
 #include "datatier/error.h"
+#include "platform/mapping.h"
 #include "platform/syscalls.h"
 #include "platform/system_error.h"
 
@@ -146,6 +147,15 @@ void File::allocate(std::uint64_t size) const {
       throw_errno(errno, path_, "cannot reserve " + std::to_string(size) + " bytes");
     }
   }
+}
+
+bool File::in_page_cache(std::uint64_t offset, std::uint64_t length) const noexcept {
+  if (length == 0) return true;
+  const std::uint64_t page = page_size();
+  const std::uint64_t first = offset / page;
+  const std::uint64_t pages = (offset + length + page - 1) / page - first;
+  std::uint64_t cached = 0;
+  return syscalls().cachestat(fd(), first * page, pages * page, &cached) == 0 && cached == pages;
 }
 
 void File::sync_data() const {

@@ -58,6 +58,12 @@ class File {
   // preallocate.
   void allocate(std::uint64_t size) const;
 
+  // Whether every page of bytes [offset, offset + length) is in the page
+  // cache, so a buffered read of them costs no disk I/O. False where they are
+  // not or the kernel cannot tell (cachestat(2) is Linux 6.5 and later): a
+  // hint for choosing how to read, never an error.
+  bool in_page_cache(std::uint64_t offset, std::uint64_t length) const noexcept;
+
   void sync_data() const;  // fdatasync
   void sync() const;       // fsync
 

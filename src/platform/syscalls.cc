@@ -5,6 +5,7 @@
 #include <numaif.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -27,6 +28,33 @@ int rename_at2(int olddirfd, const char* oldpath, int newdirfd, const char* newp
   return ::renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
+// cachestat has no libc wrapper yet; these are its kernel structures, and its
+// number is the same on every architecture.
+#ifndef SYS_cachestat
+#define SYS_cachestat 451
+#endif
+
+struct CachestatRange {
+  std::uint64_t off;
+  std::uint64_t len;
+};
+
+struct Cachestat {
+  std::uint64_t nr_cache;
+  std::uint64_t nr_dirty;
+  std::uint64_t nr_writeback;
+  std::uint64_t nr_evicted;
+  std::uint64_t nr_recently_evicted;
+};
+
+int cache_stat(int fd, std::uint64_t offset, std::uint64_t length, std::uint64_t* cached_pages) {
+  const CachestatRange range{offset, length};
+  Cachestat stat{};
+  if (::syscall(SYS_cachestat, fd, &range, &stat, 0U) != 0) return -1;
+  *cached_pages = stat.nr_cache;
+  return 0;
+}
+
 constexpr Syscalls kReal = {
     .open = open_file,
     .close = ::close,
@@ -47,6 +75,7 @@ constexpr Syscalls kReal = {
     .madvise = ::madvise,
     .mlock = ::mlock,
     .mbind = ::mbind,
+    .cachestat = cache_stat,
 };
 
 Syscalls table = kReal;

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <cstddef>
+#include <cstdint>
 
 namespace datatier::platform {
 
@@ -35,6 +36,10 @@ struct Syscalls {
   int (*mlock)(const void* addr, std::size_t length);
   long (*mbind)(void* addr, unsigned long length, int mode, const unsigned long* nodemask,
                 unsigned long maxnode, unsigned flags);
+  // cachestat(2) (Linux 6.5): page-cache state of bytes [offset, offset +
+  // length) of `fd`; stores the number of those pages in the page cache.
+  // Fails with ENOSYS on older kernels.
+  int (*cachestat)(int fd, std::uint64_t offset, std::uint64_t length, std::uint64_t* cached_pages);
 };
 
 // The table in force. Starts out as the real system calls.

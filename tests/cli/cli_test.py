@@ -350,7 +350,7 @@ class Usage(TempDirTest):
 class Bench(TempDirTest):
     PHASES = {"memory": ["create", "fill", "flush", "drop"],
               "mmap": ["create", "fill", "flush", "drop", "open"],
-              "fbm": ["create", "fill", "flush", "drop", "open"]}
+              "fbm": ["create", "fill", "flush", "drop", "open", "reopen"]}
 
     def test_small_run_emits_complete_json_and_leaves_nothing(self):
         r = run("bench", "--size", "4MiB", "--repeat", "1", "--dir", self.dir, "--json")
@@ -378,10 +378,21 @@ class Bench(TempDirTest):
                     self.assertIsNotNone(m["baseline"])
                     self.assertGreater(m["ratio"], 0)
         self.assertEqual(out["kinds"]["mmap"]["open"]["baseline"], "blake3_all")
+        self.assertEqual(out["kinds"]["fbm"]["reopen"]["baseline"], "blake3_all")
         self.assertEqual(out["kinds"]["fbm"]["open"]["baseline"], "read_hash")
         self.assertEqual(out["kinds"]["mmap"]["flush"]["baseline"], "msync_hash")
         self.assertIn(out["kinds"]["fbm"]["flush"]["baseline"], ("write_fsync", "write_direct"))
         self.assertIn("write_direct", out["baselines"])  # null where there is no O_DIRECT
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_cold_run_reads_every_file_from_the_device(self):
+        r = run("bench", "--size", "1MiB", "--repeat", "1", "--kinds", "fbm", "--cold", "--json",
+                "--dir", self.dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["page_cache"], "cold")
+        # The reopen phase times a file in the page cache, which a cold run never has.
+        self.assertEqual(sorted(out["kinds"]["fbm"]), ["create", "drop", "fill", "flush", "open"])
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_table_and_medians(self):

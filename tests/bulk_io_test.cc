@@ -1,0 +1,156 @@
+// Bulk reads take each block the page cache holds whole from there and every
+// other block from the disk (direct I/O); the bytes are the same either way.
+#include "bulk_io.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <vector>
+
+#include "platform/file.h"
+#include "platform/mapping.h"
+#include "platform/syscalls.h"
+#include "temp_dir.h"
+
+namespace datatier::detail {
+namespace {
+
+// Five whole blocks and a partial last page.
+constexpr std::size_t kBytes = 5 * kBulkBlock + 1234;
+
+std::byte pattern(std::size_t i) {
+  return static_cast<std::byte>((i * 131 + i / 4096) % 251);
+}
+
+// Whether this kernel has cachestat(2) (Linux 6.5); without it nothing is
+// ever reported cached, and every whole block is read directly.
+bool kernel_has_cachestat() {
+  return ::syscall(451, -1, nullptr, nullptr, 0) != 0 && errno != ENOSYS;
+}
+
+void evict(const platform::File& file) {
+  file.sync_data();
+  ASSERT_EQ(::posix_fadvise(file.fd(), 0, 0, POSIX_FADV_DONTNEED), 0);
+}
+
+// Brings bytes [offset, offset + length) into the page cache, and no more:
+// through a descriptor of its own with read-ahead off.
+void cache(const platform::File& file, std::uint64_t offset, std::size_t length) {
+  const auto reader = platform::File::open(file.path(), platform::File::Access::read_only);
+  ASSERT_EQ(::posix_fadvise(reader.fd(), 0, 0, POSIX_FADV_RANDOM), 0);
+  std::vector<std::byte> scratch(length);
+  reader.read_exact(scratch, offset);
+}
+
+// Bytes read through each descriptor, while alive.
+class ReadCounter {
+ public:
+  ReadCounter() {
+    counts().clear();
+    platform::syscalls().pread = counting_pread;
+  }
+  ReadCounter(const ReadCounter&) = delete;
+  ReadCounter& operator=(const ReadCounter&) = delete;
+  ~ReadCounter() { platform::syscalls().pread = platform::real_syscalls().pread; }
+
+  std::uint64_t bytes_through(const platform::File& file) const {
+    const std::lock_guard lock(mutex());
+    return counts()[file.fd()];
+  }
+
+ private:
+  static std::map<int, std::uint64_t>& counts() {
+    static std::map<int, std::uint64_t> counts;
+    return counts;
+  }
+  static std::mutex& mutex() {
+    static std::mutex mutex;
+    return mutex;
+  }
+  static ssize_t counting_pread(int fd, void* buf, std::size_t count, off_t offset) {
+    const ssize_t got = platform::real_syscalls().pread(fd, buf, count, offset);
+    if (got > 0) {
+      const std::lock_guard lock(mutex());
+      counts()[fd] += static_cast<std::uint64_t>(got);
+    }
+    return got;
+  }
+};
+
+class BulkReadTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    file_.emplace(platform::File::create_new(dir_ / "f", 0600));
+    std::vector<std::byte> bytes(kBytes);
+    for (std::size_t i = 0; i < kBytes; ++i) bytes[i] = pattern(i);
+    file_->write_all(bytes, 0);
+    direct_ = file_->open_direct();
+    if (!direct_) GTEST_SKIP() << "the file system of " << dir_.path() << " has no direct I/O";
+    evict(*file_);
+  }
+
+  // Reads the whole file with read_bulk and checks every byte.
+  void read_and_check() {
+    const auto memory = platform::Mapping::anonymous(kBytes, PageSize::small);
+    ReadProgress progress;
+    read_bulk({&*file_, &*direct_}, memory.bytes(), 0, progress);
+    EXPECT_TRUE(progress.wait_until(kBytes));
+    const auto bytes = memory.bytes();
+    for (std::size_t i = 0; i < kBytes; ++i) ASSERT_EQ(bytes[i], pattern(i)) << i;
+  }
+
+  testing::TempDir dir_;
+  std::optional<platform::File> file_;
+  std::optional<platform::File> direct_;
+};
+
+TEST_F(BulkReadTest, InPageCacheTellsCachedFromEvictedPages) {
+  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  EXPECT_FALSE(file_->in_page_cache(0, kBytes));
+  cache(*file_, 0, kBulkBlock);
+  EXPECT_TRUE(file_->in_page_cache(0, kBulkBlock));
+  EXPECT_TRUE(file_->in_page_cache(100, 5000));  // unaligned, inside what is cached
+  EXPECT_FALSE(file_->in_page_cache(0, kBulkBlock + 1));
+  EXPECT_FALSE(file_->in_page_cache(kBulkBlock, kBulkBlock));
+  EXPECT_TRUE(file_->in_page_cache(kBulkBlock, 0));
+  evict(*file_);
+  EXPECT_FALSE(file_->in_page_cache(0, kBulkBlock));
+}
+
+TEST_F(BulkReadTest, ReadsAnUncachedFileDirectly) {
+  ReadCounter counter;
+  read_and_check();
+  EXPECT_EQ(counter.bytes_through(*direct_), 5 * kBulkBlock);
+  EXPECT_EQ(counter.bytes_through(*file_), 1234u);  // the partial last page
+}
+
+TEST_F(BulkReadTest, ReadsCachedBlocksFromThePageCache) {
+  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  cache(*file_, 1 * kBulkBlock, kBulkBlock);
+  cache(*file_, 3 * kBulkBlock, kBulkBlock);
+  cache(*file_, 4 * kBulkBlock, kBulkBlock / 2);  // half a block: read directly
+  ReadCounter counter;
+  read_and_check();
+  EXPECT_EQ(counter.bytes_through(*direct_), 3 * kBulkBlock);
+  EXPECT_EQ(counter.bytes_through(*file_), 2 * kBulkBlock + 1234);
+}
+
+TEST_F(BulkReadTest, ReadsAWhollyCachedFileFromThePageCache) {
+  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  cache(*file_, 0, kBytes);
+  ReadCounter counter;
+  read_and_check();
+  EXPECT_EQ(counter.bytes_through(*direct_), 0u);
+  EXPECT_EQ(counter.bytes_through(*file_), kBytes);
+}
+
+}  // namespace
+}  // namespace datatier::detail
