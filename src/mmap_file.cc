@@ -1,6 +1,8 @@
 // MmapFile: a Datapool over a shared mapping of a pool file.
 #include "datatier/mmap_file.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <string>
 
 #include "checksum.h"
@@ -11,6 +13,12 @@
 #include "pool_file.h"
 
 namespace datatier {
+namespace {
+
+// Bytes per look at the page cache for dirty pages in MmapFile::flush.
+constexpr std::uint64_t kDirtyCheckBytes = std::uint64_t{8} << 20;
+
+}  // namespace
 
 struct MmapFile::Impl {
   detail::PoolFile file;
@@ -98,7 +106,15 @@ void MmapFile::flush() {
   const platform::Mapping& mapping = impl_->mapping;
   detail::TreeHashOptions hashing;
   hashing.before_hashing = [&](std::uint64_t begin, std::uint64_t end) {
-    mapping.drop_page_table_entries(kHeaderSize + begin, end - begin);
+    // Pages written back since they were last written (by the kernel's
+    // background write-back, say) are write-protected already: keep them,
+    // looking in steps much finer than a hashing task.
+    for (std::uint64_t at = kHeaderSize + begin; at < kHeaderSize + end; at += kDirtyCheckBytes) {
+      const std::uint64_t length = std::min(kDirtyCheckBytes, kHeaderSize + end - at);
+      if (file.file().may_have_dirty_pages(at, length)) {
+        mapping.drop_page_table_entries(at, length);
+      }
+    }
     return true;
   };
   detail::run_parallel(2, [&](unsigned role) {

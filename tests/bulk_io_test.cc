@@ -125,6 +125,19 @@ TEST_F(BulkReadTest, InPageCacheTellsCachedFromEvictedPages) {
   EXPECT_FALSE(file_->in_page_cache(0, kBulkBlock));
 }
 
+TEST_F(BulkReadTest, MayHaveDirtyPagesTellsWrittenFromWrittenBackPages) {
+  const std::vector<std::byte> bytes(100, std::byte{1});
+  file_->write_all(bytes, kBulkBlock + 10);
+  EXPECT_TRUE(file_->may_have_dirty_pages(kBulkBlock, kBulkBlock));
+  EXPECT_TRUE(file_->may_have_dirty_pages(kBulkBlock + 4000, 100));  // the same page
+  EXPECT_FALSE(file_->may_have_dirty_pages(kBulkBlock, 0));
+  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  EXPECT_FALSE(file_->may_have_dirty_pages(0, kBulkBlock));
+  EXPECT_FALSE(file_->may_have_dirty_pages(kBulkBlock + 4096, kBulkBlock));
+  file_->sync_data();
+  EXPECT_FALSE(file_->may_have_dirty_pages(0, kBytes));
+}
+
 TEST_F(BulkReadTest, ReadsAnUncachedFileDirectly) {
   ReadCounter counter;
   read_and_check();

@@ -149,13 +149,34 @@ void File::allocate(std::uint64_t size) const {
   }
 }
 
-bool File::in_page_cache(std::uint64_t offset, std::uint64_t length) const noexcept {
-  if (length == 0) return true;
+namespace {
+
+// The page-cache counts of the whole pages around bytes [offset, offset +
+// length) and how many pages those are; nullopt where the kernel cannot tell.
+std::optional<PageCacheCounts> page_cache_counts(int fd, std::uint64_t offset, std::uint64_t length,
+                                                 std::uint64_t& pages) {
   const std::uint64_t page = page_size();
   const std::uint64_t first = offset / page;
-  const std::uint64_t pages = (offset + length + page - 1) / page - first;
-  std::uint64_t cached = 0;
-  return syscalls().cachestat(fd(), first * page, pages * page, &cached) == 0 && cached == pages;
+  pages = (offset + length + page - 1) / page - first;
+  PageCacheCounts counts;
+  if (syscalls().cachestat(fd, first * page, pages * page, &counts) != 0) return std::nullopt;
+  return counts;
+}
+
+}  // namespace
+
+bool File::in_page_cache(std::uint64_t offset, std::uint64_t length) const noexcept {
+  if (length == 0) return true;
+  std::uint64_t pages = 0;
+  const auto counts = page_cache_counts(fd(), offset, length, pages);
+  return counts && counts->cached == pages;
+}
+
+bool File::may_have_dirty_pages(std::uint64_t offset, std::uint64_t length) const noexcept {
+  if (length == 0) return false;
+  std::uint64_t pages = 0;
+  const auto counts = page_cache_counts(fd(), offset, length, pages);
+  return !counts || counts->dirty > 0;
 }
 
 void File::sync_data() const {

@@ -63,6 +63,10 @@ class File {
   // not or the kernel cannot tell (cachestat(2) is Linux 6.5 and later): a
   // hint for choosing how to read, never an error.
   bool in_page_cache(std::uint64_t offset, std::uint64_t length) const noexcept;
+  // Whether a page of bytes [offset, offset + length) may be dirty in the
+  // page cache (written, not yet written back). True where the kernel cannot
+  // tell; a hint as above.
+  bool may_have_dirty_pages(std::uint64_t offset, std::uint64_t length) const noexcept;
 
   void sync_data() const;  // fdatasync
   void sync() const;       // fsync

@@ -47,11 +47,12 @@ struct Cachestat {
   std::uint64_t nr_recently_evicted;
 };
 
-int cache_stat(int fd, std::uint64_t offset, std::uint64_t length, std::uint64_t* cached_pages) {
+int cache_stat(int fd, std::uint64_t offset, std::uint64_t length, PageCacheCounts* counts) {
   const CachestatRange range{offset, length};
   Cachestat stat{};
   if (::syscall(SYS_cachestat, fd, &range, &stat, 0U) != 0) return -1;
-  *cached_pages = stat.nr_cache;
+  counts->cached = stat.nr_cache;
+  counts->dirty = stat.nr_dirty;
   return 0;
 }
 

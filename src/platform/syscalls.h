@@ -14,6 +14,12 @@
 
 namespace datatier::platform {
 
+// Pages of a file range in the page cache, as cachestat(2) counts them.
+struct PageCacheCounts {
+  std::uint64_t cached = 0;
+  std::uint64_t dirty = 0;  // written but not yet (being) written back
+};
+
 struct Syscalls {
   int (*open)(const char* path, int flags, mode_t mode);
   int (*close)(int fd);
@@ -36,10 +42,10 @@ struct Syscalls {
   int (*mlock)(const void* addr, std::size_t length);
   long (*mbind)(void* addr, unsigned long length, int mode, const unsigned long* nodemask,
                 unsigned long maxnode, unsigned flags);
-  // cachestat(2) (Linux 6.5): page-cache state of bytes [offset, offset +
-  // length) of `fd`; stores the number of those pages in the page cache.
-  // Fails with ENOSYS on older kernels.
-  int (*cachestat)(int fd, std::uint64_t offset, std::uint64_t length, std::uint64_t* cached_pages);
+  // cachestat(2) (Linux 6.5): counts the pages of bytes [offset, offset +
+  // length) of `fd` in the page cache, and those of them dirty. Fails with
+  // ENOSYS on older kernels.
+  int (*cachestat)(int fd, std::uint64_t offset, std::uint64_t length, PageCacheCounts* counts);
 };
 
 // The table in force. Starts out as the real system calls.
