@@ -15,8 +15,8 @@
 namespace datatier {
 namespace {
 
-// Bytes per look at the page cache for dirty pages in MmapFile::flush.
-constexpr std::uint64_t kDirtyCheckBytes = std::uint64_t{8} << 20;
+// Bytes per step of MmapFile::flush's write-back.
+constexpr std::uint64_t kWriteBackStep = std::uint64_t{8} << 20;
 
 }  // namespace
 
@@ -29,8 +29,8 @@ struct MmapFile::Impl {
     return mapping.bytes().subspan(kHeaderSize, file.data_size());
   }
 
-  Checksum checksum(const detail::CoveredHeader& header,
-                    detail::TreeHashOptions hashing = {}) const {
+  Checksum checksum(const detail::CoveredHeader& header) const {
+    detail::TreeHashOptions hashing;
     hashing.threads = threads;
     return detail::pool_checksum(header, data(), hashing);
   }
@@ -97,31 +97,27 @@ void MmapFile::flush() {
   // writes, and while threads of ours run on other cores every such change
   // interrupts them to flush their TLBs (on a virtual machine, an exit to the
   // hypervisor): 1 GiB took 0.55 s to write back beside one busy thread of
-  // ours and 0.2 s beside none. So the hashing threads first drop our entries
-  // for the bytes they are about to read (the dirty pages stay in the page
-  // cache) and map them again clean and read-only, which write-back leaves
-  // alone. They go through the data in file order several times faster than
-  // the disk takes it, so write-back finds the entries gone.
+  // ours and 0.2 s beside none. So the writing thread first drops our entries
+  // for each step of dirty pages (they stay in the page cache) and only then
+  // starts writing the step back: write-back finds no entries to change, and
+  // the pages the hashing threads map again are clean and read-only. Steps
+  // the kernel has written back already (its background write-back, say) are
+  // write-protected already and keep their entries.
   Header header = file.fresh_header();
   const platform::Mapping& mapping = impl_->mapping;
-  detail::TreeHashOptions hashing;
-  hashing.before_hashing = [&](std::uint64_t begin, std::uint64_t end) {
-    // Pages written back since they were last written (by the kernel's
-    // background write-back, say) are write-protected already: keep them,
-    // looking in steps much finer than a hashing task.
-    for (std::uint64_t at = kHeaderSize + begin; at < kHeaderSize + end; at += kDirtyCheckBytes) {
-      const std::uint64_t length = std::min(kDirtyCheckBytes, kHeaderSize + end - at);
-      if (file.file().may_have_dirty_pages(at, length)) {
-        mapping.drop_page_table_entries(at, length);
-      }
-    }
-    return true;
-  };
   detail::run_parallel(2, [&](unsigned role) {
     if (role == 1) {
+      const std::uint64_t end = kHeaderSize + file.data_size();
+      for (std::uint64_t at = kHeaderSize; at < end; at += kWriteBackStep) {
+        const std::uint64_t length = std::min(kWriteBackStep, end - at);
+        if (file.file().may_have_dirty_pages(at, length)) {
+          mapping.drop_page_table_entries(at, length);
+          file.file().start_writeback(at, length);
+        }
+      }
       mapping.sync(kHeaderSize, file.data_size(), file.path());
     } else {
-      header.checksum = impl_->checksum(detail::covered_header(header), hashing);
+      header.checksum = impl_->checksum(detail::covered_header(header));
     }
   });
   file.write_header(header);

@@ -179,6 +179,11 @@ bool File::may_have_dirty_pages(std::uint64_t offset, std::uint64_t length) cons
   return !counts || counts->dirty > 0;
 }
 
+void File::start_writeback(std::uint64_t offset, std::uint64_t length) const noexcept {
+  syscalls().sync_file_range(fd(), static_cast<off_t>(offset), static_cast<off_t>(length),
+                             SYNC_FILE_RANGE_WRITE);
+}
+
 void File::sync_data() const {
   if (retry_eintr([&] { return syscalls().fdatasync(fd()); }) != 0) {
     throw_errno(errno, path_, "cannot sync data");

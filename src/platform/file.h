@@ -68,6 +68,11 @@ class File {
   // tell; a hint as above.
   bool may_have_dirty_pages(std::uint64_t offset, std::uint64_t length) const noexcept;
 
+  // Starts writing back the dirty pages of bytes [offset, offset + length)
+  // without waiting for them (sync_file_range SYNC_FILE_RANGE_WRITE); only a
+  // later sync makes them durable. A hint: where the kernel refuses, the
+  // later sync writes them all.
+  void start_writeback(std::uint64_t offset, std::uint64_t length) const noexcept;
   void sync_data() const;  // fdatasync
   void sync() const;       // fsync
 

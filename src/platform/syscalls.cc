@@ -67,6 +67,7 @@ constexpr Syscalls kReal = {
     .fallocate = ::fallocate,
     .fsync = ::fsync,
     .fdatasync = ::fdatasync,
+    .sync_file_range = ::sync_file_range,
     .flock = ::flock,
     .renameat2 = rename_at2,
     .unlink = ::unlink,

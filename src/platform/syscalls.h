@@ -31,6 +31,7 @@ struct Syscalls {
   int (*fallocate)(int fd, int mode, off_t offset, off_t length);
   int (*fsync)(int fd);
   int (*fdatasync)(int fd);
+  int (*sync_file_range)(int fd, off_t offset, off_t length, unsigned int flags);
   int (*flock)(int fd, int operation);
   int (*renameat2)(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
                    unsigned int flags);

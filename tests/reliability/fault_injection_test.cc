@@ -173,6 +173,14 @@ int inj_fsync(int fd) {
 int inj_fdatasync(int fd) {
   return hit("fdatasync") ? fail() : real_syscalls().fdatasync(fd);
 }
+int inj_sync_file_range(int fd, off_t offset, off_t length, unsigned int flags) {
+  return hit("sync_file_range") ? fail()
+                                : real_syscalls().sync_file_range(fd, offset, length, flags);
+}
+int inj_cachestat(int fd, std::uint64_t offset, std::uint64_t length,
+                  platform::PageCacheCounts* counts) {
+  return hit("cachestat") ? fail() : real_syscalls().cachestat(fd, offset, length, counts);
+}
 int inj_flock(int fd, int operation) {
   return hit("flock") ? fail() : real_syscalls().flock(fd, operation);
 }
@@ -240,6 +248,8 @@ platform::Syscalls injecting_table() {
   table.fallocate = inj_fallocate;
   table.fsync = inj_fsync;
   table.fdatasync = inj_fdatasync;
+  table.sync_file_range = inj_sync_file_range;
+  table.cachestat = inj_cachestat;
   table.flock = inj_flock;
   table.renameat2 = inj_renameat2;
   table.unlink = inj_unlink;
@@ -267,11 +277,11 @@ class Injection {
 
 // Calls whose failure the library ignores by design, so an ENOSPC / EIO there
 // lets the operation succeed: close (the descriptor is gone either way;
-// durability comes from the explicit syncs), munmap, the huge-page hint, and
-// dropping page-table entries before a write-back (which only makes the
-// write-back faster; the bytes are the same either way).
-const std::set<std::string> kIgnoredFailures = {"close", "munmap", "madvise(HUGEPAGE)",
-                                                "madvise(DONTNEED)"};
+// durability comes from the explicit syncs), munmap, and the hints that only
+// make things faster: the huge-page advice, dropping page-table entries and
+// starting write-back ahead of a sync, and asking what the page cache holds.
+const std::set<std::string> kIgnoredFailures = {
+    "close", "munmap", "madvise(HUGEPAGE)", "madvise(DONTNEED)", "sync_file_range", "cachestat"};
 
 // Calls that POSIX / Linux document as able to fail with EINTR; an EINTR there
 // must be retried. The others never return EINTR in practice; an injected one
