@@ -31,12 +31,11 @@ MemoryOptions memory_options(const FileOptions& options) {
   return memory;
 }
 
-detail::PoolFile open_spare_for(const detail::PoolFile& pool, const FileOptions& options) {
-  auto spare =
-      detail::PoolFile::open_spare(FileBackedMemory::spare_path(pool.path()), pool.data_size(),
-                                   pool.user_version(), detail::creation_mode(options));
-  if (options.direct_io) spare.enable_direct_io();
-  return spare;
+detail::PoolFile open_spare_for(const detail::PoolFile& pool, const FileOptions& options,
+                                bool* created = nullptr) {
+  return detail::PoolFile::open_spare(FileBackedMemory::spare_path(pool.path()), pool.data_size(),
+                                      pool.user_version(), detail::creation_mode(options),
+                                      options.direct_io, created);
 }
 
 }  // namespace
@@ -57,9 +56,9 @@ FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path, std
   auto pool =
       detail::PoolFile::create(path, data_size, user_version, detail::creation_mode(options));
   detail::RemoveOnFailure remove_pool(path);
-  const bool spare_existed = std::filesystem::exists(spare_path(path));
-  detail::RemoveOnFailure remove_spare(spare_path(path), !spare_existed);
-  auto spare = open_spare_for(pool, options);
+  bool spare_created = false;
+  auto spare = open_spare_for(pool, options, &spare_created);
+  detail::RemoveOnFailure remove_spare(spare_path(path), spare_created);
   auto memory = Memory::create(data_size, memory_options(options));
   remove_pool.disarm();
   remove_spare.disarm();

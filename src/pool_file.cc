@@ -88,11 +88,18 @@ PoolFile PoolFile::open(const std::filesystem::path& path, const Expectation& ex
 }
 
 PoolFile PoolFile::open_spare(const std::filesystem::path& path, std::size_t data_size,
-                              std::uint64_t user_version, mode_t mode) {
+                              std::uint64_t user_version, mode_t mode, bool direct_io,
+                              bool* created) {
   const std::uint64_t file_size = checked_file_size(path, data_size);
-  PoolFile spare(platform::File::open_or_create(path, mode), data_size, user_version, file_size);
+  bool made = false;
+  PoolFile spare(platform::File::open_or_create(path, mode, &made), data_size, user_version,
+                 file_size);
+  RemoveOnFailure cleanup(path, made);
   lock_or_throw(spare.file_);
   if (spare.file_.size() != file_size) spare.file_.allocate(file_size);
+  if (direct_io) spare.enable_direct_io();
+  cleanup.disarm();
+  if (created != nullptr) *created = made;
   return spare;
 }
 

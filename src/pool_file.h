@@ -34,10 +34,13 @@ class PoolFile {
   // The header read is in header(); the caller computes the checksum.
   static PoolFile open(const std::filesystem::path& path, const Expectation& expected);
 
-  // Opens `path` as this pool's spare file, creating it if needed, locks it and
-  // sizes it like the pool. Its contents are not read.
+  // Opens `path` as this pool's spare file, creating it if needed, locks it,
+  // sizes it like the pool and, if `direct_io`, enables direct I/O. Its
+  // contents are not read. Sets `*created` (when given) to whether this call
+  // made the file; if the call fails, a file it made is removed again.
   static PoolFile open_spare(const std::filesystem::path& path, std::size_t data_size,
-                             std::uint64_t user_version, mode_t mode);
+                             std::uint64_t user_version, mode_t mode, bool direct_io,
+                             bool* created = nullptr);
 
   const platform::File& file() const noexcept { return file_; }
 

@@ -74,8 +74,27 @@ File File::create_new(const std::filesystem::path& path, mode_t mode) {
   return File(open_checked(path, O_RDWR | O_CREAT | O_EXCL, mode, "cannot create"), path);
 }
 
-File File::open_or_create(const std::filesystem::path& path, mode_t mode) {
-  return File(open_checked(path, O_RDWR | O_CREAT, mode, "cannot open or create"), path);
+File File::open_or_create(const std::filesystem::path& path, mode_t mode, bool* created) {
+  // Creating exclusively first tells for certain whether this call made the
+  // file, also while another program creates or removes it. A file removed
+  // between the two opens is tried again; a dangling symbolic link, which
+  // looks the same every time, is not tried forever.
+  constexpr int kAttempts = 3;
+  for (int attempt = 1;; ++attempt) {
+    int fd = retry_eintr(
+        [&] { return syscalls().open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode); });
+    if (fd >= 0 || errno != EEXIST) {
+      if (fd < 0) throw_errno(errno, path, "cannot create");
+      if (created != nullptr) *created = true;
+      return File(UniqueFd(fd), path);
+    }
+    fd = retry_eintr([&] { return syscalls().open(path.c_str(), O_RDWR | O_CLOEXEC, 0); });
+    if (fd >= 0) {
+      if (created != nullptr) *created = false;
+      return File(UniqueFd(fd), path);
+    }
+    if (errno != ENOENT || attempt == kAttempts) throw_errno(errno, path, "cannot open");
+  }
 }
 
 std::optional<File> File::open_direct() const {

@@ -33,7 +33,9 @@ class File {
   // permission bits `mode` (before the umask).
   static File create_new(const std::filesystem::path& path, mode_t mode);
   // Opens `path` read-write, creating it with `mode` if it does not exist.
-  static File open_or_create(const std::filesystem::path& path, mode_t mode);
+  // Sets `*created` (when given) to whether this call made the file.
+  static File open_or_create(const std::filesystem::path& path, mode_t mode,
+                             bool* created = nullptr);
 
   // A second, independent descriptor for the same file with O_DIRECT, for
   // bulk transfers that bypass the page cache; std::nullopt where the file

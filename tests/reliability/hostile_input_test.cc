@@ -505,6 +505,56 @@ TEST(HostileInput, FileBackedMemorySparePathThatIsADirectory) {
   EXPECT_TRUE(std::filesystem::is_directory(FileBackedMemory::spare_path(fresh)));
 }
 
+// Anonymous memory that cannot be had: FileBackedMemory::create fails after
+// making its files, while this is alive.
+class NoAnonymousMemory {
+ public:
+  NoAnonymousMemory() { syscalls().mmap = refuse_anonymous; }
+  NoAnonymousMemory(const NoAnonymousMemory&) = delete;
+  NoAnonymousMemory& operator=(const NoAnonymousMemory&) = delete;
+  ~NoAnonymousMemory() { syscalls().mmap = real_syscalls().mmap; }
+
+ private:
+  static void* refuse_anonymous(void* addr, std::size_t length, int prot, int flags, int fd,
+                                off_t offset) {
+    if ((flags & MAP_ANONYMOUS) != 0) {
+      errno = ENOMEM;
+      return MAP_FAILED;
+    }
+    return real_syscalls().mmap(addr, length, prot, flags, fd, offset);
+  }
+};
+
+TEST(HostileInput, FileBackedMemoryFailedCreateRemovesOnlyTheFilesItMade) {
+  TempDir dir;
+  constexpr std::size_t kSize = 3 * 4096;
+  const auto fresh = dir / "fresh";
+  const auto leftover = dir / "leftover";
+  std::ofstream(FileBackedMemory::spare_path(leftover)) << "someone's bytes";
+  {
+    const NoAnonymousMemory no_memory;
+    EXPECT_DATATIER_ERROR(FileBackedMemory::create(fresh, kSize, kUserVersion),
+                          std::errc::not_enough_memory);
+    EXPECT_DATATIER_ERROR(FileBackedMemory::create(leftover, kSize, kUserVersion),
+                          std::errc::not_enough_memory);
+  }
+  EXPECT_FALSE(std::filesystem::exists(fresh));
+  EXPECT_FALSE(std::filesystem::exists(FileBackedMemory::spare_path(fresh)));
+  EXPECT_FALSE(std::filesystem::exists(leftover));
+  // A spare that was there before is the pool's size now, but still there.
+  EXPECT_TRUE(std::filesystem::exists(FileBackedMemory::spare_path(leftover)));
+}
+
+TEST(HostileInput, FileBackedMemorySparePathThatIsADanglingLink) {
+  TempDir dir;
+  const auto path = dir / "pool";
+  std::filesystem::create_symlink(dir / "nowhere" / "spare", FileBackedMemory::spare_path(path));
+  EXPECT_DATATIER_ERROR(FileBackedMemory::create(path, 4096, kUserVersion),
+                        std::errc::no_such_file_or_directory);
+  EXPECT_FALSE(std::filesystem::exists(path)) << "the failed create left its pool file";
+  EXPECT_TRUE(std::filesystem::is_symlink(FileBackedMemory::spare_path(path)));
+}
+
 // A device: not a regular file, std::errc::invalid_argument.
 TYPED_TEST(HostileFile, PathThatIsADevice) {
   using Pool = typename TestFixture::PoolType;
