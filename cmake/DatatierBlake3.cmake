@@ -11,6 +11,22 @@
 # renamed (blake3_hasher_init -> datatier_blake3_hasher_init, ...), so that
 # libdatatier.a can be linked into a program that has a BLAKE3 of its own.
 
+# Lets `target`, a program of the project that calls the official BLAKE3 C API
+# itself (a test or benchmark comparing against it), do so: the header and
+# names libdatatier's BLAKE3 is built with, and, where libdatatier is a shared
+# library that hides those functions, BLAKE3's objects of its own.
+function(datatier_link_official_blake3 target)
+  if(DATATIER_BLAKE3_SYSTEM)
+    target_link_libraries(${target} PRIVATE datatier_blake3)
+    return()
+  endif()
+  target_link_libraries(${target} PRIVATE datatier_blake3_headers)
+  get_target_property(_datatier_type datatier TYPE)
+  if(NOT _datatier_type STREQUAL "STATIC_LIBRARY")
+    target_sources(${target} PRIVATE $<TARGET_OBJECTS:datatier_blake3>)
+  endif()
+endfunction()
+
 find_package(BLAKE3 CONFIG QUIET)
 if(BLAKE3_FOUND AND TARGET BLAKE3::blake3)
   add_library(datatier_blake3 INTERFACE)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release preset,
 # runs the suites that need builds of their own (ASan + UBSan, TSan, fuzzing,
-# the install + consumer check), then every ctest test of the release build.
+# the install + consumer check, everything against a shared libdatatier),
+# then every ctest test of the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,5 +20,11 @@ for extra in scripts/fuzz.sh scripts/consumer-test.sh; do
     bash "$extra"
   fi
 done
+
+# The same suite with libdatatier built as a shared library.
+echo "== shared preset"
+cmake --preset shared
+cmake --build --preset shared -j"$(nproc)"
+ctest --preset shared -j"$(nproc)"
 
 ctest --preset release -j"$(nproc)"
