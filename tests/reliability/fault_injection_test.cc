@@ -108,12 +108,15 @@ std::size_t short_count(int fd, std::size_t count) {
 }
 
 // Counts a call; true when the fault is to be injected into it. A short
-// transfer applies only to a pread / pwrite of two bytes or more.
+// transfer applies only to a pread / pwrite of two bytes or more: where
+// threads ordered their calls so that another call holds the position, it
+// goes to the next pread / pwrite that can take it.
 bool hit(const std::string& name, std::size_t transfer = 0, int fd = -1) {
   const std::lock_guard lock(state_mutex);
   const long position = state.calls++;
   state.trace.push_back(name);
-  if (position != state.target || state.fault == Fault::none) return false;
+  if (position < state.target || state.fired || state.fault == Fault::none) return false;
+  if (position > state.target && state.fault != Fault::short_transfer) return false;
   if (state.fault == Fault::short_transfer && short_count(fd, transfer) == 0) return false;
   state.fired = true;
   state.hit = name;
