@@ -4,7 +4,6 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -33,7 +32,8 @@ std::byte pattern(std::size_t i) {
 // Whether this kernel has cachestat(2) (Linux 6.5); without it nothing is
 // ever reported cached, and every whole block is read directly.
 bool kernel_has_cachestat() {
-  return ::syscall(451, -1, nullptr, nullptr, 0) != 0 && errno != ENOSYS;
+  platform::PageCacheCounts counts;
+  return platform::real_syscalls().cachestat(-1, 0, 4096, &counts) != 0 && errno != ENOSYS;
 }
 
 void evict(const platform::File& file) {

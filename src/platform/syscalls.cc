@@ -30,8 +30,10 @@ int rename_at2(int olddirfd, const char* oldpath, int newdirfd, const char* newp
 
 // cachestat has no libc wrapper yet; these are its kernel structures, and its
 // number is the same on every architecture.
-#ifndef SYS_cachestat
-#define SYS_cachestat 451
+#ifdef SYS_cachestat
+constexpr long kSysCachestat = SYS_cachestat;
+#else
+constexpr long kSysCachestat = 451;
 #endif
 
 struct CachestatRange {
@@ -50,7 +52,7 @@ struct Cachestat {
 int cache_stat(int fd, std::uint64_t offset, std::uint64_t length, PageCacheCounts* counts) {
   const CachestatRange range{offset, length};
   Cachestat stat{};
-  if (::syscall(SYS_cachestat, fd, &range, &stat, 0U) != 0) return -1;
+  if (::syscall(kSysCachestat, fd, &range, &stat, 0U) != 0) return -1;
   counts->cached = stat.nr_cache;
   counts->dirty = stat.nr_dirty;
   return 0;
