@@ -14,10 +14,10 @@ namespace datatier::detail {
 struct TreeHashOptions {
   // Threads to hash on; 0 = all cores.
   unsigned threads = 0;
-  // Called by a worker before it reads data bytes [begin, end), in order of
-  // `begin` across all workers: lets a producer stream the data in (a file
-  // read in flight) or make them ready. Returns false to abandon the hash,
-  // which then returns an all-zero result. May be empty.
+  // Called by a worker before it reads data bytes [begin, end); workers take
+  // these ranges in order of `begin`. Lets a producer stream the data in (a
+  // file read in flight). Returns false to abandon the hash, which then
+  // returns an all-zero result. May be empty.
   std::function<bool(std::uint64_t begin, std::uint64_t end)> before_hashing;
   // Called on the calling thread now and then with data bytes hashed so far.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;

@@ -238,6 +238,12 @@ std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path
       FileBackedMemory::open(path, size, 0, file_options(threads)));
 }
 
+// For the file transfers: ends them between chunks once Ctrl-C or SIGTERM
+// has arrived.
+void check_interrupted_after_chunk(std::uint64_t /*done*/) {
+  os::throw_if_interrupted();
+}
+
 void interruptible_fill(std::span<std::byte> data) {
   SplitMix64 generator(1);
   for (std::size_t offset = 0; offset < data.size(); offset += kLoopChunk) {
@@ -298,7 +304,7 @@ class Bench {
 
   void run_baselines() {
     const auto plain = scratch_.file("baseline.dat");
-    const os::ChunkCallback check = [](std::uint64_t) { os::throw_if_interrupted(); };
+    const os::ChunkCallback check = check_interrupted_after_chunk;
     // Untimed warm-up: the first fault-in of memory the process (or, in a
     // virtual machine, the guest) never touched before can cost ten times
     // the later ones, and would skew whichever phase came first.
@@ -401,7 +407,7 @@ class Bench {
             // in between could be memory the guest of a virtual machine gave
             // back to its host, slow to touch again.)
             pool->flush();
-            os::read_file(path, kIoChunk, [](std::uint64_t) { os::throw_if_interrupted(); });
+            os::read_file(path, kIoChunk, check_interrupted_after_chunk);
             pool.reset();
             step(kReopen);
             phases[kReopen].seconds.push_back(
