@@ -78,19 +78,17 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
   // has arrived: the hash trails the read by one task instead of following it.
   detail::ReadProgress arrived;
   Checksum computed;
-  detail::run_parallel(2, [&](unsigned role) {
-    if (role == 1) {
-      detail::read_bulk(pool.data_file(), memory.data(), kHeaderSize, arrived);
-      return;
-    }
-    detail::TreeHashOptions hashing;
-    hashing.threads = options.threads;
-    hashing.before_hashing = [&](std::uint64_t, std::uint64_t end) {
-      return arrived.wait_until(end);
-    };
-    computed = detail::pool_checksum(detail::covered_header(pool.header_bytes()),
-                                     std::as_const(memory).data(), hashing);
-  });
+  detail::run_side_by_side(
+      [&] { detail::read_bulk(pool.data_file(), memory.data(), kHeaderSize, arrived); },
+      [&] {
+        detail::TreeHashOptions hashing;
+        hashing.threads = options.threads;
+        hashing.before_hashing = [&](std::uint64_t, std::uint64_t end) {
+          return arrived.wait_until(end);
+        };
+        computed = detail::pool_checksum(detail::covered_header(pool.header_bytes()),
+                                         std::as_const(memory).data(), hashing);
+      });
   detail::throw_if_failed(detail::check_checksum(pool.header(), computed), path);
 
   auto spare = open_spare_for(pool, options);
@@ -121,16 +119,16 @@ void FileBackedMemory::flush() {
   // 1. The new snapshot goes into the spare file; the pool file is untouched.
   //    The data is in memory already, so writing and hashing run side by side.
   Header header = pool.fresh_header();
-  detail::run_parallel(2, [&](unsigned role) {
-    if (role == 1) {
-      detail::write_bulk(spare.data_file(), bytes, kHeaderSize);
-      spare.zero_tail();
-      return;
-    }
-    detail::TreeHashOptions hashing;
-    hashing.threads = impl_->options.threads;
-    header.checksum = detail::pool_checksum(detail::covered_header(header), bytes, hashing);
-  });
+  detail::run_side_by_side(
+      [&] {
+        detail::write_bulk(spare.data_file(), bytes, kHeaderSize);
+        spare.zero_tail();
+      },
+      [&] {
+        detail::TreeHashOptions hashing;
+        hashing.threads = impl_->options.threads;
+        header.checksum = detail::pool_checksum(detail::covered_header(header), bytes, hashing);
+      });
   spare.write_header(header);
   spare.file().sync_data();
 

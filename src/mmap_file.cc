@@ -102,24 +102,27 @@ void MmapFile::flush() {
   // starts writing the step back: write-back finds no entries to change, and
   // the pages the hashing threads map again are clean and read-only. Steps
   // the kernel has written back already (its background write-back, say) are
-  // write-protected already and keep their entries.
+  // write-protected already and keep their entries. Steps start at multiples
+  // of kWriteBackStep in the file, so none splits a large page-cache folio:
+  // writing back a folio walks all of its entries, and those past the
+  // dropped range would still be writable (4 GiB: about 0.08 s of CPU in
+  // interrupts).
   Header header = file.fresh_header();
   const platform::Mapping& mapping = impl_->mapping;
-  detail::run_parallel(2, [&](unsigned role) {
-    if (role == 1) {
-      const std::uint64_t end = kHeaderSize + file.data_size();
-      for (std::uint64_t at = kHeaderSize; at < end; at += kWriteBackStep) {
-        const std::uint64_t length = std::min(kWriteBackStep, end - at);
-        if (file.file().may_have_dirty_pages(at, length)) {
-          mapping.drop_page_table_entries(at, length);
-          file.file().start_writeback(at, length);
+  detail::run_side_by_side(
+      [&] {
+        const std::uint64_t end = kHeaderSize + file.data_size();
+        for (std::uint64_t at = 0; at < end; at += kWriteBackStep) {
+          const std::uint64_t step_end = std::min(at + kWriteBackStep, end);
+          const std::uint64_t data_begin = std::max(at, std::uint64_t{kHeaderSize});
+          if (file.file().may_have_dirty_pages(data_begin, step_end - data_begin)) {
+            mapping.drop_page_table_entries(at, step_end - at);
+            file.file().start_writeback(data_begin, step_end - data_begin);
+          }
         }
-      }
-      mapping.sync(kHeaderSize, file.data_size(), file.path());
-    } else {
-      header.checksum = impl_->checksum(detail::covered_header(header));
-    }
-  });
+        mapping.sync(kHeaderSize, file.data_size(), file.path());
+      },
+      [&] { header.checksum = impl_->checksum(detail::covered_header(header)); });
   file.write_header(header);
   file.file().sync_data();
 }

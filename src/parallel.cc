@@ -1,13 +1,27 @@
-// std::thread-based implementation of run_parallel().
+// run_parallel() and run_side_by_side() on the platform layer's threads.
 #include "parallel.h"
 
 #include <exception>
-#include <mutex>
-#include <system_error>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "platform/thread.h"
+
 namespace datatier::detail {
+namespace {
+
+// Runs `job`, keeping its exception in `first` unless one is there already.
+template <typename Job>
+void keep_first_error(std::exception_ptr& first, Job&& job) noexcept {
+  try {
+    job();
+  } catch (...) {
+    if (!first) first = std::current_exception();
+  }
+}
+
+}  // namespace
 
 unsigned resolve_threads(unsigned requested) noexcept {
   if (requested != 0) return requested;
@@ -16,32 +30,29 @@ unsigned resolve_threads(unsigned requested) noexcept {
 }
 
 void run_parallel(unsigned workers, const std::function<void(unsigned worker)>& fn) {
-  if (workers <= 1) {
-    fn(0);
-    return;
+  std::vector<platform::Thread> threads;
+  threads.reserve(workers > 1 ? workers - 1 : 0);
+  for (unsigned w = 1; w < workers; ++w) {
+    auto thread = platform::Thread::start([&fn, w] { fn(w); });
+    // Refused: the work is shared through a queue, so the threads already
+    // running (and this one) take it all.
+    if (!thread) break;
+    threads.push_back(std::move(*thread));
   }
-  std::mutex mutex;
-  std::exception_ptr first_error;
-  const auto guarded = [&](unsigned worker) {
-    try {
-      fn(worker);
-    } catch (...) {
-      const std::lock_guard lock(mutex);
-      if (!first_error) first_error = std::current_exception();
-    }
-  };
-  {
-    std::vector<std::jthread> threads;
-    threads.reserve(workers - 1);
-    try {
-      for (unsigned w = 1; w < workers; ++w) threads.emplace_back(guarded, w);
-    } catch (const std::system_error&) {
-      // Could not start another thread: the work is shared through a queue,
-      // so the threads already running (and this one) take it all.
-    }
-    guarded(0);
-  }  // joins every thread
-  if (first_error) std::rethrow_exception(first_error);
+  std::exception_ptr first;
+  keep_first_error(first, [&] { fn(0); });
+  for (auto& thread : threads) keep_first_error(first, [&] { thread.join(); });
+  if (first) std::rethrow_exception(first);
+}
+
+void run_side_by_side(const std::function<void()>& background,
+                      const std::function<void()>& foreground) {
+  std::exception_ptr first;
+  auto thread = platform::Thread::start([&background] { background(); });
+  if (!thread) keep_first_error(first, background);
+  keep_first_error(first, foreground);
+  if (thread) keep_first_error(first, [&] { thread->join(); });
+  if (first) std::rethrow_exception(first);
 }
 
 }  // namespace datatier::detail

@@ -1,4 +1,4 @@
-// Running one function on several threads and joining them all.
+// Running work on several threads and joining them all.
 #pragma once
 
 #include <functional>
@@ -14,5 +14,13 @@ unsigned resolve_threads(unsigned requested) noexcept;
 // Requires: the workers share their work through a queue, so that any one of
 // them can finish it all; where the system refuses a thread, fewer run.
 void run_parallel(unsigned workers, const std::function<void(unsigned worker)>& fn);
+
+// Runs two different jobs at once: `background` on a new thread, `foreground`
+// on the calling thread, and returns once both have returned. Where the system
+// refuses the thread, both run on the calling thread, `background` first: so
+// `foreground` may wait for what `background` produces, never the reverse.
+// If either throws, the first exception is rethrown after both have finished.
+void run_side_by_side(const std::function<void()>& background,
+                      const std::function<void()>& foreground);
 
 }  // namespace datatier::detail

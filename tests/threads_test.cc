@@ -5,10 +5,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <fstream>
+#include <stdexcept>
 #include <string>
+#include <thread>
 
 #include "datatier/datatier.h"
+#include "parallel.h"
 #include "process_state.h"
 #include "temp_dir.h"
 #include "test_util.h"
@@ -56,6 +61,39 @@ TEST(Threads, NoCallLeavesAThreadRunning) {
   verify.accept_unclean = true;
   EXPECT_TRUE(verify_file(dir / "f", verify).ok());
   EXPECT_EQ(testing::thread_count(), before);
+}
+
+TEST(Threads, AWorkersExceptionIsRethrownOnceAllHaveFinished) {
+  std::atomic<unsigned> finished{0};
+  EXPECT_THROW(detail::run_parallel(4,
+                                    [&](unsigned worker) {
+                                      if (worker == 2) throw std::runtime_error("worker 2");
+                                      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                                      ++finished;
+                                    }),
+               std::runtime_error);
+  EXPECT_EQ(finished.load(), 3u);
+}
+
+TEST(Threads, SideBySideRethrowsOnceBothHaveFinished) {
+  std::atomic<bool> foreground_finished{false};
+  EXPECT_THROW(detail::run_side_by_side([] { throw std::runtime_error("background"); },
+                                        [&] {
+                                          std::this_thread::sleep_for(
+                                              std::chrono::milliseconds(20));
+                                          foreground_finished = true;
+                                        }),
+               std::runtime_error);
+  EXPECT_TRUE(foreground_finished.load());
+  std::atomic<bool> background_finished{false};
+  EXPECT_THROW(detail::run_side_by_side(
+                   [&] {
+                     std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                     background_finished = true;
+                   },
+                   [] { throw std::runtime_error("foreground"); }),
+               std::runtime_error);
+  EXPECT_TRUE(background_finished.load());
 }
 
 TEST(Threads, WhatAnyThreadCountSavesAnyOtherVerifies) {

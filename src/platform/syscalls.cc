@@ -80,6 +80,7 @@ constexpr Syscalls kReal = {
     .mlock = ::mlock,
     .mbind = ::mbind,
     .cachestat = cache_stat,
+    .pthread_create = ::pthread_create,
 };
 
 Syscalls table = kReal;

@@ -1,11 +1,13 @@
 // The table of system calls the platform layer makes, replaceable by tests.
 //
-// Every file-system and memory-mapping call datatier makes goes through this
-// table, so a test can make any one of them fail (ENOSPC, EIO, EINTR, a short
-// transfer) at any position in a pool operation and check what follows.
+// Every file-system, memory-mapping and thread-starting call datatier makes
+// goes through this table, so a test can make any one of them fail (ENOSPC,
+// EIO, EINTR, a short transfer, a refused thread) at any position in a pool
+// operation and check what follows.
 // Production code never changes it.
 #pragma once
 
+#include <pthread.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -47,6 +49,10 @@ struct Syscalls {
   // length) of `fd` in the page cache, and those of them dirty. Fails with
   // ENOSYS on older kernels.
   int (*cachestat)(int fd, std::uint64_t offset, std::uint64_t length, PageCacheCounts* counts);
+  // pthread_create(3): returns an error number (EAGAIN: no thread now)
+  // instead of setting errno.
+  int (*pthread_create)(pthread_t* thread, const pthread_attr_t* attributes,
+                        void* (*start)(void*), void* argument);
 };
 
 // The table in force. Starts out as the real system calls.

@@ -1,6 +1,7 @@
 // Fault injection (issue 4, item 4): every system call of MmapFile and
 // FileBackedMemory create / open / flush made to fail with ENOSPC, EIO and
-// EINTR, and every read and write cut short, one call position at a time.
+// EINTR, every read and write cut short and every thread refused, one call
+// position at a time.
 //
 // For each operation a counting run first records the calls it makes. Then,
 // for every position N and every fault, a fresh directory is prepared, the
@@ -8,6 +9,9 @@
 //   - a failure is a datatier::Error carrying the injected errno;
 //   - EINTR and short transfers are retried: the operation succeeds, unless
 //     the call is one POSIX never interrupts (see kMayBeInterrupted);
+//   - a refused thread leaves its work to the threads running: the operation
+//     succeeds and makes every kind of call it makes with all its threads
+//     (the writing thread's syncs, say);
 //   - an ENOSPC / EIO that does not fail the operation hit a call whose result
 //     is ignored by design (close, munmap, the huge-page hint);
 //   - no descriptor, file mapping or pool memory is left behind;
@@ -52,7 +56,7 @@ using testing::TempDir;
 // ---------------------------------------------------------------------------
 // The injecting system call table.
 
-enum class Fault { none, enospc, eio, eintr, short_transfer };
+enum class Fault { none, enospc, eio, eintr, short_transfer, refused_thread };
 
 const char* fault_name(Fault fault) {
   switch (fault) {
@@ -66,6 +70,8 @@ const char* fault_name(Fault fault) {
       return "EINTR";
     case Fault::short_transfer:
       return "short transfer";
+    case Fault::refused_thread:
+      return "refused thread";
   }
   return "?";
 }
@@ -107,16 +113,32 @@ std::size_t short_count(int fd, std::size_t count) {
   return count / 2;
 }
 
+// Whether `fault` can be injected into a call named `name` at all: a short
+// transfer only into a pread / pwrite, a refused thread only into
+// pthread_create, the errors into anything else.
+bool applies(Fault fault, const std::string& name) {
+  switch (fault) {
+    case Fault::short_transfer:
+      return name == "pread" || name == "pwrite";
+    case Fault::refused_thread:
+      return name == "pthread_create";
+    default:
+      return name != "pthread_create";
+  }
+}
+
 // Counts a call; true when the fault is to be injected into it. A short
-// transfer applies only to a pread / pwrite of two bytes or more: where
-// threads ordered their calls so that another call holds the position, it
-// goes to the next pread / pwrite that can take it.
+// transfer applies only to a pread / pwrite of two bytes or more, a refused
+// thread only to a thread: where threads ordered their calls so that another
+// call holds the position, it goes to the next call that can take it.
 bool hit(const std::string& name, std::size_t transfer = 0, int fd = -1) {
   const std::lock_guard lock(state_mutex);
   const long position = state.calls++;
   state.trace.push_back(name);
   if (position < state.target || state.fired || state.fault == Fault::none) return false;
-  if (position > state.target && state.fault != Fault::short_transfer) return false;
+  const bool rolls = state.fault == Fault::short_transfer || state.fault == Fault::refused_thread;
+  if (position > state.target && !rolls) return false;
+  if (!applies(state.fault, name)) return false;
   if (state.fault == Fault::short_transfer && short_count(fd, transfer) == 0) return false;
   state.fired = true;
   state.hit = name;
@@ -230,6 +252,13 @@ int inj_msync(void* addr, std::size_t length, int flags) {
   return hit("msync") ? fail() : real_syscalls().msync(addr, length, flags);
 }
 
+// pthread_create reports its error by return value.
+int inj_pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void* (*start)(void*),
+                       void* argument) {
+  if (hit("pthread_create")) return EAGAIN;
+  return real_syscalls().pthread_create(thread, attributes, start, argument);
+}
+
 int inj_madvise(void* addr, std::size_t length, int advice) {
   const std::string name = advice == MADV_HUGEPAGE         ? "madvise(HUGEPAGE)"
                            : advice == MADV_POPULATE_WRITE ? "madvise(POPULATE_WRITE)"
@@ -260,6 +289,7 @@ platform::Syscalls injecting_table() {
   table.munmap = inj_munmap;
   table.msync = inj_msync;
   table.madvise = inj_madvise;
+  table.pthread_create = inj_pthread_create;
   return table;
 }
 
@@ -375,6 +405,7 @@ struct Tally {
   long injected = 0;
   long failed = 0;   // clean errors
   long retried = 0;  // EINTR / short transfers absorbed
+  long fewer_threads = 0;  // refused threads whose work others did
   long ignored = 0;  // ENOSPC / EIO on a call whose failure is ignored
 };
 
@@ -407,10 +438,12 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
   for (const auto& call : trace) calls << ' ' << call;
   std::cout << "[ faults   ] " << name << ": " << trace.size() << " calls:" << calls.str() << "\n";
 
-  for (Fault fault : {Fault::enospc, Fault::eio, Fault::eintr, Fault::short_transfer}) {
+  const std::set<std::string> kinds_of_calls(trace.begin(), trace.end());
+  for (Fault fault : {Fault::enospc, Fault::eio, Fault::eintr, Fault::short_transfer,
+                      Fault::refused_thread}) {
     for (long position = 0; position < tally.calls; ++position) {
       const std::string planned = trace[static_cast<std::size_t>(position)];
-      if (fault == Fault::short_transfer && planned != "pread" && planned != "pwrite") continue;
+      if (!applies(fault, planned)) continue;
       const std::string what = name + ": " + fault_name(fault) + " at call " +
                                std::to_string(position) + " (" + planned + ")";
       SCOPED_TRACE(what);
@@ -437,6 +470,7 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
       // Threads may order their calls differently from the counting run:
       // judge by the call actually hit.
       const std::string call = state.hit;
+      const std::set<std::string> kinds_made(state.trace.begin(), state.trace.end());
       const Regions mapped_by_operation = state.mapped;
       Regions unmapped = state.unmapped;
       // The checks run without faults, on the same kind of file system.
@@ -454,6 +488,7 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
         EXPECT_EQ(error->code(), std::error_code(fault_errno(fault), std::system_category()))
             << "actual error: " << error->what();
         if (fault == Fault::short_transfer) ADD_FAILURE() << "a short transfer was not retried";
+        if (fault == Fault::refused_thread) ADD_FAILURE() << "a refused thread failed the call";
         if (fault == Fault::eintr && kMayBeInterrupted.count(call) != 0) {
           ADD_FAILURE() << "EINTR was not retried: " << error->what();
         }
@@ -461,6 +496,9 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
       } else {
         if (fault == Fault::eintr || fault == Fault::short_transfer) {
           ++tally.retried;
+        } else if (fault == Fault::refused_thread) {
+          ++tally.fewer_threads;
+          EXPECT_EQ(kinds_made, kinds_of_calls) << "with a thread refused, the work done differs";
         } else {
           ++tally.ignored;
           EXPECT_EQ(kIgnoredFailures.count(call), 1u)
@@ -480,12 +518,14 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
   }
   std::cout << "[ faults   ] " << name << ": " << tally.injected
             << " faults injected: " << tally.failed << " clean errors, " << tally.retried
-            << " retried, " << tally.ignored << " ignored by design\n";
+            << " retried, " << tally.ignored << " ignored by design, " << tally.fewer_threads
+            << " done with fewer threads\n";
   grand_total.calls += tally.calls;
   grand_total.injected += tally.injected;
   grand_total.failed += tally.failed;
   grand_total.retried += tally.retried;
   grand_total.ignored += tally.ignored;
+  grand_total.fewer_threads += tally.fewer_threads;
   return tally;
 }
 
@@ -496,7 +536,8 @@ class TotalReporter : public ::testing::Environment {
     std::cout << "[ faults   ] total: " << grand_total.injected << " faults injected at "
               << grand_total.calls << " call positions: " << grand_total.failed << " clean errors, "
               << grand_total.retried << " retried, " << grand_total.ignored
-              << " ignored by design\n";
+              << " ignored by design, " << grand_total.fewer_threads
+              << " done with fewer threads\n";
   }
 };
 const auto* const kReporter = ::testing::AddGlobalTestEnvironment(new TotalReporter);
