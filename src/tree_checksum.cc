@@ -195,21 +195,21 @@ Checksum to_checksum(const ChainingValue& cv) noexcept {
   return out;
 }
 
-}  // namespace
-
-std::uint64_t tree_hash_task_bytes(std::uint64_t data_size, unsigned threads) noexcept {
-  const std::uint64_t length = kHeaderSize + data_size;
+// The bytes per leaf task for an input of `length` bytes (header included):
+// a power of two, so task boundaries fall on multiples of it.
+std::uint64_t task_bytes(std::uint64_t length, unsigned threads) noexcept {
   const std::uint64_t target = length / (std::uint64_t{resolve_threads(threads)} * kTasksPerThread);
   return std::max(kMinTaskBytes, std::bit_ceil(std::max<std::uint64_t>(target, 1)));
 }
+
+}  // namespace
 
 Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data,
                    const TreeHashOptions& options) {
   detect_cpu_features_once();
   const TreeInput input(header, data);
-  const std::uint64_t task_bytes = tree_hash_task_bytes(data.size(), options.threads);
   std::vector<Task> tasks;
-  split_tasks(0, input.length(), task_bytes, tasks);
+  split_tasks(0, input.length(), task_bytes(input.length(), options.threads), tasks);
 
   std::vector<ChainingValue> results(tasks.size());
   std::atomic<std::size_t> next_task{0};

@@ -33,9 +33,4 @@ struct TreeHashOptions {
 Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data,
                    const TreeHashOptions& options);
 
-// The bytes per leaf task tree_hash() would use for this input: file offsets
-// (header included) of task boundaries are multiples of it. Exposed so a
-// reader can align its I/O to the tasks.
-std::uint64_t tree_hash_task_bytes(std::uint64_t data_size, unsigned threads) noexcept;
-
 }  // namespace datatier::detail
