@@ -17,7 +17,7 @@ constexpr std::size_t kSlice = std::size_t{64} << 20;
 
 }  // namespace
 
-unsigned fault_in(const platform::Mapping& mapping, unsigned threads) {
+unsigned fault_in(const platform::Mapping& mapping, platform::Mapping::Use use, unsigned threads) {
   const std::size_t size = mapping.bytes().size();
   const std::size_t slices = (size + kSlice - 1) / kSlice;
   const auto workers =
@@ -26,7 +26,7 @@ unsigned fault_in(const platform::Mapping& mapping, unsigned threads) {
   run_parallel(workers, [&](unsigned) {
     for (std::size_t slice = next++; slice < slices; slice = next++) {
       const std::size_t offset = slice * kSlice;
-      mapping.populate(offset, std::min(kSlice, size - offset));
+      mapping.populate(offset, std::min(kSlice, size - offset), use);
     }
   });
   return workers;

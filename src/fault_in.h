@@ -5,9 +5,9 @@
 
 namespace datatier::detail {
 
-// Faults in every page of `mapping` for writing, the work shared among
+// Faults in every page of `mapping` for `use`, the work shared among
 // `threads` threads (0 = all cores) in slices. Returns the number of threads
 // used. Throws datatier::Error (ENOMEM when memory runs out).
-unsigned fault_in(const platform::Mapping& mapping, unsigned threads);
+unsigned fault_in(const platform::Mapping& mapping, platform::Mapping::Use use, unsigned threads);
 
 }  // namespace datatier::detail

@@ -71,7 +71,7 @@ Memory Memory::create(std::size_t size, const MemoryOptions& options) {
   placement.numa = options.numa;
   placement.numa_node = options.numa == NumaPolicy::bind ? options.numa_node : -1;
 
-  placement.threads = detail::fault_in(mapping, options.threads);
+  placement.threads = detail::fault_in(mapping, platform::Mapping::Use::writing, options.threads);
   if (options.lock) {
     mapping.lock();
     placement.locked = true;

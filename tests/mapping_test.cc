@@ -1,13 +1,17 @@
 // platform::Mapping: dropping page-table entries keeps a shared mapping's
-// bytes, dirty ones included, and never touches anonymous memory.
+// bytes, dirty ones included, and never touches anonymous memory; faulting a
+// file's pages in for reading brings them into memory without dirtying them.
 #include "platform/mapping.h"
 
 #include <gtest/gtest.h>
+
+#include <cerrno>
 
 #include <cstddef>
 #include <vector>
 
 #include "platform/file.h"
+#include "platform/syscalls.h"
 #include "temp_dir.h"
 
 namespace datatier::platform {
@@ -49,6 +53,27 @@ TEST(MappingTest, DroppingEntriesOfAnonymousMemoryChangesNothing) {
   for (std::size_t i = 0; i < kBytes; ++i) bytes[i] = pattern(i);
   mapping.drop_page_table_entries(0, kBytes);
   for (std::size_t i = 0; i < kBytes; ++i) ASSERT_EQ(bytes[i], pattern(i)) << i;
+}
+
+// Faulting in for reading leaves a new file's pages in the page cache and
+// clean (nothing for the kernel to write back); for writing, dirty.
+TEST(MappingTest, PopulatingForReadingLeavesTheFilesPagesClean) {
+  PageCacheCounts counts;
+  if (real_syscalls().cachestat(-1, 0, 4096, &counts) != 0 && errno == ENOSYS) {
+    GTEST_SKIP() << "this kernel has no cachestat(2)";
+  }
+  testing::TempDir dir;
+  const File file = File::create_new(dir / "f", 0600);
+  file.allocate(2 * kBytes);
+  const Mapping mapping = Mapping::shared(file, 2 * kBytes);
+  mapping.populate(0, kBytes, Mapping::Use::reading);
+  EXPECT_TRUE(file.in_page_cache(0, kBytes));
+  EXPECT_FALSE(file.may_have_dirty_pages(0, kBytes));
+  mapping.populate(kBytes, kBytes, Mapping::Use::writing);
+  EXPECT_TRUE(file.may_have_dirty_pages(kBytes, kBytes));
+  // Still writable after faulting in for reading.
+  mapping.bytes()[10] = std::byte{1};
+  EXPECT_TRUE(file.may_have_dirty_pages(0, kBytes));
 }
 
 }  // namespace

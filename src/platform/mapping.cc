@@ -97,7 +97,7 @@ Mapping Mapping::shared(const File& file, std::size_t size, bool writable) {
   return Mapping(static_cast<std::byte*>(p), size, size, page_size(), true);
 }
 
-void Mapping::populate(std::size_t offset, std::size_t length) const {
+void Mapping::populate(std::size_t offset, std::size_t length, Use use) const {
   if (length == 0) return;
   // Whole pages around the range: madvise wants an aligned start.
   const std::size_t start = offset / page_bytes_ * page_bytes_;
@@ -105,15 +105,22 @@ void Mapping::populate(std::size_t offset, std::size_t length) const {
 #ifdef MADV_POPULATE_WRITE
   // One call per range (Linux 5.14); unlike MAP_POPULATE it runs after the
   // huge page advice and on as many threads as the caller splits it over.
-  if (syscalls().madvise(data_ + start, end - start, MADV_POPULATE_WRITE) == 0) return;
+  const int advice = use == Use::writing ? MADV_POPULATE_WRITE : MADV_POPULATE_READ;
+  if (syscalls().madvise(data_ + start, end - start, advice) == 0) return;
   if (errno != EINVAL) {
     throw_errno(errno, {}, "cannot fault in " + std::to_string(end - start) + " bytes");
   }
 #endif
-  // Older kernels: one write per page. The bytes are zero, so writing a zero
-  // changes nothing but makes the page present and writable.
+  // Older kernels: one touch per page. The bytes are zero, so writing a zero
+  // changes nothing but makes the page present and writable; reading one
+  // makes it present.
   for (std::size_t at = start; at < end; at += page_size()) {
-    *static_cast<volatile std::byte*>(data_ + at) = std::byte{0};
+    auto* const page = static_cast<volatile std::byte*>(data_ + at);
+    if (use == Use::writing) {
+      *page = std::byte{0};
+    } else {
+      static_cast<void>(*page);
+    }
   }
 }
 

@@ -36,9 +36,15 @@ class Mapping {
   // Bytes per page of this mapping.
   std::size_t page_bytes() const noexcept { return page_bytes_; }
 
-  // Faults in bytes [offset, offset + length) for writing, so later writes
-  // take no page faults. Throws datatier::Error (ENOMEM when memory runs out).
-  void populate(std::size_t offset, std::size_t length) const;
+  // What populate() makes the pages ready for.
+  enum class Use {
+    writing,  // present and writable: later writes take no page faults
+    reading,  // present; the first write to each page still faults once
+  };
+
+  // Faults in the pages of bytes [offset, offset + length) for `use`.
+  // Throws datatier::Error (ENOMEM when memory runs out).
+  void populate(std::size_t offset, std::size_t length, Use use) const;
 
   // Sets the NUMA policy of the whole mapping; call before populate().
   // Throws datatier::Error (e.g. EINVAL for a node that does not exist,

@@ -262,6 +262,7 @@ int inj_pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void
 int inj_madvise(void* addr, std::size_t length, int advice) {
   const std::string name = advice == MADV_HUGEPAGE         ? "madvise(HUGEPAGE)"
                            : advice == MADV_POPULATE_WRITE ? "madvise(POPULATE_WRITE)"
+                           : advice == MADV_POPULATE_READ  ? "madvise(POPULATE_READ)"
                            : advice == MADV_DONTNEED       ? "madvise(DONTNEED)"
                                                            : "madvise";
   return hit(name) ? fail() : real_syscalls().madvise(addr, length, advice);
