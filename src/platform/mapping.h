@@ -28,7 +28,8 @@ class Mapping {
   static Mapping anonymous(std::size_t size, PageSize page_size);
 
   // The first `size` bytes of `file`, mapped shared and read-write, or
-  // read-only when `writable` is false. Pages are read in on first touch.
+  // read-only when `writable` is false, on transparent huge pages where the
+  // file system allows. Pages are read in on first touch.
   static Mapping shared(const File& file, std::size_t size, bool writable = true);
 
   std::span<std::byte> bytes() const noexcept { return {data_, size_}; }
