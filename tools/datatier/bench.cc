@@ -361,7 +361,8 @@ class Bench {
       baselines_[kRead].seconds.push_back(
           seconds_of([&] { os::read_file(plain, kIoChunk, check); }));
       std::filesystem::remove(plain);
-      // msync: a shared mapping of a reserved file, dirtied (untimed), synced.
+      // msync: a reserved file mapped and faulted in as MmapFile::create does,
+      // dirtied (untimed), synced.
       os::create_reserved_file(plain, size_);
       step(kMsync);
       baselines_[kMsync].seconds.push_back(os::dirty_and_msync(

@@ -79,8 +79,8 @@ std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk,
 std::optional<std::uint64_t> read_file_direct(const std::filesystem::path& path, std::size_t chunk,
                                               const ChunkCallback& callback);
 
-// Maps the first `size` bytes of the existing file `path` shared (advised
-// huge pages, as the pools map their files), lets `dirty` write all of them
+// Maps the first `size` bytes of the existing file `path` shared and faults
+// them in, as MmapFile::create does, lets `dirty` write all of them
 // (untimed), and returns the seconds that msync(MS_SYNC) of the whole range
 // then takes. Throws: datatier::Error.
 double dirty_and_msync(const std::filesystem::path& path, std::size_t size,
