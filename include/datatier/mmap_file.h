@@ -31,7 +31,10 @@ class MmapFile final : public Datapool {
  public:
   // Creates `path`, which must not exist, with room for `data_size` bytes
   // (all zero) after the header, reserving the disk space up front, and maps
-  // it. The new file is marked in use until the first flush().
+  // it (on transparent huge pages where the file system allows), its pages
+  // read in on options.threads threads: present but clean, so nothing is
+  // written back before the caller writes. The new file is marked in use
+  // until the first flush().
   // Requires: `path` non-empty; its directory exists.
   // Throws: datatier::Error — std::errc::file_exists, std::errc::invalid_argument
   // (empty path, or a size whose file would not fit in off_t), errno of a failed
