@@ -6,7 +6,6 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -18,6 +17,7 @@
 #include "platform/mapping.h"
 #include "platform/syscalls.h"
 #include "temp_dir.h"
+#include "test_util.h"
 
 namespace datatier::detail {
 namespace {
@@ -27,13 +27,6 @@ constexpr std::size_t kBytes = 5 * kBulkBlock + 1234;
 
 std::byte pattern(std::size_t i) {
   return static_cast<std::byte>((i * 131 + i / 4096) % 251);
-}
-
-// Whether this kernel has cachestat(2) (Linux 6.5); without it nothing is
-// ever reported cached, and every whole block is read directly.
-bool kernel_has_cachestat() {
-  platform::PageCacheCounts counts;
-  return platform::real_syscalls().cachestat(-1, 0, 4096, &counts) != 0 && errno != ENOSYS;
 }
 
 void evict(const platform::File& file) {
@@ -113,7 +106,7 @@ class BulkReadTest : public ::testing::Test {
 };
 
 TEST_F(BulkReadTest, InPageCacheTellsCachedFromEvictedPages) {
-  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
   EXPECT_FALSE(file_->in_page_cache(0, kBytes));
   cache(*file_, 0, kBulkBlock);
   EXPECT_TRUE(file_->in_page_cache(0, kBulkBlock));
@@ -131,7 +124,7 @@ TEST_F(BulkReadTest, MayHaveDirtyPagesTellsWrittenFromWrittenBackPages) {
   EXPECT_TRUE(file_->may_have_dirty_pages(kBulkBlock, kBulkBlock));
   EXPECT_TRUE(file_->may_have_dirty_pages(kBulkBlock + 4000, 100));  // the same page
   EXPECT_FALSE(file_->may_have_dirty_pages(kBulkBlock, 0));
-  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
   EXPECT_FALSE(file_->may_have_dirty_pages(0, kBulkBlock));
   EXPECT_FALSE(file_->may_have_dirty_pages(kBulkBlock + 4096, kBulkBlock));
   file_->sync_data();
@@ -146,7 +139,7 @@ TEST_F(BulkReadTest, ReadsAnUncachedFileDirectly) {
 }
 
 TEST_F(BulkReadTest, ReadsCachedBlocksFromThePageCache) {
-  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
   cache(*file_, 1 * kBulkBlock, kBulkBlock);
   cache(*file_, 3 * kBulkBlock, kBulkBlock);
   cache(*file_, 4 * kBulkBlock, kBulkBlock / 2);  // half a block: read directly
@@ -157,7 +150,7 @@ TEST_F(BulkReadTest, ReadsCachedBlocksFromThePageCache) {
 }
 
 TEST_F(BulkReadTest, ReadsAWhollyCachedFileFromThePageCache) {
-  if (!kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
+  if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
   cache(*file_, 0, kBytes);
   ReadCounter counter;
   read_and_check();

@@ -5,14 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <cerrno>
-
 #include <cstddef>
 #include <vector>
 
 #include "platform/file.h"
-#include "platform/syscalls.h"
 #include "temp_dir.h"
+#include "test_util.h"
 
 namespace datatier::platform {
 namespace {
@@ -58,10 +56,7 @@ TEST(MappingTest, DroppingEntriesOfAnonymousMemoryChangesNothing) {
 // Faulting in for reading leaves a new file's pages in the page cache and
 // clean (nothing for the kernel to write back); for writing, dirty.
 TEST(MappingTest, PopulatingForReadingLeavesTheFilesPagesClean) {
-  PageCacheCounts counts;
-  if (real_syscalls().cachestat(-1, 0, 4096, &counts) != 0 && errno == ENOSYS) {
-    GTEST_SKIP() << "this kernel has no cachestat(2)";
-  }
+  if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
   testing::TempDir dir;
   const File file = File::create_new(dir / "f", 0600);
   file.allocate(2 * kBytes);

@@ -1,9 +1,10 @@
 // Helpers shared by the tests: the golden files' data generator, file byte
-// access, and matchers for datatier errors.
+// access, matchers for datatier errors, and what the kernel offers.
 #pragma once
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include <vector>
 
 #include "datatier/error.h"
+#include "platform/syscalls.h"
 #include "tools/datatier/splitmix64.h"
 
 namespace datatier::testing {
@@ -21,6 +23,13 @@ namespace datatier::testing {
 // The golden files' data stream has one definition, shared with
 // `datatier create --fill random`: tools/datatier/splitmix64.h.
 using cli::SplitMix64;
+
+// Whether this kernel has cachestat(2) (Linux 6.5); without it nothing is
+// ever reported cached or dirty, and the library reads as if nothing were.
+inline bool kernel_has_cachestat() {
+  platform::PageCacheCounts counts;
+  return platform::real_syscalls().cachestat(-1, 0, 4096, &counts) != 0 && errno != ENOSYS;
+}
 
 // Fills `out` with the stream from `seed`: its words little-endian, the last
 // one cut short.
