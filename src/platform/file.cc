@@ -29,7 +29,7 @@ UniqueFd open_checked(const std::filesystem::path& path, int flags, mode_t mode,
                 std::string(what) + ": empty path");
   }
   for (;;) {
-    const int fd = syscalls().open(path.c_str(), flags | O_CLOEXEC, mode);
+    const int fd = syscalls().openat(AT_FDCWD, path.c_str(), flags | O_CLOEXEC, mode);
     if (fd >= 0) return UniqueFd(fd);
     if (errno != EINTR) throw_errno(errno, path, what);
   }
@@ -82,13 +82,13 @@ File File::open_or_create(const std::filesystem::path& path, mode_t mode, bool* 
   constexpr int kAttempts = 3;
   for (int attempt = 1;; ++attempt) {
     int fd = retry_eintr(
-        [&] { return syscalls().open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode); });
+        [&] { return syscalls().openat(AT_FDCWD, path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode); });
     if (fd >= 0 || errno != EEXIST) {
       if (fd < 0) throw_errno(errno, path, "cannot create");
       if (created != nullptr) *created = true;
       return File(UniqueFd(fd), path);
     }
-    fd = retry_eintr([&] { return syscalls().open(path.c_str(), O_RDWR | O_CLOEXEC, 0); });
+    fd = retry_eintr([&] { return syscalls().openat(AT_FDCWD, path.c_str(), O_RDWR | O_CLOEXEC, 0); });
     if (fd >= 0) {
       if (created != nullptr) *created = false;
       return File(UniqueFd(fd), path);
@@ -99,7 +99,7 @@ File File::open_or_create(const std::filesystem::path& path, mode_t mode, bool* 
 
 std::optional<File> File::open_direct() const {
   for (;;) {
-    const int fd = syscalls().open(path_.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC, 0);
+    const int fd = syscalls().openat(AT_FDCWD, path_.c_str(), O_RDWR | O_DIRECT | O_CLOEXEC, 0);
     if (fd >= 0) return File(UniqueFd(fd), path_);
     if (errno == EINVAL) return std::nullopt;  // the file system has no direct I/O
     if (errno != EINTR) throw_errno(errno, path_, "cannot open for direct I/O");
@@ -244,7 +244,7 @@ void sync_directory(const std::filesystem::path& dir) {
 }
 
 void remove_file(const std::filesystem::path& path) {
-  if (syscalls().unlink(path.c_str()) != 0 && errno != ENOENT) {
+  if (syscalls().unlinkat(AT_FDCWD, path.c_str(), 0) != 0 && errno != ENOENT) {
     throw_errno(errno, path, "cannot remove");
   }
 }

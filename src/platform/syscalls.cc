@@ -13,10 +13,10 @@
 namespace datatier::platform {
 namespace {
 
-// open(2) and fcntl(2) are variadic and renameat2 may lack a libc prototype
+// openat(2) and fcntl(2) are variadic and renameat2 may lack a libc prototype
 // on older systems, so each gets a plain wrapper with a fixed signature.
-int open_file(const char* path, int flags, mode_t mode) {
-  return ::open(path, flags, mode);
+int open_file_at(int dirfd, const char* path, int flags, mode_t mode) {
+  return ::openat(dirfd, path, flags, mode);
 }
 
 int file_control(int fd, int cmd, int arg) {
@@ -59,11 +59,14 @@ int cache_stat(int fd, std::uint64_t offset, std::uint64_t length, PageCacheCoun
 }
 
 constexpr Syscalls kReal = {
-    .open = open_file,
+    .openat = open_file_at,
     .close = ::close,
     .pread = ::pread,
     .pwrite = ::pwrite,
     .fstat = ::fstat,
+    .fstatat = ::fstatat,
+    .fchmod = ::fchmod,
+    .fchown = ::fchown,
     .fcntl = file_control,
     .ftruncate = ::ftruncate,
     .fallocate = ::fallocate,
@@ -72,7 +75,7 @@ constexpr Syscalls kReal = {
     .sync_file_range = ::sync_file_range,
     .flock = ::flock,
     .renameat2 = rename_at2,
-    .unlink = ::unlink,
+    .unlinkat = ::unlinkat,
     .mmap = ::mmap,
     .munmap = ::munmap,
     .msync = ::msync,

@@ -23,11 +23,15 @@ struct PageCacheCounts {
 };
 
 struct Syscalls {
-  int (*open)(const char* path, int flags, mode_t mode);
+  // openat(2); `dirfd` is a directory descriptor or AT_FDCWD.
+  int (*openat)(int dirfd, const char* path, int flags, mode_t mode);
   int (*close)(int fd);
   ssize_t (*pread)(int fd, void* buf, std::size_t count, off_t offset);
   ssize_t (*pwrite)(int fd, const void* buf, std::size_t count, off_t offset);
   int (*fstat)(int fd, struct stat* st);
+  int (*fstatat)(int dirfd, const char* path, struct stat* st, int flags);
+  int (*fchmod)(int fd, mode_t mode);
+  int (*fchown)(int fd, uid_t owner, gid_t group);
   int (*fcntl)(int fd, int cmd, int arg);  // the commands that take an int
   int (*ftruncate)(int fd, off_t length);
   int (*fallocate)(int fd, int mode, off_t offset, off_t length);
@@ -37,7 +41,7 @@ struct Syscalls {
   int (*flock)(int fd, int operation);
   int (*renameat2)(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
                    unsigned int flags);
-  int (*unlink)(const char* path);
+  int (*unlinkat)(int dirfd, const char* path, int flags);
   void* (*mmap)(void* addr, std::size_t length, int prot, int flags, int fd, off_t offset);
   int (*munmap)(void* addr, std::size_t length);
   int (*msync)(void* addr, std::size_t length, int flags);

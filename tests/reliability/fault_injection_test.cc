@@ -150,9 +150,9 @@ int fail(int rc = -1) {
   return rc;
 }
 
-int inj_open(const char* path, int flags, mode_t mode) {
+int inj_openat(int dirfd, const char* path, int flags, mode_t mode) {
   if (hit("open")) return fail();
-  return real_syscalls().open(path, flags, mode);
+  return real_syscalls().openat(dirfd, path, flags, mode);
 }
 
 // close(2) releases the descriptor even when it reports an error (Linux), so
@@ -221,8 +221,8 @@ int inj_renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* n
   return real_syscalls().renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
 }
 
-int inj_unlink(const char* path) {
-  return hit("unlink") ? fail() : real_syscalls().unlink(path);
+int inj_unlinkat(int dirfd, const char* path, int flags) {
+  return hit("unlink") ? fail() : real_syscalls().unlinkat(dirfd, path, flags);
 }
 
 void* inj_mmap(void* addr, std::size_t length, int prot, int flags, int fd, off_t offset) {
@@ -272,7 +272,7 @@ int inj_madvise(void* addr, std::size_t length, int advice) {
 // the table later pass through to the real calls, uncounted.
 platform::Syscalls injecting_table() {
   platform::Syscalls table = real_syscalls();
-  table.open = inj_open;
+  table.openat = inj_openat;
   table.close = inj_close;
   table.pread = inj_pread;
   table.pwrite = inj_pwrite;
@@ -285,7 +285,7 @@ platform::Syscalls injecting_table() {
   table.cachestat = inj_cachestat;
   table.flock = inj_flock;
   table.renameat2 = inj_renameat2;
-  table.unlink = inj_unlink;
+  table.unlinkat = inj_unlinkat;
   table.mmap = inj_mmap;
   table.munmap = inj_munmap;
   table.msync = inj_msync;
