@@ -66,6 +66,8 @@ datatier_status from_errc(datatier::errc e) noexcept {
       return DATATIER_ERR_UNCLEAN_SHUTDOWN;
     case datatier::errc::pool_in_use:
       return DATATIER_ERR_POOL_IN_USE;
+    case datatier::errc::file_replaced:
+      return DATATIER_ERR_FILE_REPLACED;
   }
   return DATATIER_ERR_INTERNAL;
 }
@@ -272,6 +274,8 @@ const char* datatier_strerror(datatier_status status) {
       return "operating system error";
     case DATATIER_ERR_INTERNAL:
       return "internal error";
+    case DATATIER_ERR_FILE_REPLACED:
+      return "pool file replaced by another program";
   }
   return "unknown datatier status";
 }

@@ -87,7 +87,10 @@ typedef enum datatier_status {
    * is datatier_last_errno(). */
   DATATIER_ERR_OS = 12,
   /* A failure the library did not expect; the message says what it was. */
-  DATATIER_ERR_INTERNAL = 13
+  DATATIER_ERR_INTERNAL = 13,
+  /* flush: another program removed, renamed or replaced the pool file or
+   * its spare; nothing was swapped. */
+  DATATIER_ERR_FILE_REPLACED = 14
 } datatier_status;
 
 /* Options for creating and opening file pools. Initialise with

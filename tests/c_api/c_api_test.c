@@ -266,7 +266,7 @@ static void test_other_errors(void) {
 
 static void test_strerror(void) {
   current_test = "strerror";
-  for (int i = DATATIER_OK; i <= DATATIER_ERR_INTERNAL; ++i) {
+  for (int i = DATATIER_OK; i <= DATATIER_ERR_FILE_REPLACED; ++i) {
     const char* text = datatier_strerror((datatier_status)i);
     CHECK(text != NULL && text[0] != '\0' && strstr(text, "unknown") == NULL);
     for (int j = DATATIER_OK; j < i; ++j) {
