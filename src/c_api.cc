@@ -239,6 +239,19 @@ datatier_status datatier_pool_flush(datatier_pool* pool) {
   }
 }
 
+datatier_status datatier_pool_shutdown(datatier_pool* pool) {
+  if (pool == nullptr) {
+    return fail(DATATIER_ERR_INVALID_ARGUMENT, "datatier_pool_shutdown: pool is NULL", 0);
+  }
+  try {
+    pool->pool->close();
+  } catch (...) {
+    return fail_from_current_exception();
+  }
+  delete pool;
+  return DATATIER_OK;
+}
+
 void datatier_pool_close(datatier_pool* pool) {
   // The pools' destructors are noexcept and never throw.
   delete pool;

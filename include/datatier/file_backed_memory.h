@@ -150,7 +150,7 @@ class FileBackedMemory final : public Datapool {
   // locks), leaving it as a moved-from pool. On an error the pool is still
   // held, as after a failed flush().
   // Throws: as flush().
-  void close();
+  void close() override;
 
   // The header now in the pool file, decoded. Throws: datatier::Error on a
   // read error, std::errc::bad_file_descriptor on a moved-from pool.

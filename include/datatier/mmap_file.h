@@ -114,7 +114,7 @@ class MmapFile final : public Datapool {
   // the pool (mapping, file, lock), leaving it as a moved-from pool. On an
   // error the pool is still held.
   // Throws: as flush().
-  void close();
+  void close() override;
 
   // The header now in the file, decoded. Throws: datatier::Error on a read error.
   Header header() const;
