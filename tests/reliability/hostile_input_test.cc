@@ -279,6 +279,59 @@ TEST(HostileInput, ReadOnlyFileSystemRefusesOpenAndCreateButVerifies) {
   EXPECT_CHILD_PASSED(outcome);
 }
 
+// A pool file with holes on a full tmpfs: a page of a hole gets memory only
+// when a mapping touches it, and on a full tmpfs that touch raises SIGBUS.
+// verify_file() reads with pread (holes read as zeros, nothing allocated) and
+// says ok; MmapFile::open() reserves the holes first and fails cleanly with
+// ENOSPC. Neither kills the process.
+TEST(HostileInput, SparsePoolOnAFullTmpfsIsAnErrorNotASignal) {
+  TempDir dir;
+  const std::filesystem::path mount_point = dir / "full";
+  std::filesystem::create_directory(mount_point);
+  constexpr std::size_t kSize = std::size_t{4} << 20;
+  // A pool of zeros, saved cleanly: its data can be holes.
+  MmapFile::create(dir / "zeros", kSize, 0).close();
+  std::vector<std::byte> header = testing::read_file(dir / "zeros");
+  header.resize(kHeaderSize);
+
+  const auto outcome = run_in_child([&](ChildChecks& checks) {
+    if (::geteuid() != 0) throw Skip{"mounting a tmpfs needs root (CI runs as root)"};
+    if (::unshare(CLONE_NEWNS) != 0) {
+      throw Skip{std::string("unshare(CLONE_NEWNS) refused: ") + std::strerror(errno)};
+    }
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("datatier-test", mount_point.c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0) {
+      checks.add(std::string("mounting a tmpfs failed: ") + std::strerror(errno) + "\n");
+      return;
+    }
+    const auto path = mount_point / "pool";
+    {
+      const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      checks.expect(fd >= 0 && ::pwrite(fd, header.data(), header.size(), 0) ==
+                                   static_cast<ssize_t>(header.size()) &&
+                        ::ftruncate(fd, static_cast<off_t>(kHeaderSize + kSize)) == 0,
+                    "cannot lay out the sparse pool");
+      if (fd >= 0) ::close(fd);
+    }
+    // Fill the rest of the tmpfs.
+    {
+      const int fd = ::open((mount_point / "filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      const std::vector<char> block(4096, 'x');
+      while (::write(fd, block.data(), block.size()) > 0) {
+      }
+      ::close(fd);
+    }
+    VerifyOptions options;
+    options.data_size = kSize;
+    options.accept_unclean = true;
+    const VerifyReport report = verify_file(path, options);
+    checks.expect(report.ok(), "verify_file of the sparse pool: " + report.message);
+    checks.expect_error([&] { MmapFile::open(path, kSize, 0, FileOptions{}); },
+                        std::errc::no_space_on_device, "MmapFile::open on a full tmpfs");
+  });
+  EXPECT_CHILD_PASSED(outcome);
+}
+
 // ---------------------------------------------------------------------------
 // A file that shrinks while open() reads it, or between two opens.
 
