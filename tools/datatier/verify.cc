@@ -87,6 +87,12 @@ int run_verify(const VerifyCommandOptions& options) {
     spare_options.user_version = user_version;
     spare_options.data_size = report.data_size;
     previous = verify_file(spare, spare_options);
+    // A spare that never held a snapshot (the pool was created and saved
+    // once since) is no damage: say so instead of "checksum mismatch".
+    if (previous->error == errc::checksum_mismatch && previous->header &&
+        previous->header->checksum == Checksum{}) {
+      previous->message = "no previous snapshot yet (the pool was saved only once)";
+    }
   }
 
   if (options.json) {
