@@ -1,6 +1,8 @@
 // How a Memory pool's DRAM is placed: page size, NUMA node, locking, threads.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <cstddef>
 
 namespace datatier {
