@@ -10,6 +10,7 @@
 #include "checksum.h"
 #include "datatier/error.h"
 #include "datatier/memory.h"
+#include "open_or_create.h"
 #include "parallel.h"
 #include "platform/process.h"
 #include "pool_file.h"
@@ -24,7 +25,8 @@ struct FileBackedMemory::Impl {
         pool(std::move(pool_file)),
         spare(std::move(spare_file)),
         options(opts),
-        recovery(std::move(found)) {}
+        recovery(std::move(found)),
+        user_area(pool.header().user_area) {}
 
   detail::PoolLocation location;  // the directory held open, the pool file's name
   Memory memory;
@@ -35,6 +37,7 @@ struct FileBackedMemory::Impl {
   std::optional<detail::PoolFile> spare;
   FileOptions options;
   Recovery recovery;
+  UserArea user_area;  // saved into the header of every snapshot
   int owner_process = platform::process_id();
   std::mutex saving;  // one save at a time
   // A save failed after it began: what the spare holds, what the page cache
@@ -99,8 +102,9 @@ std::string set_aside(const platform::Directory& dir, const std::string& from,
                       const std::string& name) {
   constexpr int kNames = 1000;
   for (int i = 0; i < kNames; ++i) {
-    std::string aside = name + ".damaged";
-    if (i > 0) aside += "." + std::to_string(i);
+    std::string aside = name;
+    aside.append(".damaged");
+    if (i > 0) aside.append(".").append(std::to_string(i));
     if (dir.rename_if_free(from, aside)) return aside;
   }
   throw Error(std::make_error_code(std::errc::file_exists), dir.entry_path(from),
@@ -210,20 +214,33 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
                                      .accept_unclean = options.accept_unclean};
   detail::Verdict verdict;
   auto pool = detail::PoolFile::open(at.dir, at.name, expected, &verdict);
+  // A verdict that no previous snapshot can answer is reported before any
+  // memory is taken, as the order of checks promises.
+  const auto throw_unless_fallback = [&] {
+    if (!options.fallback_to_previous || !damage(verdict.code)) {
+      detail::throw_if_failed(verdict, pool.path());
+    }
+  };
+  throw_unless_fallback();
   if (options.direct_io) pool.enable_direct_io();
   auto memory = Memory::create(data_size, memory_options(options));
   if (!verdict) verdict = load(pool, memory, options);
   Recovery recovery;
   if (verdict) {
-    if (!options.fallback_to_previous || !damage(verdict.code)) {
-      detail::throw_if_failed(verdict, pool.path());
-    }
+    throw_unless_fallback();
     pool = restore_previous(at, std::move(pool), verdict, memory, expected, options, recovery);
   }
   auto spare = open_spare_for(at, pool, options);
   pool.mark_in_use();
   return FileBackedMemory(std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool),
                                                  std::move(spare), options, std::move(recovery)));
+}
+
+Opened<FileBackedMemory> FileBackedMemory::open_or_create(const std::filesystem::path& path,
+                                                         std::size_t data_size,
+                                                         std::uint64_t user_version,
+                                                         const FileOptions& options) {
+  return detail::open_or_create<FileBackedMemory>(path, data_size, user_version, options);
 }
 
 std::span<std::byte> FileBackedMemory::data() noexcept {
@@ -250,6 +267,7 @@ void FileBackedMemory::flush() {
   // 1. The new snapshot goes into the spare file; the pool file is untouched.
   //    The data is in memory already, so writing and hashing run side by side.
   Header header = pool.fresh_header();
+  header.user_area = s.user_area;
   detail::run_side_by_side(
       [&] {
         detail::write_bulk(spare.data_file(), bytes, kHeaderSize);
@@ -295,6 +313,14 @@ Header FileBackedMemory::header() const {
 const std::filesystem::path& FileBackedMemory::path() const noexcept {
   static const std::filesystem::path kNone;
   return impl_ ? impl_->pool.path() : kNone;
+}
+
+std::span<std::byte> FileBackedMemory::user_area() noexcept {
+  return impl_ ? std::span<std::byte>(impl_->user_area) : std::span<std::byte>{};
+}
+
+std::span<const std::byte> FileBackedMemory::user_area() const noexcept {
+  return impl_ ? std::span<const std::byte>(impl_->user_area) : std::span<const std::byte>{};
 }
 
 const Recovery& FileBackedMemory::recovery() const noexcept {

@@ -41,6 +41,7 @@ void encode_header(const Header& header, std::span<std::byte, kHeaderSize> out) 
   put_le(out, kUserVersionOffset, header.user_version);
   put_le(out, kOptionsOffset, header.options);
   put_le(out, kDataSizeOffset, header.data_size);
+  std::copy(header.user_area.begin(), header.user_area.end(), out.begin() + kUserAreaOffset);
 }
 
 Header decode_header(std::span<const std::byte, kHeaderSize> in) noexcept {
@@ -55,6 +56,7 @@ Header decode_header(std::span<const std::byte, kHeaderSize> in) noexcept {
   header.user_version = get_le<std::uint64_t>(in, kUserVersionOffset);
   header.options = get_le<std::uint64_t>(in, kOptionsOffset);
   header.data_size = get_le<std::uint64_t>(in, kDataSizeOffset);
+  std::copy_n(in.begin() + kUserAreaOffset, header.user_area.size(), header.user_area.begin());
   return header;
 }
 
