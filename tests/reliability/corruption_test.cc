@@ -351,7 +351,8 @@ void expect_every_part_checked(std::uint64_t data_size) {
   TempDir dir;
   const auto path = dir / "pool";
   {
-    auto pool = MmapFile::create(path, size, kUserVersion);
+    // A FileBackedMemory leaves a clean snapshot at each flush().
+    auto pool = FileBackedMemory::create(path, size, kUserVersion);
     testing::fill_splitmix64(pool.data(), data_size);
     pool.flush();
   }
