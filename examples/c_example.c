@@ -52,9 +52,12 @@ int main(int argc, char** argv) {
   if (status != DATATIER_OK) return report("create", status);
   struct counters c = {"example counters", 1};
   memcpy(datatier_pool_data(pool), &c, sizeof c);
-  status = datatier_pool_flush(pool);
-  datatier_pool_close(pool);
-  if (status != DATATIER_OK) return report("flush", status);
+  /* The clean shutdown: save, mark the file cleanly saved, release. */
+  status = datatier_pool_shutdown(pool);
+  if (status != DATATIER_OK) {
+    datatier_pool_close(pool);
+    return report("shutdown", status);
+  }
   printf("c_example: created and saved %zu bytes\n", (size_t)kDataSize);
 
   /* 2. Open it again, as a restarted process would, and update it. */
@@ -71,8 +74,12 @@ int main(int argc, char** argv) {
   datatier_pool* second = NULL;
   status = datatier_mmap_file_open(path, kDataSize, kUserVersion, NULL, &second);
   printf("c_example: second open while held -> %s\n", datatier_strerror(status));
-  datatier_pool_close(pool);
   int ok = status == DATATIER_ERR_POOL_IN_USE;
+  status = datatier_pool_shutdown(pool);
+  if (status != DATATIER_OK) {
+    datatier_pool_close(pool);
+    return report("shutdown", status);
+  }
 
   /* ...and an open expecting another layout version. */
   status = datatier_mmap_file_open(path, kDataSize, kUserVersion + 1, NULL, &second);

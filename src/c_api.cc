@@ -66,6 +66,8 @@ datatier_status from_errc(datatier::errc e) noexcept {
       return DATATIER_ERR_UNCLEAN_SHUTDOWN;
     case datatier::errc::pool_in_use:
       return DATATIER_ERR_POOL_IN_USE;
+    case datatier::errc::file_replaced:
+      return DATATIER_ERR_FILE_REPLACED;
   }
   return DATATIER_ERR_INTERNAL;
 }
@@ -237,6 +239,19 @@ datatier_status datatier_pool_flush(datatier_pool* pool) {
   }
 }
 
+datatier_status datatier_pool_shutdown(datatier_pool* pool) {
+  if (pool == nullptr) {
+    return fail(DATATIER_ERR_INVALID_ARGUMENT, "datatier_pool_shutdown: pool is NULL", 0);
+  }
+  try {
+    pool->pool->close();
+  } catch (...) {
+    return fail_from_current_exception();
+  }
+  delete pool;
+  return DATATIER_OK;
+}
+
 void datatier_pool_close(datatier_pool* pool) {
   // The pools' destructors are noexcept and never throw.
   delete pool;
@@ -272,6 +287,8 @@ const char* datatier_strerror(datatier_status status) {
       return "operating system error";
     case DATATIER_ERR_INTERNAL:
       return "internal error";
+    case DATATIER_ERR_FILE_REPLACED:
+      return "pool file replaced by another program";
   }
   return "unknown datatier status";
 }

@@ -26,6 +26,8 @@ class Category final : public std::error_category {
         return "pool was not cleanly saved";
       case errc::pool_in_use:
         return "pool is in use";
+      case errc::file_replaced:
+        return "pool file replaced by another program";
     }
     return "unknown datatier error " + std::to_string(value);
   }

@@ -57,6 +57,10 @@ platform::Mapping map_with_fallback(std::size_t size, const MemoryOptions& optio
 }  // namespace
 
 Memory::Memory(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
+
+void Memory::close() noexcept {
+  impl_.reset();
+}
 Memory::Memory(Memory&& other) noexcept = default;
 Memory& Memory::operator=(Memory&& other) noexcept = default;
 Memory::~Memory() = default;

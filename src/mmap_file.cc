@@ -3,6 +3,8 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <mutex>
+#include <optional>
 #include <string>
 
 #include "checksum.h"
@@ -10,6 +12,7 @@
 #include "fault_in.h"
 #include "parallel.h"
 #include "platform/mapping.h"
+#include "platform/process.h"
 #include "pool_file.h"
 
 namespace datatier {
@@ -51,9 +54,23 @@ void write_back(const detail::PoolFile& file, const platform::Mapping& mapping) 
 }  // namespace
 
 struct MmapFile::Impl {
+  Impl(detail::PoolLocation at, detail::PoolFile pool_file, platform::Mapping map,
+       unsigned hashing_threads) noexcept
+      : location(std::move(at)),
+        file(std::move(pool_file)),
+        mapping(std::move(map)),
+        threads(hashing_threads) {}
+
+  detail::PoolLocation location;  // the directory held open, the file's name
   detail::PoolFile file;
   platform::Mapping mapping;  // the whole file, header included
   unsigned threads;           // for hashing and faulting pages in
+  int owner_process = platform::process_id();
+  std::mutex saving;  // one save at a time
+  // The first failure of writing back, writing the header or syncing: the
+  // page cache may have dropped what it could not write, so no later save
+  // can vouch for the file.
+  std::optional<Error> write_failed;
 
   std::span<std::byte> data() const noexcept {
     return mapping.bytes().subspan(kHeaderSize, file.data_size());
@@ -64,6 +81,9 @@ struct MmapFile::Impl {
     hashing.threads = threads;
     return detail::pool_checksum(header, data(), hashing);
   }
+
+  // flush() (the in-use mark kept) and close() (the mark cleared).
+  void save(bool keep_mark);
 };
 
 MmapFile::MmapFile(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -73,9 +93,10 @@ MmapFile::~MmapFile() = default;
 
 MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_size,
                           std::uint64_t user_version, const FileOptions& options) {
-  auto file =
-      detail::PoolFile::create(path, data_size, user_version, detail::creation_mode(options));
-  detail::RemoveOnFailure cleanup(path);
+  auto at = detail::PoolLocation::of(path);
+  auto file = detail::PoolFile::create(at.dir, at.name, data_size, user_version,
+                                       detail::creation_mode(options));
+  detail::RemoveOnFailure cleanup(at.dir, at.name);
   auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
   // For reading: faulting a new file's pages in for writing would dirty
   // every one of them, and the kernel would write all those zeros back while
@@ -85,22 +106,29 @@ MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_si
   detail::fault_in(mapping, platform::Mapping::Use::reading, options.threads);
   cleanup.disarm();
   return MmapFile(
-      std::make_unique<Impl>(Impl{std::move(file), std::move(mapping), options.threads}));
+      std::make_unique<Impl>(std::move(at), std::move(file), std::move(mapping), options.threads));
 }
 
 MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size,
                         std::uint64_t user_version, const FileOptions& options) {
-  auto file = detail::PoolFile::open(path, {.data_size = data_size,
-                                            .user_version = user_version,
-                                            .accept_unclean = options.accept_unclean});
+  auto at = detail::PoolLocation::of(path);
+  auto file = detail::PoolFile::open(at.dir, at.name,
+                                     {.data_size = data_size,
+                                      .user_version = user_version,
+                                      .accept_unclean = options.accept_unclean});
+  // A hole of a sparse file would get its page only when the mapping first
+  // touches it, and on a full tmpfs that touch raises SIGBUS: give every
+  // hole its blocks now, where a full disk is an error.
+  file.file().reserve(file.file_size());
   auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
-  auto impl = std::make_unique<Impl>(Impl{std::move(file), std::move(mapping), options.threads});
+  auto impl =
+      std::make_unique<Impl>(std::move(at), std::move(file), std::move(mapping), options.threads);
   // Hashing reads every page, which also brings the file into memory, on
   // all the threads at once.
   detail::throw_if_failed(
       detail::check_checksum(impl->file.header(),
                              impl->checksum(detail::covered_header(impl->file.header_bytes()))),
-      path);
+      impl->file.path());
   impl->file.mark_in_use();
   return MmapFile(std::move(impl));
 }
@@ -113,9 +141,10 @@ std::span<const std::byte> MmapFile::data() const noexcept {
   return impl_ ? impl_->data() : std::span<const std::byte>{};
 }
 
-void MmapFile::flush() {
-  if (!impl_) return;
-  detail::PoolFile& file = impl_->file;
+void MmapFile::Impl::save(bool keep_mark) {
+  detail::check_owner_process(owner_process, file.path());
+  const std::lock_guard lock(saving);
+  if (write_failed) throw *write_failed;
   // Another program may have truncated or extended the file. Hashing the
   // mapping past a new end of file would raise SIGBUS, and a header written
   // now would vouch for a file of the wrong size: refuse before either.
@@ -124,15 +153,38 @@ void MmapFile::flush() {
                 "expected a file of " + std::to_string(file.file_size()) + " bytes, found " +
                     std::to_string(found) + " bytes: resized while the pool held it; not flushed");
   }
+  // A file removed or renamed since: its bytes would be saved where no
+  // open() looks for them.
+  if (!file.named_by(location.dir)) {
+    throw Error(errc::file_replaced, file.path(),
+                "the name no longer names the file this pool holds (removed, renamed or replaced "
+                "by another program); not flushed");
+  }
   // Data first, then the header that vouches for it: a crash in between
-  // leaves the in-use mark of the old header in place. Writing the data back
-  // and hashing it only read the mapping, so they run side by side.
+  // leaves the old header, whose checksum no longer matches. Writing the
+  // data back and hashing it only read the mapping, so they run side by side.
   Header header = file.fresh_header();
-  detail::run_side_by_side(
-      [&] { write_back(file, impl_->mapping); },
-      [&] { header.checksum = impl_->checksum(detail::covered_header(header)); });
-  file.write_header(header);
-  file.file().sync_data();
+  if (keep_mark) header.options |= kOptionInUse;
+  try {
+    detail::run_side_by_side([&] { write_back(file, mapping); },
+                             [&] { header.checksum = checksum(detail::covered_header(header)); });
+    file.write_header(header);
+    file.file().sync_data();
+  } catch (const Error& e) {
+    write_failed = e;
+    throw;
+  }
+}
+
+void MmapFile::flush() {
+  if (!impl_) detail::throw_moved_from();
+  impl_->save(/*keep_mark=*/true);
+}
+
+void MmapFile::close() {
+  if (!impl_) detail::throw_moved_from();
+  impl_->save(/*keep_mark=*/false);
+  impl_.reset();
 }
 
 Header MmapFile::header() const {

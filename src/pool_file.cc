@@ -10,6 +10,7 @@
 #include "datatier/error.h"
 #include "header_layout.h"
 #include "platform/clock.h"
+#include "platform/process.h"
 #include "platform/system_error.h"
 
 namespace datatier::detail {
@@ -27,7 +28,7 @@ void lock_or_throw(const platform::File& file) {
 RemoveOnFailure::~RemoveOnFailure() {
   if (!armed_) return;
   try {
-    platform::remove_file(path_);
+    dir_.remove(name_);
   } catch (const Error&) {
     // Best effort: the failure that got us here is the one to report.
   }
@@ -57,11 +58,20 @@ std::uint64_t checked_file_size(const std::filesystem::path& path, std::size_t d
   return *size;
 }
 
-PoolFile PoolFile::create(const std::filesystem::path& path, std::size_t data_size,
-                          std::uint64_t user_version, mode_t mode) {
-  const std::uint64_t file_size = checked_file_size(path, data_size);
-  PoolFile pool(platform::File::create_new(path, mode), data_size, user_version, file_size);
-  RemoveOnFailure cleanup(path);
+PoolLocation PoolLocation::of(const std::filesystem::path& path) {
+  const std::filesystem::path resolved = platform::resolve_path(path);
+  return {platform::Directory::open(resolved.parent_path()), resolved.filename().string()};
+}
+
+std::string spare_name(const std::string& name) {
+  return name + ".prev";
+}
+
+PoolFile PoolFile::create(const platform::Directory& dir, const std::string& name,
+                          std::size_t data_size, std::uint64_t user_version, mode_t mode) {
+  const std::uint64_t file_size = checked_file_size(dir.entry_path(name), data_size);
+  PoolFile pool(dir.create_file(name, mode), name, data_size, user_version, file_size);
+  RemoveOnFailure cleanup(dir, name);
   lock_or_throw(pool.file_);
   pool.file_.allocate(file_size);
   Header header;
@@ -70,37 +80,135 @@ PoolFile PoolFile::create(const std::filesystem::path& path, std::size_t data_si
   header.options = kOptionInUse;
   pool.write_header(header);
   pool.file_.sync();
-  platform::sync_directory(path.parent_path());
+  dir.sync();
   cleanup.disarm();
   return pool;
 }
 
-PoolFile PoolFile::open(const std::filesystem::path& path, const Expectation& expected) {
-  checked_file_size(path, expected.data_size);
-  PoolFile pool(platform::File::open(path, platform::File::Access::read_write), expected.data_size,
+PoolFile PoolFile::open(const platform::Directory& dir, const std::string& name,
+                        const Expectation& expected, Verdict* failed) {
+  checked_file_size(dir.entry_path(name), expected.data_size);
+  PoolFile pool(dir.open_file(name, platform::File::Access::read_write), name, expected.data_size,
                 expected.user_version, 0);
   lock_or_throw(pool.file_);
   pool.file_size_ = pool.file_.size();
-  throw_if_failed(check_file_size(pool.file_size_, expected.data_size), path);
-  pool.load_header();
-  throw_if_failed(check_header(pool.header_, expected), path);
+  Verdict verdict = check_file_size(pool.file_size_, expected.data_size);
+  if (!verdict) {
+    pool.load_header();
+    verdict = check_header(pool.header_, expected);
+  }
+  if (verdict && failed == nullptr) throw_if_failed(verdict, pool.path());
+  if (failed != nullptr) *failed = std::move(verdict);
   return pool;
 }
 
-PoolFile PoolFile::open_spare(const std::filesystem::path& path, std::size_t data_size,
-                              std::uint64_t user_version, mode_t mode, bool direct_io,
-                              bool* created) {
-  const std::uint64_t file_size = checked_file_size(path, data_size);
+namespace {
+
+// How often open_spare() looks again when another program changes the
+// spare's name between its look and its open or create.
+constexpr int kSpareAttempts = 3;
+
+// Whether an existing entry may be written as the spare of a pool file
+// whose status is `pool`: a regular file that nothing else names, whose
+// owner is the pool's or can be made so.
+bool writable_spare(const platform::FileStatus& entry, const platform::FileStatus& pool) {
+  const bool same_owner = entry.owner == pool.owner && entry.group == pool.group;
+  return entry.regular() && entry.links == 1 && (same_owner || platform::running_as_root());
+}
+
+bool raced(const Error& e) {
+  return e.code() == std::errc::no_such_file_or_directory || e.code() == std::errc::file_exists ||
+         e.code() == std::errc::too_many_symbolic_link_levels;
+}
+
+}  // namespace
+
+PoolFile PoolFile::open_spare(const platform::Directory& dir, const std::string& name,
+                              const PoolFile& pool, bool direct_io, bool* created) {
+  const platform::FileStatus owner = pool.file_.status();
   bool made = false;
-  PoolFile spare(platform::File::open_or_create(path, mode, &made), data_size, user_version,
-                 file_size);
-  RemoveOnFailure cleanup(path, made);
+  std::optional<platform::File> file;
+  for (int attempt = 1; !file; ++attempt) {
+    try {
+      const auto entry = dir.entry(name);
+      if (!entry) {
+        file.emplace(dir.create_file(name, owner.permissions()));
+        made = true;
+      } else if (entry->directory()) {
+        platform::throw_errno(EISDIR, dir.entry_path(name), "cannot use as the spare file");
+      } else if (!writable_spare(*entry, owner)) {
+        // Never written through: only the name goes.
+        dir.remove(name);
+      } else {
+        platform::File opened = dir.open_file(name, platform::File::Access::read_write);
+        if (opened.status().id == entry->id) file.emplace(std::move(opened));
+      }
+    } catch (const Error& e) {
+      if (!raced(e) || attempt == kSpareAttempts) throw;
+    }
+    if (!file && attempt == kSpareAttempts) {
+      throw Error(std::make_error_code(std::errc::file_exists), dir.entry_path(name),
+                  "the spare file's name keeps changing under another program");
+    }
+  }
+  PoolFile spare(std::move(*file), name, pool.data_size_, pool.user_version_, pool.file_size_);
+  RemoveOnFailure cleanup(dir, name, made);
   lock_or_throw(spare.file_);
-  if (spare.file_.size() != file_size) spare.file_.allocate(file_size);
+  spare.match_owner_and_mode(owner);
+  if (spare.file_.size() != spare.file_size_) spare.file_.allocate(spare.file_size_);
   if (direct_io) spare.enable_direct_io();
   cleanup.disarm();
   if (created != nullptr) *created = made;
   return spare;
+}
+
+PoolFile PoolFile::replace_spare(const platform::Directory& dir, const std::string& name,
+                                 const PoolFile& pool, bool direct_io) {
+  dir.remove(name);
+  return open_spare(dir, name, pool, direct_io);
+}
+
+void PoolFile::match_owner_and_mode(const platform::FileStatus& pool) {
+  const platform::FileStatus mine = file_.status();
+  if ((mine.owner != pool.owner || mine.group != pool.group) && platform::running_as_root()) {
+    file_.set_owner(pool.owner, pool.group);
+  }
+  if (mine.permissions() != pool.permissions()) file_.set_mode(pool.permissions());
+}
+
+bool PoolFile::named_by(const platform::Directory& dir) const {
+  const platform::FileStatus held = file_.status();
+  const auto entry = dir.entry(name_);
+  return held.links > 0 && entry && entry->id == held.id;
+}
+
+void PoolFile::renamed(const platform::Directory& dir, std::string name) {
+  const std::filesystem::path path = dir.entry_path(name);
+  name_ = std::move(name);
+  file_.renamed(path);
+  if (direct_) direct_->renamed(path);
+}
+
+void check_names_before_swap(const platform::Directory& dir, const PoolFile& pool,
+                             const PoolFile& spare) {
+  const bool pool_ok = pool.named_by(dir);
+  const bool spare_ok = spare.named_by(dir);
+  if (pool_ok && spare_ok) return;
+  const std::string which = !pool_ok && !spare_ok ? "neither name names its file"
+                            : !pool_ok            ? "the pool file's name no longer names it"
+                                                  : "the spare file's name no longer names it";
+  throw Error(errc::file_replaced, pool.path(),
+              "not exchanged with '" + spare.path().string() + "': " + which +
+                  " (removed, renamed or replaced by another program); the new snapshot was "
+                  "not put in place");
+}
+
+void check_owner_process(int owner, const std::filesystem::path& path) {
+  if (platform::process_id() == owner) return;
+  throw Error(std::make_error_code(std::errc::operation_not_permitted), path,
+              "a pool can be saved only by the process that opened it (this is process " +
+                  std::to_string(platform::process_id()) + ", the pool was opened by " +
+                  std::to_string(owner) + ")");
 }
 
 void PoolFile::enable_direct_io() {

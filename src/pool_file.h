@@ -14,35 +14,58 @@
 #include "bulk_io.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"
+#include "platform/directory.h"
 #include "platform/file.h"
 #include "pool_check.h"
 
 namespace datatier::detail {
 
+// Files are named by an entry `name` of a directory the pool holds open, so
+// that a later chdir, or a path whose links change, never redirects a save.
 class PoolFile {
  public:
-  // Creates `path` (which must not exist) with mode `mode`, locks it, reserves
-  // its full size and writes a header marked in use with no valid checksum, so
-  // the file is never mistaken for a saved pool until flush(). If anything
-  // fails, the new file is removed again.
+  // Creates `name` in `dir` (which must not have it; a symbolic link there is
+  // never followed) with mode `mode`, locks it, reserves its full size,
+  // writes a header marked in use with no valid checksum, so the file is
+  // never mistaken for a saved pool until a save, and makes file and entry
+  // durable. If anything fails, the new file is removed again.
   // Throws: datatier::Error (file_exists, invalid_argument, errc::pool_in_use, ...).
-  static PoolFile create(const std::filesystem::path& path, std::size_t data_size,
-                         std::uint64_t user_version, mode_t mode);
+  static PoolFile create(const platform::Directory& dir, const std::string& name,
+                         std::size_t data_size, std::uint64_t user_version, mode_t mode);
 
-  // Opens and locks an existing `path` and runs every check but the checksum
-  // (file size, magic, version, options, data size, user version, in-use mark).
-  // The header read is in header(); the caller computes the checksum.
-  static PoolFile open(const std::filesystem::path& path, const Expectation& expected);
+  // Opens (never through a symbolic link) and locks `name` in `dir` and runs
+  // every check but the checksum (file size, magic, version, options, data
+  // size, user version, in-use mark). The header read is in header(); the
+  // caller computes the checksum. A failed check is thrown, or, with
+  // `failed` given, stored there and the file returned open and locked.
+  static PoolFile open(const platform::Directory& dir, const std::string& name,
+                       const Expectation& expected, Verdict* failed = nullptr);
 
-  // Opens `path` as this pool's spare file, creating it if needed, locks it,
-  // sizes it like the pool and, if `direct_io`, enables direct I/O. Its
-  // contents are not read. Sets `*created` (when given) to whether this call
-  // made the file; if the call fails, a file it made is removed again.
-  static PoolFile open_spare(const std::filesystem::path& path, std::size_t data_size,
-                             std::uint64_t user_version, mode_t mode, bool direct_io,
-                             bool* created = nullptr);
+  // Opens `name` in `dir` as the spare file of `pool`, locks it, gives it
+  // the pool file's size, permission bits and (for a superuser) owner, and,
+  // if `direct_io`, enables direct I/O. Its contents are not read. Whatever
+  // the name holds that must not be written through (a symbolic link, a file
+  // with other hard links, a FIFO or device, another user's file) is removed
+  // and a new file made in its place; a directory there is an error (EISDIR).
+  // Sets `*created` (when given) to whether this call made the file; if the
+  // call fails, a file it made is removed again.
+  static PoolFile open_spare(const platform::Directory& dir, const std::string& name,
+                             const PoolFile& pool, bool direct_io, bool* created = nullptr);
+
+  // Removes the entry `name` of `dir`, then makes a new spare there as
+  // open_spare() does: for a spare whose contents can no longer be trusted.
+  static PoolFile replace_spare(const platform::Directory& dir, const std::string& name,
+                                const PoolFile& pool, bool direct_io);
 
   const platform::File& file() const noexcept { return file_; }
+  const std::string& name() const noexcept { return name_; }
+
+  // Whether the entry name() of `dir` is still the file held: not removed,
+  // renamed or replaced since.
+  bool named_by(const platform::Directory& dir) const;
+
+  // Records that the file held is now the entry `name` of `dir`.
+  void renamed(const platform::Directory& dir, std::string name);
 
   // Opens a direct I/O descriptor beside the buffered one, where the file
   // system allows it (see data_file()).
@@ -76,7 +99,7 @@ class PoolFile {
   void mark_in_use();
 
   // Exchanges the open files (descriptors, locks and headers) of this and
-  // `other`, each keeping its path: what follows renaming the two files into
+  // `other`, each keeping its name: what follows renaming the two files into
   // each other's place.
   void swap_files(PoolFile& other) noexcept;
 
@@ -85,14 +108,19 @@ class PoolFile {
   void zero_tail();
 
  private:
-  PoolFile(platform::File file, std::size_t data_size, std::uint64_t user_version,
-           std::uint64_t file_size) noexcept
+  PoolFile(platform::File file, std::string name, std::size_t data_size,
+           std::uint64_t user_version, std::uint64_t file_size) noexcept
       : file_(std::move(file)),
+        name_(std::move(name)),
         data_size_(data_size),
         user_version_(user_version),
         file_size_(file_size) {}
 
+  // Gives a spare the pool file's mode and, for a superuser, its owner.
+  void match_owner_and_mode(const platform::FileStatus& pool);
+
   platform::File file_;
+  std::string name_;
   std::optional<platform::File> direct_;
   std::size_t data_size_;
   std::uint64_t user_version_;
@@ -105,17 +133,31 @@ class PoolFile {
 // (disarm()). Removal failures are ignored: the original error is reported.
 class RemoveOnFailure {
  public:
-  explicit RemoveOnFailure(std::filesystem::path path, bool armed = true)
-      : path_(std::move(path)), armed_(armed) {}
+  RemoveOnFailure(const platform::Directory& dir, std::string name, bool armed = true)
+      : dir_(dir), name_(std::move(name)), armed_(armed) {}
   RemoveOnFailure(const RemoveOnFailure&) = delete;
   RemoveOnFailure& operator=(const RemoveOnFailure&) = delete;
   ~RemoveOnFailure();
   void disarm() noexcept { armed_ = false; }
 
  private:
-  std::filesystem::path path_;
+  const platform::Directory& dir_;
+  std::string name_;
   bool armed_;
 };
+
+// The directory of a pool path and the pool file's name in it, the path
+// resolved once (platform::resolve_path) and the directory held open.
+struct PoolLocation {
+  platform::Directory dir;
+  std::string name;
+
+  static PoolLocation of(const std::filesystem::path& path);
+  std::filesystem::path path() const { return dir.entry_path(name); }
+};
+
+// The name of the spare file of the pool file `name`: name + ".prev".
+std::string spare_name(const std::string& name);
 
 // The value of Header::data_size for a pool of `data_size` bytes: 0 for whole
 // pages, where the file size implies the data size and the header stays byte
@@ -131,5 +173,17 @@ mode_t creation_mode(const FileOptions& options) noexcept;
 
 // The file size for `data_size`, or std::errc::invalid_argument naming `path`.
 std::uint64_t checked_file_size(const std::filesystem::path& path, std::size_t data_size);
+
+// Throws errc::file_replaced unless the entries of `pool` and of `spare` in
+// `dir` still name the files they hold: checked right before the two are
+// swapped, so that a save never puts another program's file under the
+// pool's name.
+void check_names_before_swap(const platform::Directory& dir, const PoolFile& pool,
+                             const PoolFile& spare);
+
+// Throws std::errc::operation_not_permitted when the calling process is not
+// `owner`, the one that opened the pool: a forked child shares the parent's
+// descriptors and locks, and a save from it would race the parent's.
+void check_owner_process(int owner, const std::filesystem::path& path);
 
 }  // namespace datatier::detail

@@ -197,9 +197,13 @@ Checksum to_checksum(const ChainingValue& cv) noexcept {
 
 // The bytes per leaf task for an input of `length` bytes (header included):
 // a power of two, so task boundaries fall on multiples of it.
-std::uint64_t task_bytes(std::uint64_t length, unsigned threads) noexcept {
-  const std::uint64_t target = length / (std::uint64_t{resolve_threads(threads)} * kTasksPerThread);
-  return std::max(kMinTaskBytes, std::bit_ceil(std::max<std::uint64_t>(target, 1)));
+std::uint64_t task_bytes(std::uint64_t length, const TreeHashOptions& options) noexcept {
+  const std::uint64_t target =
+      length / (std::uint64_t{resolve_threads(options.threads)} * kTasksPerThread);
+  const std::uint64_t bytes = std::max(kMinTaskBytes, std::bit_ceil(std::max<std::uint64_t>(target, 1)));
+  return options.max_task_bytes == 0
+             ? bytes
+             : std::min(bytes, std::max(kMinTaskBytes, std::bit_floor(options.max_task_bytes)));
 }
 
 }  // namespace
@@ -209,7 +213,7 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
   detect_cpu_features_once();
   const TreeInput input(header, data);
   std::vector<Task> tasks;
-  split_tasks(0, input.length(), task_bytes(input.length(), options.threads), tasks);
+  split_tasks(0, input.length(), task_bytes(input.length(), options), tasks);
 
   std::vector<ChainingValue> results(tasks.size());
   std::atomic<std::size_t> next_task{0};
@@ -229,6 +233,7 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
       }
       // A lone task is the whole tree: hash it as the root directly.
       results[i] = input.node(task.offset, task.len, tasks.size() == 1, nullptr, scratch);
+      if (options.after_hashing && end > begin) options.after_hashing(begin, end);
       const std::uint64_t so_far = done.fetch_add(end - begin) + (end - begin);
       if (worker == 0 && options.progress) options.progress(so_far, data.size());
     }

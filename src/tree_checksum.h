@@ -19,6 +19,12 @@ struct TreeHashOptions {
   // file read in flight). Returns false to abandon the hash, which then
   // returns an all-zero result. May be empty.
   std::function<bool(std::uint64_t begin, std::uint64_t end)> before_hashing;
+  // Called by a worker after it has hashed data bytes [begin, end) and will
+  // not read them again. May be empty.
+  std::function<void(std::uint64_t begin, std::uint64_t end)> after_hashing;
+  // The largest leaf task in bytes (a power of two, at least 1 MiB), 0 for
+  // no limit: bounds how far ahead of the hash a streamed input must be.
+  std::uint64_t max_task_bytes = 0;
   // Called on the calling thread now and then with data bytes hashed so far.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };

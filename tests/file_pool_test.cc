@@ -8,10 +8,14 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <thread>
+#include <type_traits>
+#include <vector>
 
 #include "pool_kinds.h"
 #include "process_state.h"
@@ -30,11 +34,11 @@ class FilePool : public ::testing::Test {
 
   std::filesystem::path path() const { return dir_ / "pool"; }
 
-  // Creates a pool of `size` bytes filled from `seed`, flushes and closes it.
+  // Creates a pool of `size` bytes filled from `seed` and closes it cleanly.
   void make_saved_pool(std::size_t size, std::uint64_t user_version = 0, std::uint64_t seed = 1) {
     auto pool = Kind::create(dir_, size, user_version);
     testing::fill_splitmix64(pool.data(), seed);
-    pool.flush();
+    pool.close();
   }
 
   void expect_contents(const Pool& pool, std::size_t size, std::uint64_t seed) {
@@ -59,15 +63,15 @@ TYPED_TEST(FilePool, RoundTripsEveryDataSize) {
       auto pool = TypeParam::create(dir, size, 3);
       EXPECT_EQ(pool.size(), size);
       testing::fill_splitmix64(pool.data(), size);
-      pool.flush();
+      pool.close();
     }
     EXPECT_EQ(std::filesystem::file_size(dir / "pool"), *pool_file_size(size));
     {
       auto pool = TypeParam::open(dir, size, 3);
       this->expect_contents(pool, size, size);
-      // Reopen → write → flush cycles keep the size openable (reference defect B1).
+      // Reopen → write → save cycles keep every size openable.
       testing::fill_splitmix64(pool.data(), size + 1);
-      pool.flush();
+      pool.close();
     }
     auto pool = TypeParam::open(dir, size, 3);
     this->expect_contents(pool, size, size + 1);
@@ -98,7 +102,10 @@ TYPED_TEST(FilePool, HeaderReportsWhatTheFileHolds) {
   EXPECT_EQ(h.magic, kMagic);
   EXPECT_EQ(h.version, kFormatVersion);
   EXPECT_EQ(h.user_version, 42u);
-  EXPECT_EQ(h.options, 0u);
+  // An MmapFile keeps its in-use mark until close(); a FileBackedMemory's
+  // saved snapshot is clean.
+  constexpr bool kMmap = std::is_same_v<typename TypeParam::Pool, MmapFile>;
+  EXPECT_EQ(h.options, kMmap ? kOptionInUse : 0u);
   EXPECT_EQ(h.data_size, 0u);  // whole pages: not recorded, as the reference writes
   EXPECT_GT(h.time_unix_s, 1'600'000'000u);
   EXPECT_GT(h.time_unix_ns / 1'000'000'000u, 1'600'000'000u);
@@ -177,7 +184,7 @@ TYPED_TEST(FilePool, EachCorruptedFieldGivesItsError) {
     {
       auto pool = TypeParam::create(dir, kSize);
       testing::fill_splitmix64(pool.data(), 1);
-      pool.flush();
+      pool.close();
     }
     testing::flip_byte(dir / "pool", c.offset);
     if (c.offset == 80) {
@@ -327,14 +334,139 @@ TYPED_TEST(FilePool, PoolOpenedAndNotFlushedIsAnUncleanShutdown) {
   accept.accept_unclean = true;
   auto pool = TypeParam::open(this->dir_, 4096, 0, accept);
   this->expect_contents(pool, 4096, 9);
-  pool.flush();
+  pool.close();
+  EXPECT_NO_THROW(TypeParam::open(this->dir_, 4096));
 }
 
-TYPED_TEST(FilePool, FlushClearsTheInUseMark) {
+TYPED_TEST(FilePool, CloseClearsTheInUseMark) {
   auto pool = TypeParam::create(this->dir_, 4096);
-  EXPECT_EQ(pool.header().options & kOptionInUse, kOptionInUse);
+  EXPECT_EQ(read_header(this->path()).options & kOptionInUse, kOptionInUse);
+  pool.close();
+  EXPECT_EQ(read_header(this->path()).options & kOptionInUse, 0u);
+  EXPECT_TRUE(pool.data().empty()) << "close() releases the pool";
+  EXPECT_DATATIER_ERROR(pool.flush(), std::errc::bad_file_descriptor);
+  EXPECT_DATATIER_ERROR(pool.close(), std::errc::bad_file_descriptor);
+}
+
+// The mark tells an operator that the owner died unsaved, not that the disk
+// is corrupt: a pool killed while its owner writes says unclean_shutdown.
+TYPED_TEST(FilePool, PoolDestroyedAfterFlushAndWritesIsUncleanNotCorrupt) {
+  {
+    auto pool = TypeParam::create(this->dir_, 8192);
+    testing::fill_splitmix64(pool.data(), 1);
+    pool.flush();
+    testing::fill_splitmix64(pool.data(), 2);  // the owner goes on writing, then dies
+  }
+  if constexpr (std::is_same_v<typename TypeParam::Pool, MmapFile>) {
+    EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::unclean_shutdown);
+  } else {
+    // A FileBackedMemory's file holds the flushed snapshot, clean.
+    auto pool = TypeParam::open(this->dir_, 8192);
+    this->expect_contents(pool, 8192, 1);
+  }
+}
+
+TYPED_TEST(FilePool, FlushFromAForkedChildIsRefused) {
+  auto pool = TypeParam::create(this->dir_, 4096);
+  testing::fill_splitmix64(pool.data(), 1);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    int status = 1;
+    try {
+      pool.flush();
+    } catch (const Error& e) {
+      status = e.code() == std::errc::operation_not_permitted ? 0 : 2;
+    }
+    ::_exit(status);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the child's flush() was not refused";
+  EXPECT_NO_THROW(pool.flush()) << "the parent still saves";
+}
+
+TYPED_TEST(FilePool, ConcurrentFlushesAreSerialised) {
+  auto pool = TypeParam::create(this->dir_, std::size_t{4} << 20);
+  testing::fill_splitmix64(pool.data(), 5);
+  std::vector<std::thread> savers;
+  std::atomic<int> failures{0};
+  for (int i = 0; i < 4; ++i) {
+    savers.emplace_back([&] {
+      try {
+        for (int j = 0; j < 3; ++j) pool.flush();
+      } catch (const Error&) {
+        ++failures;
+      }
+    });
+  }
+  for (auto& t : savers) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  pool.close();
+  auto reopened = TypeParam::open(this->dir_, std::size_t{4} << 20);
+  this->expect_contents(reopened, std::size_t{4} << 20, 5);
+}
+
+TYPED_TEST(FilePool, RelativePathSurvivesAChangeOfWorkingDirectory) {
+  const auto old_cwd = std::filesystem::current_path();
+  std::filesystem::current_path(this->dir_.path());
+  auto pool = TypeParam::Pool::create("relative.pool", 4096, 0);
+  std::filesystem::current_path("/");  // as daemon(3) does
+  testing::fill_splitmix64(pool.data(), 3);
   pool.flush();
-  EXPECT_EQ(pool.header().options & kOptionInUse, 0u);
+  pool.close();
+  std::filesystem::current_path(old_cwd);
+  EXPECT_EQ(pool.path(), std::filesystem::path{});
+  auto reopened = TypeParam::Pool::open(this->dir_ / "relative.pool", 4096, 0);
+  this->expect_contents(reopened, 4096, 3);
+  EXPECT_FALSE(std::filesystem::exists(std::filesystem::path("/relative.pool")));
+}
+
+TYPED_TEST(FilePool, PoolPathThatIsALinkIsResolvedOnce) {
+  std::filesystem::create_directory(this->dir_ / "real");
+  std::filesystem::create_directory_symlink(this->dir_ / "real", this->dir_ / "via");
+  {
+    auto pool = TypeParam::Pool::create(this->dir_ / "via" / "pool", 4096, 0);
+    testing::fill_splitmix64(pool.data(), 4);
+    pool.flush();
+    // The link now points elsewhere: saves still go where the pool is.
+    std::filesystem::remove(this->dir_ / "via");
+    std::filesystem::create_directory(this->dir_ / "via");
+    testing::fill_splitmix64(pool.data(), 5);
+    pool.close();
+  }
+  EXPECT_FALSE(std::filesystem::exists(this->dir_ / "via" / "pool"));
+  // A file link: opening through it saves into the file it names, which
+  // stays a regular file, and the link stays a link.
+  std::filesystem::create_symlink(this->dir_ / "real" / "pool", this->dir_ / "link");
+  {
+    auto pool = TypeParam::Pool::open(this->dir_ / "link", 4096, 0);
+    this->expect_contents(pool, 4096, 5);
+    EXPECT_EQ(pool.path(), this->dir_ / "real" / "pool");
+    testing::fill_splitmix64(pool.data(), 6);
+    pool.flush();
+    pool.flush();
+    pool.close();
+  }
+  EXPECT_TRUE(std::filesystem::is_symlink(this->dir_ / "link"));
+  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(this->dir_ / "real" / "pool")));
+  auto pool = TypeParam::Pool::open(this->dir_ / "real" / "pool", 4096, 0);
+  this->expect_contents(pool, 4096, 6);
+}
+
+TYPED_TEST(FilePool, SaveAfterThePoolFileWasRemovedIsAnError) {
+  auto pool = TypeParam::create(this->dir_, 4096);
+  std::filesystem::remove(this->path());
+  EXPECT_DATATIER_ERROR(pool.flush(), errc::file_replaced);
+}
+
+TYPED_TEST(FilePool, SaveAfterThePoolFileWasReplacedIsAnErrorAndLeavesTheForeignFile) {
+  auto pool = TypeParam::create(this->dir_, 4096);
+  testing::write_file(this->dir_ / "foreign", std::vector<std::byte>(100, std::byte{7}));
+  std::filesystem::rename(this->dir_ / "foreign", this->path());
+  EXPECT_DATATIER_ERROR(pool.flush(), errc::file_replaced);
+  EXPECT_EQ(testing::read_file(this->path()), std::vector<std::byte>(100, std::byte{7}));
 }
 
 TYPED_TEST(FilePool, SecondOpenWhileHeldIsPoolInUse) {
@@ -342,7 +474,7 @@ TYPED_TEST(FilePool, SecondOpenWhileHeldIsPoolInUse) {
   {
     auto held = TypeParam::open(this->dir_, 4096);
     EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), errc::pool_in_use);
-    held.flush();
+    held.close();
   }
   EXPECT_NO_THROW(TypeParam::open(this->dir_, 4096));
 }

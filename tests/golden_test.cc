@@ -69,7 +69,7 @@ void expect_written_pool_matches_golden(const GoldenFile& golden,
   {
     auto pool = Pool::create(path, golden.data_size, golden.user_version);
     testing::fill_splitmix64(pool.data(), golden.seed);
-    pool.flush();
+    pool.close();
   }
   const auto ours = testing::read_file(path);
   const auto theirs = testing::read_file(testing::golden(golden.name));

@@ -36,7 +36,7 @@ void write_reopen_update_scenario() {
     EXPECT_EQ(pool.size(), 2 * kPage);
     pool.flush();
     std::copy(kMagicA.begin(), kMagicA.end(), pool.data().begin());
-    pool.flush();
+    pool.close();
   }
   {
     Pool pool = Pool::open(path, 2 * kPage, 0);
@@ -44,7 +44,7 @@ void write_reopen_update_scenario() {
     EXPECT_TRUE(std::equal(kMagicA.begin(), kMagicA.end(), pool.data().begin()));
     for (std::size_t i = 4; i < 8; ++i) EXPECT_EQ(pool.data()[i], std::byte{0});
     std::copy(kMagicB.begin(), kMagicB.end(), pool.data().begin());
-    pool.flush();
+    pool.close();
   }
   {
     Pool pool = Pool::open(path, 2 * kPage, 0);

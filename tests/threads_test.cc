@@ -108,11 +108,12 @@ TEST(Threads, WhatAnyThreadCountSavesAnyOtherVerifies) {
     {
       auto pool = FileBackedMemory::create(path, kSize, 0, options);
       testing::fill_splitmix64(pool.data(), 5);
-      pool.flush();
+      pool.close();
     }
     options.threads = threads == 1 ? 3 : 1;
     auto reopened = FileBackedMemory::open(path, kSize, 0, options);
     EXPECT_TRUE(std::equal(reopened.data().begin(), reopened.data().end(), expected.begin()));
+    reopened.close();
     VerifyOptions verify;
     verify.threads = threads + 1;
     verify.accept_unclean = true;

@@ -1,6 +1,10 @@
 // verify_file() and read_header(): read-only verdicts on pool files.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <optional>
+#include <thread>
+
 #include "datatier/datatier.h"
 #include "temp_dir.h"
 #include "test_util.h"
@@ -33,17 +37,65 @@ TEST_F(Verify, IntactPoolIsOk) {
   EXPECT_EQ(*report.computed_checksum, report.header->checksum);
 }
 
-TEST_F(Verify, DoesNotChangeOrLockTheFile) {
+TEST_F(Verify, DoesNotChangeTheFile) {
   const auto path = saved_pool(8192);
   const auto before = testing::read_file(path);
-  auto held = FileBackedMemory::open(path, 8192, 3);
-  const auto marked = testing::read_file(path);
   VerifyOptions options;
   options.accept_unclean = true;
-  const auto report = verify_file(path, options);
-  EXPECT_TRUE(report.ok()) << report.message;
-  EXPECT_EQ(testing::read_file(path), marked);
-  EXPECT_NE(before, marked);  // the holder's in-use mark
+  EXPECT_TRUE(verify_file(path, options).ok());
+  EXPECT_EQ(testing::read_file(path), before);
+}
+
+// A live owner may be saving into the file: its state is no verdict on the
+// file, and verify says "in use" instead of calling it corrupt or unclean.
+TEST_F(Verify, FileHeldByAPoolIsInUseAndNotRead) {
+  const auto path = saved_pool(8192);
+  for (const bool mmap : {false, true}) {
+    SCOPED_TRACE(mmap);
+    std::optional<FileBackedMemory> fbm;
+    std::optional<MmapFile> mapped;
+    if (mmap) {
+      mapped.emplace(MmapFile::open(path, 8192, 3, {}));
+    } else {
+      fbm.emplace(FileBackedMemory::open(path, 8192, 3));
+    }
+    const auto marked = testing::read_file(path);
+    VerifyOptions options;
+    options.accept_unclean = true;
+    const auto report = verify_file(path, options);
+    EXPECT_EQ(report.error, errc::pool_in_use) << report.message;
+    EXPECT_FALSE(report.computed_checksum);
+    EXPECT_EQ(testing::read_file(path), marked);
+    if (mmap) {
+      mapped->close();
+    } else {
+      fbm->close();
+    }
+  }
+}
+
+// While verify reads a file, no pool takes it (and saves into it).
+TEST_F(Verify, PoolCannotOpenAFileBeingVerified) {
+  const auto path = saved_pool(std::size_t{64} << 20);
+  std::atomic<bool> verifying{true};
+  std::thread opener([&] {
+    while (verifying.load()) {
+      try {
+        // Each save rewrites the whole file under the pool's name.
+        auto pool = FileBackedMemory::open(path, std::size_t{64} << 20, 3);
+        pool.close();
+      } catch (const Error& e) {
+        ASSERT_EQ(e.code(), errc::pool_in_use) << e.what();
+      }
+    }
+  });
+  for (int i = 0; i < 5; ++i) {
+    const auto report = verify_file(path);
+    EXPECT_TRUE(report.ok() || report.error == errc::pool_in_use) << report.message;
+  }
+  verifying = false;
+  opener.join();
+  EXPECT_TRUE(verify_file(path).ok());
 }
 
 TEST_F(Verify, ReportsTheFirstFailedCheck) {

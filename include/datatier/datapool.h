@@ -31,6 +31,11 @@ class Datapool {
   // is documented by each pool type.
   virtual void flush() = 0;
 
+  // The clean shutdown: persists the contents as flush() does, marks a file
+  // as cleanly saved, and releases the pool, which is then as a moved-from
+  // one. On an error the pool is still held (see each pool type).
+  virtual void close() = 0;
+
  protected:
   Datapool() = default;
   Datapool(const Datapool&) = default;

@@ -87,7 +87,10 @@ typedef enum datatier_status {
    * is datatier_last_errno(). */
   DATATIER_ERR_OS = 12,
   /* A failure the library did not expect; the message says what it was. */
-  DATATIER_ERR_INTERNAL = 13
+  DATATIER_ERR_INTERNAL = 13,
+  /* flush: another program removed, renamed or replaced the pool file or
+   * its spare; nothing was swapped. */
+  DATATIER_ERR_FILE_REPLACED = 14
 } datatier_status;
 
 /* Options for creating and opening file pools. Initialise with
@@ -168,9 +171,17 @@ const char* datatier_pool_path(const datatier_pool* pool);
  * DATATIER_ERR_INVALID_ARGUMENT (pool is NULL). */
 datatier_status datatier_pool_flush(datatier_pool* pool);
 
-/* Releases the pool: unmaps, unlocks, frees. Does not flush: an unflushed
- * file pool is later reported as DATATIER_ERR_UNCLEAN_SHUTDOWN (or
- * DATATIER_ERR_CHECKSUM_MISMATCH). NULL is allowed and does nothing. */
+/* The clean shutdown: flushes, marks a file pool as cleanly saved and
+ * releases the pool (as datatier_pool_close). On an error the pool is still
+ * open and must still be closed; an MmapFile left open (not shut down) is
+ * later reported as DATATIER_ERR_UNCLEAN_SHUTDOWN.
+ * Errors: as datatier_pool_flush. */
+datatier_status datatier_pool_shutdown(datatier_pool* pool);
+
+/* Releases the pool: unmaps, unlocks, frees. Does not flush: a file pool is
+ * left as after a crash (an MmapFile is later reported as
+ * DATATIER_ERR_UNCLEAN_SHUTDOWN, and so is a file pool never flushed since it
+ * was opened). NULL is allowed and does nothing. */
 void datatier_pool_close(datatier_pool* pool);
 
 /* A fixed English description of `status`, e.g. "checksum mismatch". Never

@@ -31,6 +31,10 @@ enum class errc {
   unclean_shutdown,
   // Another pool object, in this process or another, holds the file.
   pool_in_use,
+  // A name the pool saves under no longer names the file the pool holds:
+  // another program removed, renamed or replaced its pool file or spare
+  // file. The save stopped before it swapped anything.
+  file_replaced,
 };
 
 // The category of datatier::errc values; its name() is "datatier".

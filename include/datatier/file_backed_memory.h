@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <memory>
 #include <span>
+#include <string>
+#include <system_error>
 
 #include "datatier/datapool.h"
 #include "datatier/file_options.h"
@@ -13,10 +15,28 @@
 
 namespace datatier {
 
+// What FileBackedMemory::open() did to find a snapshot it could load.
+struct Recovery {
+  // True when the pool file failed a check and the previous snapshot, from
+  // the spare file, was loaded instead (FileOptions::fallback_to_previous).
+  bool used_previous = false;
+  // Why the pool file was not loaded (a datatier::errc), and the details.
+  std::error_code reason;
+  std::string message;
+  // Where the damaged pool file was set aside.
+  std::filesystem::path set_aside;
+};
+
 // FileBackedMemory keeps its bytes in DRAM (a Memory) and saves a checked
 // snapshot of them to a pool file on flush(); open() restores the last
 // snapshot. The file layout is docs/format.md's, interchangeable with the
 // reference implementation's for data sizes that are multiples of 4096.
+//
+// Where the files are. The path given to create() or open() is resolved
+// once (symbolic links followed, a relative path made absolute) and the
+// directory it ends in is held open: every later save renames, creates and
+// syncs in that directory, whatever the process's working directory or the
+// links on the way become. path() is the resolved path.
 //
 // Saves are crash-safe. The pool keeps a spare file beside the pool file,
 // `spare_path(path)` (the pool file's name with ".prev" appended), of the
@@ -24,7 +44,9 @@ namespace datatier {
 // durable, and swaps the two names in one atomic step. So the disk space
 // needed is twice the pool file's size, reserved when the pool is created or
 // opened (not at save time), and after a save the spare holds the previous
-// snapshot, which open() of the spare path with accept_unclean restores.
+// snapshot (FileOptions::fallback_to_previous restores it). The spare is
+// never written through a symbolic link or a second hard link, and carries
+// the pool file's permission bits and (when a superuser saves) its owner.
 //
 // While a FileBackedMemory holds a file, both files are locked (a second
 // create() or open(), in any process, fails with errc::pool_in_use) and the
@@ -33,17 +55,29 @@ namespace datatier {
 // errc::unclean_shutdown unless the caller accepts the last saved snapshot
 // (FileOptions::accept_unclean).
 //
-// Not thread-safe: callers serialise flush() against writers. Move-only.
+// Thread safety: data() may be used from any number of threads. flush() and
+// close() may be called from any thread; concurrent calls are serialised
+// (each saves the bytes as they are when it writes them), and callers keep
+// writers away from data() for the length of a save. Moves and destruction
+// must not run concurrently with anything else. Only the process that
+// created or opened the pool may save it (a fork()ed child may not).
+// Move-only.
 class FileBackedMemory final : public Datapool {
  public:
   // Creates `path`, which must not exist, and its spare, reserving the disk
   // space of both, and `data_size` zero bytes of memory. The new file is
-  // marked in use until the first flush().
+  // marked in use until the first flush(). A symbolic link at `path` is
+  // followed; one whose target exists is file_exists like any file.
+  // Whatever holds the spare's name is used only if it is a regular file of
+  // ours that nothing else links to; otherwise it is replaced.
   // Requires: `path` non-empty; its directory exists.
   // Throws: datatier::Error — std::errc::file_exists, std::errc::invalid_argument
   // (empty path, or a size whose file would not fit in off_t), errno of a
   // failed system call (e.g. no_space_on_device, not_enough_memory),
   // errc::pool_in_use. On failure the files this call created are removed.
+  // Power cut: before the call returns, `path` may be missing or hold a
+  // header marked in use (never a snapshot); once it returns, the file and
+  // its directory entry are durable.
   static FileBackedMemory create(const std::filesystem::path& path, std::size_t data_size,
                                  std::uint64_t user_version, const FileOptions& options = {});
 
@@ -53,10 +87,14 @@ class FileBackedMemory final : public Datapool {
   // (errc::incompatible_version), the data size recorded in the header
   // (errc::size_mismatch), user version (errc::user_version_mismatch), in-use
   // mark (errc::unclean_shutdown, unless options.accept_unclean), checksum
-  // (errc::checksum_mismatch). Then marks the file in use and prepares the
-  // spare file.
-  // Throws: datatier::Error with that errc, or the errno of a failed system
-  // call (std::errc::no_such_file_or_directory, permission_denied, ...).
+  // (errc::checksum_mismatch). With options.fallback_to_previous, a file
+  // failing the size, magic or checksum check is replaced by the previous
+  // snapshot if that passes (see FileOptions and recovery()). Then marks the
+  // file in use and prepares the spare file.
+  // Throws: datatier::Error with that errc (when the fallback fails too, the
+  // pool file's errc, the message saying why the spare failed), or the errno
+  // of a failed system call (std::errc::no_such_file_or_directory,
+  // permission_denied, ...).
   // A failed open() leaves the pool file as it was, with one exception: if
   // setting the in-use mark, the last step, fails (the write of the header's
   // options field or its fdatasync), the mark may already be in the file, in
@@ -65,6 +103,8 @@ class FileBackedMemory final : public Datapool {
   // errc::unclean_shutdown, and with options.accept_unclean restores the same
   // snapshot. A failure at or after preparing the spare file may leave the
   // spare created or resized to the pool's size (its contents are never read).
+  // Power cut during a fallback: the pool's name holds the damaged file or
+  // the previous snapshot, and the spare's name the other one.
   static FileBackedMemory open(const std::filesystem::path& path, std::size_t data_size,
                                std::uint64_t user_version, const FileOptions& options = {});
 
@@ -79,25 +119,48 @@ class FileBackedMemory final : public Datapool {
   std::span<const std::byte> data() const noexcept override;
 
   // Saves the current bytes as a new snapshot: writes header and data to the
-  // spare file, syncs it, swaps it with the pool file and syncs the directory.
-  // When flush() returns the new snapshot is durable under `path`.
-  // Crash inside flush(): `path` holds either the previous snapshot or the new
-  // one, exactly, never a mixture. An error thrown before the rename leaves
-  // the previous snapshot under `path`, untouched. The only errors after it
-  // come from syncing the directory (or, without RENAME_EXCHANGE, from making
-  // a new spare file): the new snapshot is then complete under `path`, but the
-  // rename may not be durable yet; a later flush() retries what failed.
-  // Another program that resizes the pool file or the spare while they are
-  // held (the locks are advisory) does not affect the saves: each writes the
-  // whole spare, after giving it back the pool's size, and swaps it in.
-  // Throws: datatier::Error (errno of the write, sync or rename).
+  // spare file, syncs it, checks that both names still name the files the
+  // pool holds, swaps them and syncs the directory. When flush() returns the
+  // new snapshot is durable under `path`, and the spare holds the one before.
+  // Crash or power cut inside flush(): `path` holds either the previous
+  // snapshot or the new one, exactly, never a mixture.
+  // Errors are sticky: after a flush() that failed once it had begun to
+  // write (a failed write, data sync or directory sync leaves the page
+  // cache, or the directory's durable state, unknown), the next flush()
+  // first replaces the spare with a new file and syncs the directory, before
+  // it writes anything, so that no save ever writes into a file the durable
+  // directory may still call `path`.
+  // An error thrown before the exchange leaves the previous snapshot under
+  // `path`, untouched. The only errors after it come from syncing the
+  // directory (or, without RENAME_EXCHANGE, from making a new spare): the
+  // new snapshot is then complete under `path`, the rename possibly not
+  // durable yet; the next flush() makes it so.
+  // Other programs: a spare that was removed is made again; a spare hard
+  // linked elsewhere is replaced (the link keeps its file); a pool file or
+  // spare whose name now names another file stops the save with
+  // errc::file_replaced before anything is swapped; a file resized while
+  // held is given back its size before it is written.
+  // Throws: datatier::Error — errno of the write, sync or rename,
+  // errc::file_replaced, std::errc::operation_not_permitted in a process
+  // other than the one that opened the pool, std::errc::bad_file_descriptor
+  // on a moved-from pool.
   void flush() override;
 
+  // The clean shutdown: flush(), then release the pool (memory, files,
+  // locks), leaving it as a moved-from pool. On an error the pool is still
+  // held, as after a failed flush().
+  // Throws: as flush().
+  void close() override;
+
   // The header now in the pool file, decoded. Throws: datatier::Error on a
-  // read error.
+  // read error, std::errc::bad_file_descriptor on a moved-from pool.
   Header header() const;
 
   const std::filesystem::path& path() const noexcept;
+
+  // What open() did to find its snapshot; all empty after create(), or when
+  // the pool file itself was loaded.
+  const Recovery& recovery() const noexcept;
 
   // Where the spare file of a pool at `path` lives: `path` + ".prev".
   static std::filesystem::path spare_path(const std::filesystem::path& path);

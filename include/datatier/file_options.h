@@ -31,6 +31,18 @@ struct FileOptions {
   // faster than reading the disk. Set to false to always use the page cache.
   bool direct_io = true;
 
+  // FileBackedMemory::open() only. When the pool file fails a check that
+  // damage explains (errc::size_mismatch, errc::bad_magic,
+  // errc::checksum_mismatch), load the previous snapshot from the spare file
+  // instead, provided it passes every check (its in-use mark aside: a spare
+  // carries the mark it had while it was the pool file). The spare is then
+  // put back under the pool's name and the damaged file set aside as
+  // `<pool>.damaged` (or `.damaged.1`, `.damaged.2`, ... where that name is
+  // taken), never removed by datatier; FileBackedMemory::recovery() says
+  // what happened. Other verdicts (version, user version, in-use mark) are
+  // reported as without this option: the spare would fail them too.
+  bool fallback_to_previous = false;
+
   // FileBackedMemory only: how its memory is placed (MemoryOptions::threads
   // of 0 takes `threads` above).
   MemoryOptions memory;

@@ -37,6 +37,8 @@ class Memory final : public Datapool {
 
   // Does nothing: a Memory pool has nowhere to persist to.
   void flush() override {}
+  // Frees the memory now. Never throws.
+  void close() noexcept override;
 
   // How the pool's memory was placed. A moved-from pool reports defaults.
   Placement placement() const noexcept;

@@ -20,17 +20,27 @@ namespace datatier {
 //
 // While an MmapFile holds a file, the file is locked (a second create() or
 // open() of it, in any process, fails with errc::pool_in_use) and marked in
-// use; flush() clears the mark. So after a crash, open() finds either the
-// last flushed contents (when the crash came after a flush with no writes
-// since), or reports errc::unclean_shutdown (when the pool was in use), or
-// errc::checksum_mismatch (bytes changed after the last flush) — never
-// silently wrong data.
+// use, and the mark stays set in the header every flush() writes (the
+// checksum does not cover it); only close() clears it. So after a crash or a
+// destructor without close(), open() reports errc::unclean_shutdown, and
+// with FileOptions::accept_unclean serves the last flushed contents if
+// nothing was written since, else reports errc::checksum_mismatch — never
+// silently wrong data. After close(), the file opens cleanly here and in the
+// reference implementation.
 //
-// Not thread-safe: callers serialise flush() against writers. Move-only.
+// The path given to create() or open() is resolved once (symbolic links
+// followed, a relative path made absolute); path() is the resolved path.
+//
+// Thread safety: data() may be used from any number of threads. flush() and
+// close() may be called from any thread; concurrent calls are serialised,
+// and callers keep writers away from data() for the length of a save. Moves
+// and destruction must not run concurrently with anything else. Only the
+// process that created or opened the pool may save it. Move-only.
 class MmapFile final : public Datapool {
  public:
-  // Creates `path`, which must not exist, with room for `data_size` bytes
-  // (all zero) after the header, reserving the disk space up front, and maps
+  // Creates `path`, which must not exist (a symbolic link there is followed),
+  // with room for `data_size` bytes (all zero) after the header, reserving
+  // the disk space up front, and maps
   // it (on transparent huge pages where the file system allows), its pages
   // read in on options.threads threads: present but clean, so nothing is
   // written back before the caller writes. The new file is marked in use
@@ -43,15 +53,19 @@ class MmapFile final : public Datapool {
   static MmapFile create(const std::filesystem::path& path, std::size_t data_size,
                          std::uint64_t user_version, const FileOptions& options = {});
 
-  // Opens a pool written by create() + flush(), here or by the reference.
+  // Opens a pool written by create() + close(), here or by the reference.
   // Checks, in this order, and reports the first that fails: file size
   // (errc::size_mismatch), magic (errc::bad_magic), format version and option
   // bits (errc::incompatible_version), the data size recorded in the header
   // (errc::size_mismatch), user version (errc::user_version_mismatch), in-use
   // mark (errc::unclean_shutdown, unless options.accept_unclean), checksum
-  // (errc::checksum_mismatch). Then marks the file in use.
+  // (errc::checksum_mismatch). The checksum is computed through the mapping,
+  // after the file's blocks are reserved (a sparse file on a full tmpfs is
+  // no_space_on_device, not a SIGBUS). Then marks the file in use.
   // Throws: datatier::Error with that errc, or the errno of a failed system
-  // call (std::errc::no_such_file_or_directory, permission_denied, ...).
+  // call (std::errc::no_such_file_or_directory, permission_denied,
+  // no_space_on_device, ...). A disk that fails to read a page of the
+  // mapping raises SIGBUS, as for any mapping.
   // A failed open() leaves the file as it was, with one exception: if setting
   // the in-use mark, the last step, fails (the write of the header's options
   // field or its fdatasync), the mark may already be in the file, in the page
@@ -65,8 +79,8 @@ class MmapFile final : public Datapool {
   MmapFile& operator=(MmapFile&& other) noexcept;
   MmapFile(const MmapFile&) = delete;
   MmapFile& operator=(const MmapFile&) = delete;
-  // Unmaps and unlocks. Does not flush: bytes written since the last flush()
-  // stay in the file, which then reports unclean shutdown or checksum mismatch.
+  // Unmaps and unlocks. Does not flush and leaves the in-use mark: the next
+  // open() reports errc::unclean_shutdown (see the class comment).
   ~MmapFile() override;
 
   std::span<std::byte> data() noexcept override;
@@ -74,19 +88,33 @@ class MmapFile final : public Datapool {
 
   // Writes the data back to the file and waits for it, then writes a fresh
   // header (timestamps now, user version, data size, checksum over header and
-  // data, in-use mark cleared) and syncs it. When flush() returns, a clean
-  // open() finds exactly the current bytes.
-  // Crash inside flush(): the file still carries its in-use mark (or, if the
-  // header write was reached, a header whose checksum covers the new data), so
-  // open() reports errc::unclean_shutdown or serves exactly the flushed bytes.
+  // data, in-use mark still set) and syncs it. When flush() returns, open()
+  // with accept_unclean finds exactly the current bytes, until they change.
+  // Crash inside flush(): the file carries the in-use mark, so open()
+  // reports errc::unclean_shutdown; with accept_unclean it serves exactly
+  // the flushed bytes (if the header write was reached) or reports
+  // errc::checksum_mismatch. A power cut likewise, write-back of the data
+  // being unordered: never bytes other than a flushed snapshot's.
+  // Errors are sticky: once writing back, writing the header or syncing has
+  // failed, the page cache may have dropped bytes it could not write, so
+  // every later flush() and close() throws that first error again; open the
+  // file anew (after the owner ended) to go on.
   // Another program that truncates or extends the file while it is held (the
-  // lock is advisory) makes flush() fail with errc::size_mismatch before it
-  // reads the data or writes anything, so the file keeps its last header; an
-  // access to data() beyond a new end of file raises SIGBUS, as for any
-  // mapping.
-  // Throws: datatier::Error — errc::size_mismatch (the file was resized), the
-  // errno of fstat / msync / pwrite / fdatasync.
+  // lock is advisory) makes flush() fail with errc::size_mismatch, and one
+  // that removes, renames or replaces it with errc::file_replaced, before it
+  // reads the data or writes anything; an access to data() beyond a new end
+  // of file raises SIGBUS, as for any mapping.
+  // Throws: datatier::Error — errc::size_mismatch, errc::file_replaced, the
+  // errno of fstat / msync / pwrite / fdatasync,
+  // std::errc::operation_not_permitted in a process other than the one that
+  // opened the pool, std::errc::bad_file_descriptor on a moved-from pool.
   void flush() override;
+
+  // The clean shutdown: flush() with the in-use mark cleared, then release
+  // the pool (mapping, file, lock), leaving it as a moved-from pool. On an
+  // error the pool is still held.
+  // Throws: as flush().
+  void close() override;
 
   // The header now in the file, decoded. Throws: datatier::Error on a read error.
   Header header() const;

@@ -34,7 +34,8 @@ struct VerifyOptions {
 struct VerifyReport {
   // Empty when intact; else the datatier::errc of the first failed check, in
   // the order open() checks (size, magic, version, data size, user version,
-  // in-use mark, checksum).
+  // in-use mark, checksum), or errc::pool_in_use when a pool holds the file
+  // (nothing was checked).
   std::error_code error;
   // What failed, with the expected and the found values.
   std::string message;
@@ -49,10 +50,18 @@ struct VerifyReport {
   bool ok() const noexcept { return !error; }
 };
 
-// Runs every check open() runs on `path`, read-only, without locking the file
-// and without changing it. A failed check is reported, not thrown.
+// Runs every check open() runs on `path`, read-only, without changing it.
+// The file is read with pread, never through a mapping, so a disk error or a
+// file truncated meanwhile is an error, never a signal; memory use stays
+// bounded (about 128 MiB) whatever the file's size. It takes a shared lock
+// for the length of the call: a file a pool object holds (whose owner is
+// alive, and may be saving) is reported as errc::pool_in_use without being
+// read, never judged corrupt or unclean; and no pool can open the file while
+// it is being verified (such an open() gets errc::pool_in_use).
+// A failed check is reported, not thrown.
 // Throws: datatier::Error only when the file cannot be read at all (errno of
-// open / read, e.g. std::errc::no_such_file_or_directory, permission_denied).
+// open / read, e.g. std::errc::no_such_file_or_directory, permission_denied;
+// errc::size_mismatch when it shrinks while being read).
 VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions& options = {});
 
 // Reads and decodes the header of `path` without checking it.

@@ -14,6 +14,7 @@
 
 #include "datatier/error.h"
 #include "platform/mapping.h"
+#include "platform/retry.h"
 #include "platform/syscalls.h"
 #include "platform/system_error.h"
 
@@ -23,29 +24,20 @@ namespace {
 // Largest transfer per system call: Linux moves at most about 2 GiB per call.
 constexpr std::size_t kMaxTransfer = std::size_t{1} << 30;
 
-UniqueFd open_checked(const std::filesystem::path& path, int flags, mode_t mode, const char* what) {
-  if (path.empty()) {
-    throw Error(std::make_error_code(std::errc::invalid_argument), path,
+}  // namespace
+
+UniqueFd open_checked(int dirfd, const std::filesystem::path& name,
+                      const std::filesystem::path& shown, int flags, mode_t mode,
+                      const char* what) {
+  if (name.empty()) {
+    throw Error(std::make_error_code(std::errc::invalid_argument), shown,
                 std::string(what) + ": empty path");
   }
-  for (;;) {
-    const int fd = syscalls().openat(AT_FDCWD, path.c_str(), flags | O_CLOEXEC, mode);
-    if (fd >= 0) return UniqueFd(fd);
-    if (errno != EINTR) throw_errno(errno, path, what);
-  }
+  const int fd =
+      retry_eintr([&] { return syscalls().openat(dirfd, name.c_str(), flags | O_CLOEXEC, mode); });
+  if (fd < 0) throw_errno(errno, shown, what);
+  return UniqueFd(fd);
 }
-
-// Calls `op` until it does not fail with EINTR; returns its last result.
-template <typename Op>
-int retry_eintr(Op op) {
-  int rc;
-  do {
-    rc = op();
-  } while (rc < 0 && errno == EINTR);
-  return rc;
-}
-
-}  // namespace
 
 void UniqueFd::reset() noexcept {
   if (fd_ >= 0) {
@@ -55,11 +47,17 @@ void UniqueFd::reset() noexcept {
 }
 
 File File::open(const std::filesystem::path& path, Access access) {
+  return open_regular(AT_FDCWD, path, path, access, 0);
+}
+
+File File::open_regular(int dirfd, const std::filesystem::path& name,
+                        const std::filesystem::path& shown, Access access, int flags) {
   // O_NONBLOCK, so that opening a FIFO cannot wait for a writer forever; it
   // is refused below like every file that is not a regular one, and the flag
   // is cleared again for a regular file.
-  const int flags = (access == Access::read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK;
-  File file(open_checked(path, flags, 0, "cannot open"), path);
+  flags |= (access == Access::read_only ? O_RDONLY : O_RDWR) | O_NONBLOCK;
+  const std::filesystem::path& path = shown;
+  File file(open_checked(dirfd, name, shown, flags, 0, "cannot open"), shown);
   struct stat st {};
   if (syscalls().fstat(file.fd(), &st) != 0) throw_errno(errno, path, "cannot stat");
   if (S_ISDIR(st.st_mode)) throw_errno(EISDIR, path, "cannot open");
@@ -71,30 +69,8 @@ File File::open(const std::filesystem::path& path, Access access) {
 }
 
 File File::create_new(const std::filesystem::path& path, mode_t mode) {
-  return File(open_checked(path, O_RDWR | O_CREAT | O_EXCL, mode, "cannot create"), path);
-}
-
-File File::open_or_create(const std::filesystem::path& path, mode_t mode, bool* created) {
-  // Creating exclusively first tells for certain whether this call made the
-  // file, also while another program creates or removes it. A file removed
-  // between the two opens is tried again; a dangling symbolic link, which
-  // looks the same every time, is not tried forever.
-  constexpr int kAttempts = 3;
-  for (int attempt = 1;; ++attempt) {
-    int fd = retry_eintr(
-        [&] { return syscalls().openat(AT_FDCWD, path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, mode); });
-    if (fd >= 0 || errno != EEXIST) {
-      if (fd < 0) throw_errno(errno, path, "cannot create");
-      if (created != nullptr) *created = true;
-      return File(UniqueFd(fd), path);
-    }
-    fd = retry_eintr([&] { return syscalls().openat(AT_FDCWD, path.c_str(), O_RDWR | O_CLOEXEC, 0); });
-    if (fd >= 0) {
-      if (created != nullptr) *created = false;
-      return File(UniqueFd(fd), path);
-    }
-    if (errno != ENOENT || attempt == kAttempts) throw_errno(errno, path, "cannot open");
-  }
+  return File(open_checked(AT_FDCWD, path, path, O_RDWR | O_CREAT | O_EXCL, mode, "cannot create"),
+              path);
 }
 
 std::optional<File> File::open_direct() const {
@@ -106,13 +82,51 @@ std::optional<File> File::open_direct() const {
   }
 }
 
-std::uint64_t File::size() const {
+bool FileStatus::regular() const noexcept {
+  return S_ISREG(mode);
+}
+
+bool FileStatus::directory() const noexcept {
+  return S_ISDIR(mode);
+}
+
+mode_t FileStatus::permissions() const noexcept {
+  return mode & 07777;
+}
+
+FileStatus status_of(const struct stat& st) noexcept {
+  FileStatus status;
+  status.id = {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino)};
+  status.links = static_cast<std::uint64_t>(st.st_nlink);
+  status.mode = st.st_mode;
+  status.owner = st.st_uid;
+  status.group = st.st_gid;
+  status.size = static_cast<std::uint64_t>(st.st_size);
+  return status;
+}
+
+FileStatus File::status() const {
   struct stat st {};
   if (syscalls().fstat(fd(), &st) != 0) throw_errno(errno, path_, "cannot stat");
-  if (!S_ISREG(st.st_mode)) {
-    throw_errno(S_ISDIR(st.st_mode) ? EISDIR : EINVAL, path_, "not a regular file");
+  return status_of(st);
+}
+
+std::uint64_t File::size() const {
+  const FileStatus st = status();
+  if (!st.regular()) throw_errno(st.directory() ? EISDIR : EINVAL, path_, "not a regular file");
+  return st.size;
+}
+
+void File::set_mode(mode_t mode) const {
+  if (retry_eintr([&] { return syscalls().fchmod(fd(), mode); }) != 0) {
+    throw_errno(errno, path_, "cannot set permissions");
   }
-  return static_cast<std::uint64_t>(st.st_size);
+}
+
+void File::set_owner(uid_t owner, gid_t group) const {
+  if (retry_eintr([&] { return syscalls().fchown(fd(), owner, group); }) != 0) {
+    throw_errno(errno, path_, "cannot set owner");
+  }
 }
 
 void File::read_exact(std::span<std::byte> out, std::uint64_t offset) const {
@@ -157,7 +171,12 @@ void File::allocate(std::uint64_t size) const {
   if (retry_eintr([&] { return syscalls().ftruncate(fd(), length); }) != 0) {
     throw_errno(errno, path_, "cannot set size to " + std::to_string(size) + " bytes");
   }
+  reserve(size);
+}
+
+void File::reserve(std::uint64_t size) const {
   if (size == 0) return;
+  const auto length = static_cast<off_t>(size);
   if (retry_eintr([&] { return syscalls().fallocate(fd(), 0, 0, length); }) != 0) {
     // File systems without preallocation still hold the file at its size;
     // any other failure (ENOSPC above all) must surface now, not later as a
@@ -215,38 +234,24 @@ void File::sync() const {
   }
 }
 
-bool File::try_lock_exclusive() const {
-  if (retry_eintr([&] { return syscalls().flock(fd(), LOCK_EX | LOCK_NB); }) == 0) return true;
-  if (errno == EWOULDBLOCK) return false;
-  throw_errno(errno, path_, "cannot lock");
-}
+namespace {
 
-bool exchange_files(const std::filesystem::path& a, const std::filesystem::path& b) {
-  if (syscalls().renameat2(AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE) == 0) {
+bool try_lock(const File& file, int operation) {
+  if (retry_eintr([&] { return syscalls().flock(file.fd(), operation | LOCK_NB); }) == 0) {
     return true;
   }
-  if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) return false;
-  throw_errno(errno, a, "cannot exchange with '" + b.string() + "'");
+  if (errno == EWOULDBLOCK) return false;
+  throw_errno(errno, file.path(), "cannot lock");
 }
 
-void rename_file(const std::filesystem::path& from, const std::filesystem::path& to) {
-  if (syscalls().renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), 0) != 0) {
-    throw_errno(errno, from, "cannot rename to '" + to.string() + "'");
-  }
+}  // namespace
+
+bool File::try_lock_exclusive() const {
+  return try_lock(*this, LOCK_EX);
 }
 
-void sync_directory(const std::filesystem::path& dir) {
-  const std::filesystem::path name = dir.empty() ? std::filesystem::path(".") : dir;
-  UniqueFd fd = open_checked(name, O_RDONLY | O_DIRECTORY, 0, "cannot open directory");
-  if (retry_eintr([&] { return syscalls().fsync(fd.get()); }) != 0) {
-    throw_errno(errno, name, "cannot sync directory");
-  }
-}
-
-void remove_file(const std::filesystem::path& path) {
-  if (syscalls().unlinkat(AT_FDCWD, path.c_str(), 0) != 0 && errno != ENOENT) {
-    throw_errno(errno, path, "cannot remove");
-  }
+bool File::try_lock_shared() const {
+  return try_lock(*this, LOCK_SH);
 }
 
 }  // namespace datatier::platform

@@ -13,7 +13,39 @@
 
 #include "platform/unique_fd.h"
 
+struct stat;
+
 namespace datatier::platform {
+
+class Directory;
+
+// Which file a descriptor or a directory entry is: its device and inode.
+struct FileId {
+  std::uint64_t device = 0;
+  std::uint64_t inode = 0;
+  friend bool operator==(const FileId&, const FileId&) = default;
+};
+
+// What fstat(2) says of a file, as far as datatier asks.
+struct FileStatus {
+  FileId id;
+  std::uint64_t links = 0;  // directory entries naming it; 0 once removed
+  mode_t mode = 0;          // type and permission bits
+  uid_t owner = 0;
+  gid_t group = 0;
+  std::uint64_t size = 0;
+  bool regular() const noexcept;
+  bool directory() const noexcept;
+  mode_t permissions() const noexcept;  // the permission bits of mode
+};
+
+FileStatus status_of(const struct stat& st) noexcept;
+
+// openat(2) close-on-exec of `name` relative to `dirfd`, retrying EINTR.
+// Throws datatier::Error naming `shown`, saying `what` failed.
+UniqueFd open_checked(int dirfd, const std::filesystem::path& name,
+                      const std::filesystem::path& shown, int flags, mode_t mode,
+                      const char* what);
 
 // A file opened close-on-exec, remembered with its path so that every error
 // names it. Every method throws datatier::Error carrying errno (or, for a file
@@ -32,11 +64,6 @@ class File {
   // Creates `path`, which must not exist (EEXIST otherwise), read-write with
   // permission bits `mode` (before the umask).
   static File create_new(const std::filesystem::path& path, mode_t mode);
-  // Opens `path` read-write, creating it with `mode` if it does not exist.
-  // Sets `*created` (when given) to whether this call made the file.
-  static File open_or_create(const std::filesystem::path& path, mode_t mode,
-                             bool* created = nullptr);
-
   // A second, independent descriptor for the same file with O_DIRECT, for
   // bulk transfers that bypass the page cache; std::nullopt where the file
   // system refuses direct I/O. Transfers through it must use addresses,
@@ -45,8 +72,16 @@ class File {
 
   int fd() const noexcept { return fd_.get(); }
   const std::filesystem::path& path() const noexcept { return path_; }
+  // Records that the file is now named `path` (for messages).
+  void renamed(std::filesystem::path path) { path_ = std::move(path); }
 
   std::uint64_t size() const;
+  FileStatus status() const;
+
+  // Sets the permission bits (fchmod) and the owner (fchown; changing it
+  // needs privilege).
+  void set_mode(mode_t mode) const;
+  void set_owner(uid_t owner, gid_t group) const;
 
   // Reads exactly out.size() bytes at `offset`, retrying EINTR and short
   // reads. Reaching end of file first is an error (errc::size_mismatch).
@@ -59,6 +94,11 @@ class File {
   // space. Falls back to a plain size change on file systems that cannot
   // preallocate.
   void allocate(std::uint64_t size) const;
+  // Reserves the disk blocks of the first `size` bytes without changing the
+  // size: holes of a sparse file get blocks now, so that writes and page
+  // faults through a mapping cannot find the disk (or tmpfs) full later.
+  // Does nothing on file systems that cannot preallocate.
+  void reserve(std::uint64_t size) const;
 
   // Whether every page of bytes [offset, offset + length) is in the page
   // cache, so a buffered read of them costs no disk I/O. False where they are
@@ -82,9 +122,17 @@ class File {
   // another open file description holds one, in this process or another. The
   // lock goes with the descriptor: closing it, or the process dying, drops it.
   bool try_lock_exclusive() const;
+  // The same with a shared lock: false while another holds an exclusive one.
+  bool try_lock_shared() const;
 
  private:
+  friend class Directory;
   friend void swap_descriptors(File& a, File& b) noexcept { std::swap(a.fd_, b.fd_); }
+
+  // Opens the regular file `name`, relative to `dirfd` (a directory or
+  // AT_FDCWD) with extra open flags `flags`; errors name `shown`.
+  static File open_regular(int dirfd, const std::filesystem::path& name,
+                           const std::filesystem::path& shown, Access access, int flags);
 
   File(UniqueFd fd, std::filesystem::path path) noexcept
       : fd_(std::move(fd)), path_(std::move(path)) {}
@@ -92,19 +140,5 @@ class File {
   UniqueFd fd_;
   std::filesystem::path path_;
 };
-
-// Swaps the directory entries `a` and `b` in one atomic step
-// (renameat2 RENAME_EXCHANGE). Returns false, changing nothing, where the file
-// system does not support the exchange.
-bool exchange_files(const std::filesystem::path& a, const std::filesystem::path& b);
-
-// Atomically replaces `to` with `from` (rename(2)).
-void rename_file(const std::filesystem::path& from, const std::filesystem::path& to);
-
-// Makes the directory entries in `dir` durable (fsync on the directory).
-void sync_directory(const std::filesystem::path& dir);
-
-// Removes `path`; a file that does not exist is not an error.
-void remove_file(const std::filesystem::path& path);
 
 }  // namespace datatier::platform

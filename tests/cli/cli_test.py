@@ -8,6 +8,7 @@ The golden files and the values checked here are those of tests/data/README
 """
 
 import datetime
+import fcntl
 import json
 import os
 import shutil
@@ -218,6 +219,40 @@ class Verify(TempDirTest):
         self.assertEqual(r.returncode, 2)
         self.assertEqual(r.stdout, "")
         self.assert_one_error_line(r, "missing.pool")
+
+    def test_file_held_by_a_pool_is_in_use_not_corrupt(self):
+        path = self.copy_golden("mmap_8192_uv0_seed1.pool")
+        with open(path, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # as a running pool holds its file
+            r = run("verify", path)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertTrue(r.stdout.startswith("in use:"), r.stdout)
+            self.assertNotIn("checksum", r.stdout)
+            report = json.loads(run("verify", "--json", path).stdout)
+            self.assertEqual(report["error"], "pool_in_use")
+            self.assertIsNone(report["computed_checksum"])
+        self.assertEqual(run("verify", path).returncode, 0)
+
+    def test_previous_snapshot_is_checked_too(self):
+        path = self.path("p.pool")
+        r = run("create", path, "--kind", "fbm", "--size", "8KiB", "--fill", "random",
+                "--seed", "3")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = run("verify", path)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("previous snapshot", r.stdout)
+        self.assertIn("no previous snapshot yet", r.stdout)
+        # A damaged previous snapshot is reported, the pool file still decides.
+        shutil.copyfile(path, path + ".prev")
+        with open(path + ".prev", "r+b") as f:
+            f.seek(4096 + 5)
+            f.write(b"\xff")
+        r = run("verify", path)
+        self.assertEqual(r.returncode, 0, r.stdout)
+        self.assertRegex(r.stdout, r"previous snapshot '.*p\.pool\.prev': not intact: checksum")
+        report = json.loads(run("verify", "--json", path).stdout)
+        self.assertTrue(report["ok"])
+        self.assertEqual(report["previous"]["error"], "checksum_mismatch")
 
     def test_no_progress_output_when_stderr_is_not_a_terminal(self):
         r = run("verify", golden("mmap_65536_uv42_seed3.pool"))

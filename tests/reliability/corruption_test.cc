@@ -58,7 +58,7 @@ class Corruption : public ::testing::Test {
     std::filesystem::remove(FileBackedMemory::spare_path(path()), ignored);
     auto pool = Kind::create(dir_, size, kUserVersion);
     testing::fill_splitmix64(pool.data(), seed);
-    pool.flush();
+    pool.close();
     return testing::read_file(path());
   }
 

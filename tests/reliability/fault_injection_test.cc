@@ -1,4 +1,4 @@
-// Fault injection (issue 4, item 4): every system call of MmapFile and
+// Fault injection: every system call of MmapFile and
 // FileBackedMemory create / open / flush made to fail with ENOSPC, EIO and
 // EINTR, every read and write cut short and every thread refused, one call
 // position at a time.
@@ -186,6 +186,15 @@ ssize_t inj_pwrite(int fd, const void* buf, std::size_t count, off_t offset) {
 int inj_fstat(int fd, struct stat* st) {
   return hit("fstat") ? fail() : real_syscalls().fstat(fd, st);
 }
+int inj_fstatat(int dirfd, const char* path, struct stat* st, int flags) {
+  return hit("fstatat") ? fail() : real_syscalls().fstatat(dirfd, path, st, flags);
+}
+int inj_fchmod(int fd, mode_t mode) {
+  return hit("fchmod") ? fail() : real_syscalls().fchmod(fd, mode);
+}
+int inj_fchown(int fd, uid_t owner, gid_t group) {
+  return hit("fchown") ? fail() : real_syscalls().fchown(fd, owner, group);
+}
 int inj_ftruncate(int fd, off_t length) {
   return hit("ftruncate") ? fail() : real_syscalls().ftruncate(fd, length);
 }
@@ -277,6 +286,9 @@ platform::Syscalls injecting_table() {
   table.pread = inj_pread;
   table.pwrite = inj_pwrite;
   table.fstat = inj_fstat;
+  table.fstatat = inj_fstatat;
+  table.fchmod = inj_fchmod;
+  table.fchown = inj_fchown;
   table.ftruncate = inj_ftruncate;
   table.fallocate = inj_fallocate;
   table.fsync = inj_fsync;
@@ -365,6 +377,15 @@ VerifyOptions verify_options(bool accept) {
   return options;
 }
 
+// What a crash right now would leave at `path`, verified as open() would
+// judge it: a copy is checked, since the pool still holds (and locks) the
+// file itself.
+VerifyReport verify_as_left(const std::filesystem::path& path, bool accept) {
+  const auto copy = path.parent_path() / "as-left";
+  std::filesystem::copy_file(path, copy, std::filesystem::copy_options::overwrite_existing);
+  return verify_file(copy, verify_options(accept));
+}
+
 // The file's bytes with the in-use mark masked out.
 std::vector<std::byte> bytes_without_mark(const std::filesystem::path& path) {
   auto bytes = testing::read_file(path);
@@ -393,6 +414,10 @@ std::vector<std::byte> stored_data(const std::filesystem::path& path) {
 // and release() to drop everything the case holds, before the leak check;
 // finally check_files() to inspect the disk.
 struct Operation {
+  // The durability calls the operation must make, in this order (others may
+  // come between): checked on the counting run, so that a save that lost a
+  // sync, or synced in the wrong order, fails here.
+  std::vector<std::string> durability_order;
   std::function<void(const TempDir&)> prepare;
   std::function<void(const TempDir&)> act;
   std::function<void(const TempDir&)> on_success;
@@ -417,6 +442,8 @@ struct CurrentCase {
   std::string what;           // "operation: fault at call N (name)"
   bool after_rename = false;  // the faulted call came after the flush's rename
   bool exchange_unsupported = false;
+  Fault fault = Fault::none;
+  std::string call;  // the call the fault was injected into
 };
 CurrentCase current_case;
 
@@ -438,6 +465,15 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
   std::ostringstream calls;
   for (const auto& call : trace) calls << ' ' << call;
   std::cout << "[ faults   ] " << name << ": " << trace.size() << " calls:" << calls.str() << "\n";
+  {
+    auto at = trace.begin();
+    for (const std::string& call : op.durability_order) {
+      at = std::find(at, trace.end(), call);
+      EXPECT_NE(at, trace.end()) << name << ": no " << call << " where the order needs one";
+      if (at == trace.end()) break;
+      ++at;
+    }
+  }
 
   const std::set<std::string> kinds_of_calls(trace.begin(), trace.end());
   for (Fault fault : {Fault::enospc, Fault::eio, Fault::eintr, Fault::short_transfer,
@@ -451,8 +487,11 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
       const auto rename = std::find_if(trace.begin(), trace.end(), [](const std::string& c) {
         return c.rfind("renameat2", 0) == 0;
       });
-      current_case = {what, rename != trace.end() && position > rename - trace.begin(),
-                      exchange_unsupported};
+      current_case = CurrentCase{};
+      current_case.what = what;
+      current_case.after_rename =
+          rename != trace.end() && position > rename - trace.begin();
+      current_case.exchange_unsupported = exchange_unsupported;
       TempDir dir;
       // Measured before prepare() so that nothing the case made is counted.
       const Resources before = Resources::now(dir.path());
@@ -471,6 +510,8 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
       // Threads may order their calls differently from the counting run:
       // judge by the call actually hit.
       const std::string call = state.hit;
+      current_case.fault = fault;
+      current_case.call = call;
       const std::set<std::string> kinds_made(state.trace.begin(), state.trace.end());
       const Regions mapped_by_operation = state.mapped;
       Regions unmapped = state.unmapped;
@@ -559,6 +600,7 @@ std::vector<std::byte> before_bytes;
 TEST(FaultInjection, MmapFileCreate) {
   std::optional<MmapFile> pool;
   Operation op;
+  op.durability_order = {"pwrite", "fsync", "fsync"};  // header, file, directory
   op.prepare = [](const TempDir&) {};
   op.act = [&](const TempDir& dir) {
     pool.emplace(MmapFile::create(pool_path(dir), kDataSize, kUserVersion));
@@ -568,7 +610,7 @@ TEST(FaultInjection, MmapFileCreate) {
                 std::all_of(pool->data().begin(), pool->data().end(),
                             [](std::byte b) { return b == std::byte{0}; }));
     fill(pool->data(), 1);
-    pool->flush();
+    pool->close();
   };
   op.on_failure = [](const TempDir&) {};
   op.release = [&] { pool.reset(); };
@@ -592,10 +634,11 @@ template <typename Pool>
 void sweep_open(const std::string& name) {
   std::optional<Pool> pool;
   Operation op;
+  op.durability_order = {"pwrite", "fdatasync"};  // the in-use mark
   op.prepare = [](const TempDir& dir) {
     auto saved = Pool::create(pool_path(dir), kDataSize, kUserVersion);
     fill(saved.data(), 1);
-    saved.flush();
+    saved.close();
     before_bytes = bytes_without_mark(pool_path(dir));
   };
   op.act = [&](const TempDir& dir) {
@@ -623,39 +666,63 @@ TEST(FaultInjection, MmapFileOpen) {
 // A failed MmapFile::flush cannot keep the previous snapshot: its bytes were
 // overwritten in place by the writes being flushed. Its contract is that the
 // file is never served as anything but exactly the new bytes: open() reports
-// unclean shutdown (the in-use mark is still set) or, if the new header got
-// written, serves the new bytes. And a retried flush() succeeds.
+// unclean shutdown (the in-use mark stays set), and with accept_unclean
+// serves the new bytes if the new header got written, else reports a
+// checksum mismatch. A failure of writing back, of the header write or of
+// the sync is sticky: every later flush() and close() throws it again. A
+// failure before anything was written (the size and name checks) is not.
 TEST(FaultInjection, MmapFileFlush) {
   std::optional<MmapFile> pool;
+  bool sticky = false;
   Operation op;
+  op.durability_order = {"msync", "pwrite", "fdatasync"};  // data, header, header sync
   op.prepare = [&](const TempDir& dir) {
     {
       auto saved = MmapFile::create(pool_path(dir), kDataSize, kUserVersion);
       fill(saved.data(), 1);
-      saved.flush();
+      saved.close();
     }
     pool.emplace(MmapFile::open(pool_path(dir), kDataSize, kUserVersion));
     fill(pool->data(), 2);
+    sticky = false;
   };
   op.act = [&](const TempDir&) { pool->flush(); };
-  op.on_success = [](const TempDir&) {};
+  op.on_success = [&](const TempDir&) { pool->close(); };
   op.on_failure = [&](const TempDir& dir) {
     // What a crash right now would leave.
-    const VerifyReport plain = verify_file(pool_path(dir), verify_options(false));
-    if (plain.ok()) {
+    EXPECT_EQ(verify_as_left(pool_path(dir), false).error, errc::unclean_shutdown);
+    const VerifyReport accepted = verify_as_left(pool_path(dir), true);
+    if (accepted.ok()) {
       EXPECT_TRUE(holds(stored_data(pool_path(dir)), 2));
     } else {
-      EXPECT_EQ(plain.error, errc::unclean_shutdown) << plain.message;
-      const VerifyReport accepted = verify_file(pool_path(dir), verify_options(true));
       EXPECT_EQ(accepted.error, errc::checksum_mismatch) << accepted.message;
     }
-    // The pool is still usable: flush again.
-    EXPECT_NO_THROW(pool->flush());
+    const std::error_code first(fault_errno(current_case.fault), std::system_category());
+    try {
+      pool->close();
+    } catch (const Error& again) {
+      sticky = true;
+      EXPECT_EQ(again.code(), first) << "a later save threw another error: " << again.what();
+      EXPECT_DATATIER_ERROR(pool->flush(), first);
+    }
+    const bool wrote = current_case.call != "fstat" && current_case.call != "fstatat";
+    EXPECT_EQ(sticky, wrote) << (wrote ? "a failed write-back was not sticky"
+                                       : "a failure before writing anything was sticky");
   };
   op.release = [&] { pool.reset(); };
-  op.check_files = [](const TempDir& dir, bool) {
-    auto reopened = MmapFile::open(pool_path(dir), kDataSize, kUserVersion);
-    EXPECT_TRUE(holds(reopened.data(), 2));
+  op.check_files = [&](const TempDir& dir, bool) {
+    if (!sticky) {
+      auto reopened = MmapFile::open(pool_path(dir), kDataSize, kUserVersion);
+      EXPECT_TRUE(holds(reopened.data(), 2));
+      return;
+    }
+    // Never other bytes than the new ones.
+    try {
+      auto reopened = MmapFile::open(pool_path(dir), kDataSize, kUserVersion, accept_unclean());
+      EXPECT_TRUE(holds(reopened.data(), 2));
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), errc::checksum_mismatch) << e.what();
+    }
   };
   sweep("MmapFile::flush", op);
 }
@@ -663,6 +730,7 @@ TEST(FaultInjection, MmapFileFlush) {
 TEST(FaultInjection, FileBackedMemoryCreate) {
   std::optional<FileBackedMemory> pool;
   Operation op;
+  op.durability_order = {"pwrite", "fsync", "fsync"};  // header, file, directory
   op.prepare = [](const TempDir&) {};
   op.act = [&](const TempDir& dir) {
     pool.emplace(FileBackedMemory::create(pool_path(dir), kDataSize, kUserVersion));
@@ -696,8 +764,12 @@ TEST(FaultInjection, FileBackedMemoryOpen) {
 // The previous snapshot (generation 1) is under the pool path after any
 // failed flush, exactly; after a successful one the new snapshot is, and the
 // spare holds the previous one.
-Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool) {
+Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool,
+                                   bool exchange_unsupported) {
   Operation op;
+  // The spare's data sync, the swap, the directory sync.
+  op.durability_order = {"fdatasync", exchange_unsupported ? "renameat2" : "renameat2(EXCHANGE)",
+                         "fsync"};
   op.prepare = [&](const TempDir& dir) {
     pool.emplace(FileBackedMemory::create(pool_path(dir), kDataSize, kUserVersion));
     fill(pool->data(), 1);
@@ -708,7 +780,7 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool) {
   op.on_success = [](const TempDir&) {};
   op.on_failure = [&](const TempDir& dir) {
     // What a crash right now would leave: exactly the previous snapshot.
-    const VerifyReport report = verify_file(pool_path(dir), verify_options(true));
+    const VerifyReport report = verify_as_left(pool_path(dir), true);
     EXPECT_TRUE(report.ok()) << report.message;
     // An error before the rename leaves the previous snapshot; one after it
     // (syncing the directory, making a new spare) the new one, complete.
@@ -752,14 +824,15 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool) {
 
 TEST(FaultInjection, FileBackedMemoryFlush) {
   std::optional<FileBackedMemory> pool;
-  sweep("FileBackedMemory::flush", file_backed_memory_flush(pool));
+  sweep("FileBackedMemory::flush", file_backed_memory_flush(pool, false));
 }
 
 // The same where the file system cannot exchange two names: flush() falls
 // back to rename(2) and makes a new spare.
 TEST(FaultInjection, FileBackedMemoryFlushWithoutRenameExchange) {
   std::optional<FileBackedMemory> pool;
-  sweep("FileBackedMemory::flush (no RENAME_EXCHANGE)", file_backed_memory_flush(pool), true);
+  sweep("FileBackedMemory::flush (no RENAME_EXCHANGE)", file_backed_memory_flush(pool, true),
+        true);
 }
 
 }  // namespace

@@ -75,7 +75,7 @@ template <typename Pool>
 void make_pool(const std::filesystem::path& path, std::size_t data_size, std::uint64_t seed) {
   auto pool = Pool::create(path, data_size, kUserVersion);
   testing::fill_splitmix64(pool.data(), seed);
-  pool.flush();
+  pool.close();
 }
 
 // Whether `pool` holds exactly the bytes from `seed`.
@@ -275,6 +275,59 @@ TEST(HostileInput, ReadOnlyFileSystemRefusesOpenAndCreateButVerifies) {
     checks.expect(file_bytes(fbm_path) == fbm_bytes, "the FileBackedMemory's file changed");
     checks.expect(file_bytes(FileBackedMemory::spare_path(fbm_path)) == fbm_spare_bytes,
                   "the FileBackedMemory's spare file changed");
+  });
+  EXPECT_CHILD_PASSED(outcome);
+}
+
+// A pool file with holes on a full tmpfs: a page of a hole gets memory only
+// when a mapping touches it, and on a full tmpfs that touch raises SIGBUS.
+// verify_file() reads with pread (holes read as zeros, nothing allocated) and
+// says ok; MmapFile::open() reserves the holes first and fails cleanly with
+// ENOSPC. Neither kills the process.
+TEST(HostileInput, SparsePoolOnAFullTmpfsIsAnErrorNotASignal) {
+  TempDir dir;
+  const std::filesystem::path mount_point = dir / "full";
+  std::filesystem::create_directory(mount_point);
+  constexpr std::size_t kSize = std::size_t{4} << 20;
+  // A pool of zeros, saved cleanly: its data can be holes.
+  MmapFile::create(dir / "zeros", kSize, 0).close();
+  std::vector<std::byte> header = testing::read_file(dir / "zeros");
+  header.resize(kHeaderSize);
+
+  const auto outcome = run_in_child([&](ChildChecks& checks) {
+    if (::geteuid() != 0) throw Skip{"mounting a tmpfs needs root (CI runs as root)"};
+    if (::unshare(CLONE_NEWNS) != 0) {
+      throw Skip{std::string("unshare(CLONE_NEWNS) refused: ") + std::strerror(errno)};
+    }
+    if (::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+        ::mount("datatier-test", mount_point.c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0) {
+      checks.add(std::string("mounting a tmpfs failed: ") + std::strerror(errno) + "\n");
+      return;
+    }
+    const auto path = mount_point / "pool";
+    {
+      const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      checks.expect(fd >= 0 && ::pwrite(fd, header.data(), header.size(), 0) ==
+                                   static_cast<ssize_t>(header.size()) &&
+                        ::ftruncate(fd, static_cast<off_t>(kHeaderSize + kSize)) == 0,
+                    "cannot lay out the sparse pool");
+      if (fd >= 0) ::close(fd);
+    }
+    // Fill the rest of the tmpfs.
+    {
+      const int fd = ::open((mount_point / "filler").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+      const std::vector<char> block(4096, 'x');
+      while (::write(fd, block.data(), block.size()) > 0) {
+      }
+      ::close(fd);
+    }
+    VerifyOptions options;
+    options.data_size = kSize;
+    options.accept_unclean = true;
+    const VerifyReport report = verify_file(path, options);
+    checks.expect(report.ok(), "verify_file of the sparse pool: " + report.message);
+    checks.expect_error([&] { MmapFile::open(path, kSize, 0, FileOptions{}); },
+                        std::errc::no_space_on_device, "MmapFile::open on a full tmpfs");
   });
   EXPECT_CHILD_PASSED(outcome);
 }
@@ -545,14 +598,135 @@ TEST(HostileInput, FileBackedMemoryFailedCreateRemovesOnlyTheFilesItMade) {
   EXPECT_TRUE(std::filesystem::exists(FileBackedMemory::spare_path(leftover)));
 }
 
-TEST(HostileInput, FileBackedMemorySparePathThatIsADanglingLink) {
+// Whatever another program planted under the spare's name is never written
+// through: a symbolic link (dangling or not) or a hard link to a victim loses
+// only its name, the victim keeps its bytes, and the pool saves and reopens.
+TEST(HostileInput, FileBackedMemoryNeverWritesThroughAPlantedSpare) {
+  enum class Plant { dangling_link, link_to_victim, hard_link_to_victim, fifo };
+  for (const Plant plant :
+       {Plant::dangling_link, Plant::link_to_victim, Plant::hard_link_to_victim, Plant::fifo}) {
+    SCOPED_TRACE(static_cast<int>(plant));
+    for (const bool at_create : {true, false}) {
+      SCOPED_TRACE(at_create ? "planted before create()" : "planted before open()");
+      TempDir dir;
+      const auto path = dir / "pool";
+      const auto spare = FileBackedMemory::spare_path(path);
+      const auto victim = dir / "victim";
+      const std::vector<std::byte> victim_bytes(100, std::byte{0x5a});
+      testing::write_file(victim, victim_bytes);
+      if (!at_create) {
+        make_pool<FileBackedMemory>(path, 8192, 1);
+        std::filesystem::remove(spare);
+      }
+      switch (plant) {
+        case Plant::dangling_link:
+          std::filesystem::create_symlink(dir / "nowhere", spare);
+          break;
+        case Plant::link_to_victim:
+          std::filesystem::create_symlink(victim, spare);
+          break;
+        case Plant::hard_link_to_victim:
+          std::filesystem::create_hard_link(victim, spare);
+          break;
+        case Plant::fifo:
+          ASSERT_EQ(::mkfifo(spare.c_str(), 0600), 0);
+          break;
+      }
+      {
+        auto pool = at_create ? FileBackedMemory::create(path, 8192, kUserVersion)
+                              : FileBackedMemory::open(path, 8192, kUserVersion);
+        testing::fill_splitmix64(pool.data(), 2);
+        pool.flush();
+        testing::fill_splitmix64(pool.data(), 3);
+        pool.close();
+      }
+      EXPECT_EQ(testing::read_file(victim), victim_bytes) << "the victim was written";
+      EXPECT_FALSE(std::filesystem::exists(dir / "nowhere")) << "the link's target was created";
+      EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(spare)));
+      auto reopened = FileBackedMemory::open(path, 8192, kUserVersion);
+      EXPECT_TRUE(holds(reopened.data(), 3));
+    }
+  }
+}
+
+// A spare that another program removed between saves is made again, and one
+// it hard-linked elsewhere (a backup by `cp -l`) is replaced, so the other
+// link keeps its snapshot.
+TEST(HostileInput, FileBackedMemoryRemakesARemovedOrLinkedSpare) {
   TempDir dir;
   const auto path = dir / "pool";
-  std::filesystem::create_symlink(dir / "nowhere" / "spare", FileBackedMemory::spare_path(path));
-  EXPECT_DATATIER_ERROR(FileBackedMemory::create(path, 4096, kUserVersion),
-                        std::errc::no_such_file_or_directory);
-  EXPECT_FALSE(std::filesystem::exists(path)) << "the failed create left its pool file";
-  EXPECT_TRUE(std::filesystem::is_symlink(FileBackedMemory::spare_path(path)));
+  const auto spare = FileBackedMemory::spare_path(path);
+  auto pool = FileBackedMemory::create(path, 8192, kUserVersion);
+  testing::fill_splitmix64(pool.data(), 1);
+  pool.flush();
+  std::filesystem::remove(spare);
+  testing::fill_splitmix64(pool.data(), 2);
+  EXPECT_NO_THROW(pool.flush());
+  EXPECT_TRUE(std::filesystem::exists(spare));
+  std::filesystem::create_hard_link(spare, dir / "backup");
+  const auto backup = testing::read_file(dir / "backup");
+  testing::fill_splitmix64(pool.data(), 3);
+  pool.flush();
+  testing::fill_splitmix64(pool.data(), 4);
+  pool.close();
+  EXPECT_EQ(testing::read_file(dir / "backup"), backup) << "a save wrote through a hard link";
+  auto reopened = FileBackedMemory::open(path, 8192, kUserVersion);
+  EXPECT_TRUE(holds(reopened.data(), 4));
+}
+
+// Another file under the spare's name (rsync, a restored backup) stops the
+// save with an error naming both files; it is never swapped in, and the pool
+// file keeps the last snapshot.
+TEST(HostileInput, FileBackedMemoryRefusesAForeignSpare) {
+  TempDir dir;
+  const auto path = dir / "pool";
+  const auto spare = FileBackedMemory::spare_path(path);
+  auto pool = FileBackedMemory::create(path, 8192, kUserVersion);
+  testing::fill_splitmix64(pool.data(), 1);
+  pool.flush();
+  const std::vector<std::byte> foreign(8192 + 4096, std::byte{0x33});
+  testing::write_file(dir / "foreign", foreign);
+  std::filesystem::rename(dir / "foreign", spare);
+  testing::fill_splitmix64(pool.data(), 2);
+  try {
+    pool.flush();
+    ADD_FAILURE() << "flush() saved beside a foreign spare";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), errc::file_replaced) << e.what();
+    EXPECT_NE(std::string(e.what()).find(spare.string()), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(testing::read_file(spare), foreign);
+  { const FileBackedMemory released = std::move(pool); }
+  auto reopened = FileBackedMemory::open(path, 8192, kUserVersion);
+  EXPECT_TRUE(holds(reopened.data(), 1));
+}
+
+// A save keeps the pool file's permission bits (and, for a superuser, its
+// owner): the spare it swaps in takes them over.
+TEST(HostileInput, FileBackedMemorySaveKeepsModeAndOwner) {
+  TempDir dir;
+  const auto path = dir / "pool";
+  make_pool<FileBackedMemory>(path, 8192, 1);
+  std::filesystem::permissions(path, std::filesystem::perms(0644));
+  const bool root = ::geteuid() == 0;
+  if (root) {
+    ASSERT_EQ(::chown(path.c_str(), 65534, 65534), 0);
+  }
+  {
+    auto pool = FileBackedMemory::open(path, 8192, kUserVersion);
+    testing::fill_splitmix64(pool.data(), 2);
+    pool.flush();
+    pool.close();
+  }
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
+  if (root) {
+    EXPECT_EQ(st.st_uid, 65534u);
+    EXPECT_EQ(st.st_gid, 65534u);
+  }
+  ASSERT_EQ(::stat(FileBackedMemory::spare_path(path).c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 07777, 0644u);
 }
 
 // A device: not a regular file, std::errc::invalid_argument.

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "datatier/file_backed_memory.h"
 #include "datatier/mmap_file.h"
+#include "datatier/verify.h"
 #include "output.h"
 #include "size.h"
 #include "splitmix64.h"
@@ -27,19 +28,21 @@ struct CreateOptions {
   bool json = false;
 };
 
-// Fills the pool's data() (all of it: the golden files' convention), flushes
-// it and returns the header now on disk. On failure removes the files the
-// pool made, so no half-made pool is left behind.
+// Fills the pool's data() (all of it: the golden files' convention), saves
+// it with a clean close and returns the header now on disk. On failure
+// removes the files the pool made, so no half-made pool is left behind.
 template <typename Pool>
-Header fill_and_flush(Pool pool, const CreateOptions& options, bool fbm) {
+Header fill_and_close(Pool pool, const CreateOptions& options, bool fbm) {
+  const std::filesystem::path path = pool.path();
   try {
     if (options.fill == "random") SplitMix64(options.seed).fill(pool.data());
-    pool.flush();
-    return pool.header();
+    pool.close();
+    return read_header(path);
   } catch (...) {
+    { const Pool released = std::move(pool); }
     std::error_code ignored;
-    std::filesystem::remove(pool.path(), ignored);
-    if (fbm) std::filesystem::remove(FileBackedMemory::spare_path(pool.path()), ignored);
+    std::filesystem::remove(path, ignored);
+    if (fbm) std::filesystem::remove(FileBackedMemory::spare_path(path), ignored);
     throw;
   }
 }
@@ -55,9 +58,9 @@ int run_create(const CreateOptions& options) {
 
   const bool fbm = options.kind == "fbm";
   const Header header =
-      fbm ? fill_and_flush(FileBackedMemory::create(path, data_size, options.user_version), options,
+      fbm ? fill_and_close(FileBackedMemory::create(path, data_size, options.user_version), options,
                            true)
-          : fill_and_flush(MmapFile::create(path, data_size, options.user_version), options, false);
+          : fill_and_close(MmapFile::create(path, data_size, options.user_version), options, false);
   const std::uint64_t file_size = std::filesystem::file_size(path);
   const std::string fill =
       options.fill == "random" ? fmt::format("random (splitmix64, seed {})", options.seed) : "zero";

@@ -69,6 +69,8 @@ std::string error_name(std::error_code code) {
         return "unclean_shutdown";
       case errc::pool_in_use:
         return "pool_in_use";
+      case errc::file_replaced:
+        return "file_replaced";
     }
   }
   return fmt::format("{}:{}", code.category().name(), code.value());

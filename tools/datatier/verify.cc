@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "commands.h"
@@ -24,6 +25,28 @@ struct VerifyCommandOptions {
   bool accept_unclean = false;
   bool json = false;
 };
+
+// One line on a verdict: "ok: ...", "in use: ..." or "not intact: ...".
+std::string verdict_line(const VerifyReport& report, std::uint64_t user_version) {
+  if (report.ok()) {
+    return fmt::format("ok: {} data bytes ({}), user version {}, checksum {}", report.data_size,
+                       format_size(report.data_size), user_version,
+                       to_hex(report.header->checksum));
+  }
+  if (report.error == errc::pool_in_use) return fmt::format("in use: {}", report.message);
+  return fmt::format("not intact: {}: {}", report.error.message(), report.message);
+}
+
+nlohmann::json verdict_json(const std::filesystem::path& path, const VerifyReport& report) {
+  return {
+      {"path", path.string()},
+      {"ok", report.ok()},
+      {"error", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(error_name(report.error))},
+      {"error_description",
+       report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.error.message())},
+      {"message", report.message},
+  };
+}
 
 int run_verify(const VerifyCommandOptions& options) {
   const std::filesystem::path path = options.file;
@@ -51,28 +74,44 @@ int run_verify(const VerifyCommandOptions& options) {
   const std::uint64_t user_version =
       verify.user_version.value_or(report.header ? report.header->user_version : 0);
 
+  // The previous snapshot a FileBackedMemory keeps beside its pool file: what
+  // FileOptions::fallback_to_previous would load. Its in-use mark says
+  // nothing (it was the pool file when it was marked).
+  std::filesystem::path spare = path;
+  spare += ".prev";
+  std::optional<VerifyReport> previous;
+  if (std::error_code ec; std::filesystem::is_regular_file(spare, ec)) {
+    VerifyOptions spare_options = verify;
+    spare_options.accept_unclean = true;
+    spare_options.progress = {};
+    spare_options.user_version = user_version;
+    spare_options.data_size = report.data_size;
+    previous = verify_file(spare, spare_options);
+    // A spare that never held a snapshot (the pool was created and saved
+    // once since) is no damage: say so instead of "checksum mismatch".
+    if (previous->error == errc::checksum_mismatch && previous->header &&
+        previous->header->checksum == Checksum{}) {
+      previous->message = "no previous snapshot yet (the pool was saved only once)";
+    }
+  }
+
   if (options.json) {
-    nlohmann::json out = {
-        {"path", path.string()},
-        {"ok", report.ok()},
-        {"error", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(error_name(report.error))},
-        {"error_description",
-         report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.error.message())},
-        {"message", report.message},
-        {"file_size", report.file_size},
-        {"data_size", report.data_size},
-        {"user_version", user_version},
-        {"computed_checksum", report.computed_checksum
-                                  ? nlohmann::json(to_hex(*report.computed_checksum))
-                                  : nlohmann::json(nullptr)},
-        {"header", report.header ? header_to_json(*report.header) : nlohmann::json(nullptr)},
-    };
+    nlohmann::json out = verdict_json(path, report);
+    out["file_size"] = report.file_size;
+    out["data_size"] = report.data_size;
+    out["user_version"] = user_version;
+    out["computed_checksum"] = report.computed_checksum
+                                   ? nlohmann::json(to_hex(*report.computed_checksum))
+                                   : nlohmann::json(nullptr);
+    out["header"] = report.header ? header_to_json(*report.header) : nlohmann::json(nullptr);
+    out["previous"] = previous ? verdict_json(spare, *previous) : nlohmann::json(nullptr);
     fmt::print("{}\n", out.dump(2));
-  } else if (report.ok()) {
-    fmt::print("ok: {} data bytes ({}), user version {}, checksum {}\n", report.data_size,
-               format_size(report.data_size), user_version, to_hex(report.header->checksum));
   } else {
-    fmt::print("not intact: {}: {}\n", report.error.message(), report.message);
+    fmt::print("{}\n", verdict_line(report, user_version));
+    if (previous) {
+      fmt::print("previous snapshot '{}': {}\n", spare.string(),
+                 verdict_line(*previous, user_version));
+    }
   }
   return report.ok() ? kExitOk : kExitNotIntact;
 }
@@ -84,7 +123,9 @@ Command add_verify_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "verify",
       "Check a pool file as open() would: size, magic, version, user version, in-use mark, "
-      "checksum (read-only, takes no lock). Exit 0 intact, 1 not intact, 2 usage or I/O error");
+      "checksum (read-only; a file a running pool holds is reported in use, unchecked), and "
+      "the previous snapshot FILE.prev beside it. Exit 0 intact, 1 not intact or in use, 2 "
+      "usage or I/O error");
   app->add_option("FILE", options->file, "Pool file")->required();
   options->size_option = app->add_option(
       "--size", options->size,
