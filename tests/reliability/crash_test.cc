@@ -4,9 +4,10 @@
 //
 // The kills take turns among three kinds: at a random moment after the
 // launch (inside create() or open(), while filling, or saving); a random
-// moment after the writer says it calls flush() (mid-save: for pools of
-// several 8 MiB blocks, with several write requests in flight), twice as
-// often as the others; and as soon as it says a flush() returned.
+// moment after the writer says it calls flush(), within the median time a
+// save has taken so far (mid-save: for pools of several 8 MiB blocks, with
+// several write requests in flight), twice as often as the others; and as
+// soon as it says a flush() returned.
 //
 // After each kill, with A the generations the file may hold (the last one
 // saved, and the one being saved if the writer had called flush() for it):
@@ -41,6 +42,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -94,6 +96,10 @@ struct Run {
   std::size_t done_count = 0;
   bool killed = false;  // ended by our SIGKILL
   int status = 0;
+  // How long each completed flush() took, from the "flush" line's arrival to
+  // the "done" line's, for the saves whose lines came before the kill.
+  std::vector<microseconds> flush_times;
+  std::optional<std::chrono::steady_clock::time_point> flush_seen;
 
   std::size_t count(const std::string& word) const {
     return word == "flush" ? flush_count : word == "done" ? done_count : 0;
@@ -102,7 +108,10 @@ struct Run {
   bool inside_flush() const { return flushing && (!done || *done < *flushing); }
 };
 
-void parse_lines(std::string& buffer, Run& run) {
+// Consumes the whole lines in `buffer`; `arrival` is when they came, if they
+// came while the writer ran.
+void parse_lines(std::string& buffer, Run& run,
+                 std::optional<std::chrono::steady_clock::time_point> arrival) {
   for (std::size_t eol; (eol = buffer.find('\n')) != std::string::npos;) {
     std::istringstream line(buffer.substr(0, eol));
     buffer.erase(0, eol + 1);
@@ -113,10 +122,15 @@ void parse_lines(std::string& buffer, Run& run) {
     if (word == "flush") {
       run.flushing = generation;
       ++run.flush_count;
+      run.flush_seen = arrival;
     }
     if (word == "done") {
       run.done = generation;
       ++run.done_count;
+      if (arrival && run.flush_seen) {
+        run.flush_times.push_back(
+            std::chrono::duration_cast<microseconds>(*arrival - *run.flush_seen));
+      }
     }
   }
 }
@@ -162,7 +176,7 @@ Run run_and_kill(const std::string& kind, const std::filesystem::path& path, std
       continue;
     }
     buffer.append(chunk, static_cast<std::size_t>(n));
-    parse_lines(buffer, run);
+    parse_lines(buffer, run, std::chrono::steady_clock::now());
     if (!met && run.count(plan.after) >= plan.count) {
       met = true;
       if (plan.delay.count() == 0) break;
@@ -177,7 +191,7 @@ Run run_and_kill(const std::string& kind, const std::filesystem::path& path, std
     buffer.append(chunk, static_cast<std::size_t>(n));
   }
   ::close(fds[0]);
-  parse_lines(buffer, run);
+  parse_lines(buffer, run, std::nullopt);
   run.status = status;
   run.killed = WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL;
   return run;
@@ -259,8 +273,9 @@ microseconds random_delay(std::mt19937_64& random, microseconds bound) {
 struct LoopSettings {
   std::size_t data_size;
   std::uint64_t kills;
-  microseconds max_delay;        // bound of a random moment after the launch
-  microseconds max_flush_delay;  // bound of a random moment after "flush"
+  microseconds max_delay;  // bound of a random moment after the launch
+  // Bound of a random moment after "flush" until a save has been timed.
+  microseconds first_flush_delay;
 };
 
 template <typename Pool>
@@ -271,12 +286,17 @@ void crash_loop(const std::string& kind, const LoopSettings& settings) {
   const std::size_t size = settings.data_size;
   std::cout << "[ crash    ] " << kind << ", " << size << " bytes: " << kills << " kills, seed "
             << seed << ", delays up to " << settings.max_delay.count() << " us after the launch, "
-            << settings.max_flush_delay.count() << " us after flush() was called\n";
+            << settings.first_flush_delay.count()
+            << " us after flush() was called until saves were timed, then the median save\n";
   std::mt19937_64 random(seed);
   testing::TempDir dir;
   const std::filesystem::path path = dir / "pool";
   const std::filesystem::path spare = FileBackedMemory::spare_path(path);
   std::optional<std::uint64_t> base;  // what the file holds at launch; none: no file
+  // The saves timed so far and their median: kills inside flush() come
+  // within that long of its start, whatever this machine's disk takes.
+  std::vector<microseconds> flush_times;
+  std::optional<microseconds> median_flush_time;
   Tally tally;
   const auto started = std::chrono::steady_clock::now();
 
@@ -296,7 +316,7 @@ void crash_loop(const std::string& kind, const LoopSettings& settings) {
       default:  // inside a save, or just after it
         plan.after = "flush";
         plan.count = 1 + random() % 2;
-        plan.delay = random_delay(random, settings.max_flush_delay);
+        plan.delay = random_delay(random, median_flush_time.value_or(settings.first_flush_delay));
         break;
     }
     bool met = false;
@@ -326,6 +346,12 @@ void crash_loop(const std::string& kind, const LoopSettings& settings) {
     if (run.flushing && (!last || *run.flushing > *last)) allowed.insert(*run.flushing);
     if (saved_before) ++tally.after_save;
     if (run.inside_flush()) ++tally.inside_flush;
+    if (!run.flush_times.empty()) {
+      flush_times.insert(flush_times.end(), run.flush_times.begin(), run.flush_times.end());
+      const auto middle = flush_times.begin() + static_cast<std::ptrdiff_t>(flush_times.size() / 2);
+      std::nth_element(flush_times.begin(), middle, flush_times.end());
+      median_flush_time = *middle;
+    }
 
     // The spare, before anything opens the pool: after flush() of N returned,
     // and before any of N + 1, it holds N - 1 (marked in use if that is the
@@ -404,7 +430,8 @@ void crash_loop(const std::string& kind, const LoopSettings& settings) {
             << ", checksum_mismatch accepting unclean " << tally.checksum << "; spares checked "
             << tally.spares_checked << "; pools discarded " << tally.discarded
             << "; unexpected outcomes " << tally.unexpected << "; last generation "
-            << (base ? *base : 0) << "\n";
+            << (base ? *base : 0) << "; median save "
+            << (median_flush_time ? median_flush_time->count() : 0) << " us\n";
   EXPECT_EQ(tally.unexpected, 0);
   EXPECT_GE(tally.after_save, 1) << "no kill landed after a generation was saved";
   EXPECT_GE(tally.inside_flush, 1) << "no kill landed inside flush()";
@@ -418,13 +445,13 @@ void crash_loop(const std::string& kind, const LoopSettings& settings) {
 
 LoopSettings small_pool() {
   const microseconds max_delay(env_or("DATATIER_CRASH_MAX_DELAY_US", 100000));
-  return {kMiB, env_or("DATATIER_CRASH_KILLS", 30), max_delay, microseconds(3000)};
+  return {kMiB, env_or("DATATIER_CRASH_KILLS", 30), max_delay, microseconds(1000)};
 }
 
 // Five 8 MiB blocks: a save has four write requests in flight at a time.
 LoopSettings large_pool() {
   const microseconds max_delay(10 * env_or("DATATIER_CRASH_MAX_DELAY_US", 100000));
-  return {40 * kMiB, env_or("DATATIER_CRASH_LARGE_KILLS", 6), max_delay, microseconds(30000)};
+  return {40 * kMiB, env_or("DATATIER_CRASH_LARGE_KILLS", 6), max_delay, microseconds(10000)};
 }
 
 TEST(CrashTest, FileBackedMemorySurvivesSigkillAtAnyMoment) {
