@@ -127,6 +127,15 @@ set(DATATIER_NEEDS_THREADS OFF)
 if("Threads::Threads" IN_LIST _datatier_link_libraries)
   set(DATATIER_NEEDS_THREADS ON)
 endif()
+# libnuma is found again where the package is used, by the same FindNUMA.cmake,
+# installed beside the config, so the package names no path of this machine.
+set(DATATIER_NEEDS_NUMA OFF)
+if("NUMA::NUMA" IN_LIST _datatier_link_libraries)
+  set(DATATIER_NEEDS_NUMA ON)
+  install(FILES ${CMAKE_CURRENT_LIST_DIR}/FindNUMA.cmake
+    DESTINATION ${DATATIER_CMAKE_DIR}
+    COMPONENT datatier_development)
+endif()
 if(_datatier_type STREQUAL "STATIC_LIBRARY")
   set(DATATIER_DEFAULT_FLAVOUR static)
 else()
@@ -177,6 +186,8 @@ foreach(_lib IN LISTS _datatier_link_libraries)
     endif()
   elseif(_lib STREQUAL "datatier_blake3")
     set(DATATIER_PC_REQUIRES_PRIVATE "libblake3")
+  elseif(_lib STREQUAL "NUMA::NUMA")
+    list(APPEND _datatier_pc_libs "-lnuma")
   elseif(_lib MATCHES "^\\$<" OR TARGET "${_lib}")
     # Build-tree-only helpers such as $<BUILD_INTERFACE:datatier_blake3_headers>.
   elseif(_lib MATCHES "/lib([^/]+)\\.(so|a)(\\.[0-9.]+)?$")

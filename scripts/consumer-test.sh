@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs datatier into a temporary prefix and builds an outside project
 # (tests/consumer/) against it twice, through the CMake package and through
-# pkg-config, then runs what it built. Ends with a PASS or FAIL line; exits
-# non-zero on failure.
+# pkg-config, then runs what it built; then moves the prefix elsewhere and
+# builds and runs it again through the CMake package. Ends with a PASS or FAIL
+# line; exits non-zero on failure.
 #
 #   scripts/consumer-test.sh [BUILD_DIR]      default: build/release
 #
@@ -65,8 +66,34 @@ loads_installed_library() {
   [[ -n $found && $(readlink -f "$found") == $(readlink -f "$libdir/libdatatier.so") ]]
 }
 
+# names_no_library_path DIR: no file in DIR names a library file by its
+# absolute path (as "$<LINK_ONLY:/usr/lib/.../libnuma.so>" would).
+names_no_library_path() {
+  ! grep -rqE '(^|[":; (])/[^" ;>]*\.(so|a)([" ;)>.]|$)' "$1"
+}
+
 generator=()
 command -v ninja >/dev/null && generator=(-G Ninja)
+
+# build_with_cmake_package DIR: builds tests/consumer in DIR against the
+# datatier installed in $prefix, through its CMake package, and runs it.
+build_with_cmake_package() {
+  local dir=$1
+  run cmake -S "$root/tests/consumer" -B "$dir" "${generator[@]}" \
+    -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
+    -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
+    >"$dir.configure.log" && grep 'datatier' "$dir.configure.log" | sed "s|$prefix|<prefix>|"
+  check "find_package found datatier in the prefix" \
+    grep -q "^datatier_DIR:PATH=$prefix/" "$dir/CMakeCache.txt"
+  run cmake --build "$dir" >"$dir.build.log" || cat "$dir.build.log"
+  for exe in consumer_cpp consumer_cpp_shared consumer_c consumer_c_static; do
+    [[ -x $dir/$exe ]] && run "$dir/$exe"
+  done
+  check "consumer_cpp_shared loads the installed libdatatier.so" \
+    loads_installed_library "$dir/consumer_cpp_shared"
+  check "consumer_c_static does not need libdatatier.so" \
+    bash -c "! readelf -d '$dir/consumer_c_static' | grep -q libdatatier"
+}
 
 step "install $build into $prefix"
 run cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" || {
@@ -96,6 +123,8 @@ check "CMake package and version file" \
        -f "$libdir/cmake/datatier/datatierConfigVersion.cmake"
 check "CMake package names no build-tree path" \
   bash -c "! grep -rq '$root' '$libdir/cmake/datatier'"
+check "CMake package names no library by absolute path" \
+  names_no_library_path "$libdir/cmake/datatier"
 check "pkg-config file" test -f "$libdir/pkgconfig/datatier.pc"
 check "man page datatier(1)" test -f "$prefix/share/man/man1/datatier.1"
 if [[ -f $prefix/share/man/man1/datatier.1 ]]; then
@@ -108,18 +137,7 @@ if [[ -x $prefix/bin/datatier ]]; then
 fi
 
 step "build tests/consumer with find_package(datatier CONFIG)"
-run cmake -S "$root/tests/consumer" -B "$tmp/cmake-build" "${generator[@]}" \
-  -DCMAKE_BUILD_TYPE=Release -DCMAKE_PREFIX_PATH="$prefix" \
-  -DCMAKE_FIND_USE_PACKAGE_REGISTRY=OFF -DCMAKE_FIND_USE_SYSTEM_PACKAGE_REGISTRY=OFF \
-  >"$tmp/cmake-configure.log" && grep 'datatier' "$tmp/cmake-configure.log" | sed "s|$prefix|<prefix>|"
-run cmake --build "$tmp/cmake-build" >"$tmp/cmake-build.log" || cat "$tmp/cmake-build.log"
-for exe in consumer_cpp consumer_cpp_shared consumer_c consumer_c_static; do
-  [[ -x $tmp/cmake-build/$exe ]] && run "$tmp/cmake-build/$exe"
-done
-check "consumer_cpp_shared loads the installed libdatatier.so" \
-  loads_installed_library "$tmp/cmake-build/consumer_cpp_shared"
-check "consumer_c_static does not need libdatatier.so" \
-  bash -c "! readelf -d '$tmp/cmake-build/consumer_c_static' | grep -q libdatatier"
+build_with_cmake_package "$tmp/cmake-build"
 
 step "build tests/consumer with pkg-config --cflags --libs datatier"
 export PKG_CONFIG_PATH=$libdir/pkgconfig
@@ -149,5 +167,15 @@ check "pkg-config C++ build loads the installed libdatatier.so" \
   loads_installed_library "$pc/consumer_cpp"
 check "pkg-config --static C build does not need libdatatier.so" \
   bash -c "! readelf -d '$pc/consumer_c_static' | grep -q libdatatier"
+
+# The CMake package is relocatable: it finds its files relative to itself.
+# (The pkg-config file names the prefix it was installed to.)
+step "move the prefix elsewhere and build tests/consumer against it there"
+moved=$tmp/moved/prefix
+mkdir -p "$tmp/moved"
+run mv "$prefix" "$moved"
+libdir=$moved/${libdir#"$prefix"/}
+prefix=$moved
+build_with_cmake_package "$tmp/cmake-build-moved"
 
 finish

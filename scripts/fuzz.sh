@@ -15,7 +15,7 @@ build=build/fuzz
 flags="-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 
 CC=clang CXX=clang++ cmake -S . -B "$build" -G Ninja \
-  -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDATATIER_WERROR=ON \
   -DCMAKE_C_FLAGS="$flags" -DCMAKE_CXX_FLAGS="$flags" \
   -DDATATIER_BUILD_FUZZERS=ON -DDATATIER_BUILD_TESTS=OFF -DDATATIER_BUILD_TOOLS=OFF \
   -DDATATIER_BUILD_EXAMPLES=OFF -DDATATIER_BUILD_BENCHMARKS=OFF >/dev/null

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release preset,
-# runs the suites that need builds of their own (ASan + UBSan, TSan, fuzzing,
-# the install + consumer check, everything against a shared libdatatier),
-# then every ctest test of the release build.
+# runs the suites that need builds of their own (ASan + UBSan, TSan, Release
+# builds with GCC and clang, fuzzing, the install + consumer check, everything
+# against a shared libdatatier), then every ctest test of the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,11 @@ cmake --build --preset release -j"$(nproc)"
 # The sanitizer runs: ASan + UBSan, then ThreadSanitizer.
 echo "== scripts/sanitizers.sh all"
 bash scripts/sanitizers.sh all
+
+# Plain Release builds, warnings as errors: GCC (with its tests) and clang
+# (without libnuma).
+echo "== scripts/compilers.sh"
+bash scripts/compilers.sh
 
 for extra in scripts/fuzz.sh scripts/consumer-test.sh; do
   if [[ -f $extra ]]; then

@@ -81,6 +81,7 @@ TEST(MemoryPlacement, ExplicitHugePagesWithoutFallbackFailCleanlyWhenNoneAreFree
   EXPECT_DATATIER_ERROR(Memory::create(kSize, options), std::errc::not_enough_memory);
 }
 
+#if DATATIER_HAVE_LIBNUMA
 TEST(MemoryPlacement, NumaBindToAnExistingNode) {
   MemoryOptions options;
   options.numa = NumaPolicy::bind;
@@ -105,6 +106,23 @@ TEST(MemoryPlacement, NumaInterleave) {
   EXPECT_EQ(pool.placement().numa, NumaPolicy::interleave);
   expect_usable(pool, kSize);
 }
+#else
+TEST(MemoryPlacement, NumaPoliciesFailClearlyWithoutLibnuma) {
+  for (const NumaPolicy policy : {NumaPolicy::bind, NumaPolicy::interleave}) {
+    MemoryOptions options;
+    options.numa = policy;
+    try {
+      Memory::create(kSize, options);
+      ADD_FAILURE() << "a build without libnuma accepted a NUMA policy";
+    } catch (const Error& e) {
+      const std::string what = e.what();
+      EXPECT_EQ(e.code(), std::errc::function_not_supported) << what;
+      EXPECT_NE(what.find("NUMA"), std::string::npos) << what;
+      EXPECT_NE(what.find("without libnuma"), std::string::npos) << what;
+    }
+  }
+}
+#endif
 
 TEST(MemoryPlacement, LockedPagesAreReportedLocked) {
   MemoryOptions options;

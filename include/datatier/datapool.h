@@ -1,6 +1,8 @@
 // The interface every pool offers: a span of bytes and a way to persist them.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <cstddef>
 #include <span>
 

@@ -1,6 +1,8 @@
 // The whole public C++ API of datatier.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include "datatier/datapool.h"
 #include "datatier/error.h"
 #include "datatier/file_backed_memory.h"

@@ -1,6 +1,8 @@
 // Errors thrown by datatier: a std::system_error that names the file involved.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <filesystem>
 #include <string>
 #include <system_error>

@@ -1,6 +1,8 @@
 // A pool in memory whose snapshots are saved to, and restored from, a file.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>

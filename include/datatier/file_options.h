@@ -1,6 +1,8 @@
 // Options shared by the file-backed pools' create() and open().
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <filesystem>
 
 #include "datatier/memory_options.h"

@@ -1,6 +1,8 @@
 // The 4096-byte pool file header: its decoded form and its byte encoding.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <array>
 #include <cstddef>
 #include <cstdint>

@@ -1,6 +1,8 @@
 // A volatile pool in anonymous memory.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <cstddef>
 #include <memory>
 #include <span>

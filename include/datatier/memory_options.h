@@ -1,6 +1,8 @@
 // How a Memory pool's DRAM is placed: page size, NUMA node, locking, threads.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <cstddef>
 
 namespace datatier {
@@ -18,7 +20,9 @@ enum class PageSize {
   huge_1gib,
 };
 
-// The NUMA policy for a Memory pool's pages.
+// The NUMA policy for a Memory pool's pages. bind and interleave need a
+// libdatatier built with libnuma; one built without it (CMake option DATATIER_NUMA)
+// refuses them with std::errc::function_not_supported.
 enum class NumaPolicy {
   local,       // the kernel's default: each page on the node of the thread that faults it
   bind,        // every page on MemoryOptions::numa_node

@@ -1,6 +1,8 @@
 // A pool whose bytes live in a file mapped MAP_SHARED, behind a 4 KiB header.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>

@@ -1,6 +1,8 @@
 // Checking a pool file without opening it as a pool: for tools and operators.
 #pragma once
 
+#include "datatier/cxx_standard.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>

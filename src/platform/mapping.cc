@@ -2,10 +2,12 @@
 #include "platform/mapping.h"
 
 #include <linux/mman.h>
-#include <numa.h>
-#include <numaif.h>
 #include <sys/mman.h>
 #include <unistd.h>
+#if DATATIER_HAVE_LIBNUMA
+#include <numa.h>
+#include <numaif.h>
+#endif
 
 #include <algorithm>
 #include <cerrno>
@@ -140,7 +142,12 @@ void Mapping::populate(std::size_t offset, std::size_t length, Use use) const {
 }
 
 void Mapping::set_numa_policy(NumaPolicy policy, int node) const {
-  if (policy == NumaPolicy::local || mapped_ == 0) return;
+  if (policy == NumaPolicy::local) return;
+#if !DATATIER_HAVE_LIBNUMA
+  static_cast<void>(node);
+  throw_errno(ENOSYS, {}, "cannot set a NUMA policy: datatier was built without libnuma");
+#else
+  if (mapped_ == 0) return;
   if (numa_available() < 0) throw_errno(ENOSYS, {}, "cannot set a NUMA policy");
   const int max_node = numa_max_node();
   std::vector<unsigned long> mask(static_cast<std::size_t>(max_node) / (8 * sizeof(unsigned long)) +
@@ -167,6 +174,7 @@ void Mapping::set_numa_policy(NumaPolicy policy, int node) const {
                        0) != 0) {
     throw_errno(errno, {}, "cannot set the NUMA policy");
   }
+#endif
 }
 
 void Mapping::lock() const {

@@ -56,7 +56,8 @@ class Mapping {
 
   // Sets the NUMA policy of the whole mapping; call before populate().
   // Throws datatier::Error (e.g. EINVAL for a node that does not exist,
-  // ENOSYS where the kernel has no NUMA support).
+  // ENOSYS where the kernel has no NUMA support or the library was built
+  // without libnuma).
   void set_numa_policy(NumaPolicy policy, int node) const;
 
   // Locks the mapping's pages in RAM. Throws datatier::Error (ENOMEM, EPERM).

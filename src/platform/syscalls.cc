@@ -2,7 +2,6 @@
 #include "platform/syscalls.h"
 
 #include <fcntl.h>
-#include <numaif.h>
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -26,6 +25,13 @@ int file_control(int fd, int cmd, int arg) {
 int rename_at2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
                unsigned int flags) {
   return ::renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+// mbind(2) straight through syscall(2), as libnuma's mbind() does, so that
+// the table is the same in a build without libnuma.
+long memory_bind(void* addr, unsigned long length, int mode, const unsigned long* nodemask,
+                 unsigned long maxnode, unsigned flags) {
+  return ::syscall(SYS_mbind, addr, length, mode, nodemask, maxnode, flags);
 }
 
 // cachestat has no libc wrapper yet; these are its kernel structures, and its
@@ -81,7 +87,7 @@ constexpr Syscalls kReal = {
     .msync = ::msync,
     .madvise = ::madvise,
     .mlock = ::mlock,
-    .mbind = ::mbind,
+    .mbind = memory_bind,
     .cachestat = cache_stat,
     .pthread_create = ::pthread_create,
 };
