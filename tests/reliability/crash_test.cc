@@ -4,8 +4,8 @@
 //
 // The kills take turns among three kinds: at a random moment after the
 // launch (inside create() or open(), while filling, or saving); a random
-// moment after the writer says it calls flush(), within the median time a
-// save has taken so far (mid-save: for pools of several 8 MiB blocks, with
+// moment after the writer says it calls flush(), within half the median time
+// a save has taken so far (mid-save: for pools of several 8 MiB blocks, with
 // several write requests in flight), twice as often as the others; and as
 // soon as it says a flush() returned.
 //
@@ -287,7 +287,7 @@ void crash_loop(const std::string& kind, const LoopSettings& settings) {
   std::cout << "[ crash    ] " << kind << ", " << size << " bytes: " << kills << " kills, seed "
             << seed << ", delays up to " << settings.max_delay.count() << " us after the launch, "
             << settings.first_flush_delay.count()
-            << " us after flush() was called until saves were timed, then the median save\n";
+            << " us after flush() was called until saves were timed, then half the median save\n";
   std::mt19937_64 random(seed);
   testing::TempDir dir;
   const std::filesystem::path path = dir / "pool";
@@ -316,7 +316,10 @@ void crash_loop(const std::string& kind, const LoopSettings& settings) {
       default:  // inside a save, or just after it
         plan.after = "flush";
         plan.count = 1 + random() % 2;
-        plan.delay = random_delay(random, median_flush_time.value_or(settings.first_flush_delay));
+        // Half the median: a save's time varies, and so does how soon its
+        // line reaches this process on a busy machine.
+        plan.delay = random_delay(
+            random, median_flush_time ? *median_flush_time / 2 : settings.first_flush_delay);
         break;
     }
     bool met = false;
