@@ -1,6 +1,7 @@
 // Behaviour common to the file-backed pools: round trips at every size, every
 // error code, the in-use mark, locking and file hygiene.
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -8,6 +9,9 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <thread>
 #include <type_traits>
@@ -251,17 +255,48 @@ TYPED_TEST(FilePool, CreateInAMissingDirectoryFails) {
                         std::errc::no_such_file_or_directory);
 }
 
+// Root bypasses permission bits, so as root the open runs in a child that has
+// become nobody (uid and gid 65534), and the test is skipped if it cannot.
 TYPED_TEST(FilePool, UnreadableFileIsPermissionDenied) {
-  if (::geteuid() == 0) {
-    // root bypasses permission bits; check the mode instead of the refusal.
-    this->make_saved_pool(4096);
-    std::filesystem::permissions(this->path(), std::filesystem::perms::none);
-    EXPECT_EQ(std::filesystem::status(this->path()).permissions(), std::filesystem::perms::none);
+  namespace fs = std::filesystem;
+  this->make_saved_pool(4096);
+  fs::permissions(this->path(), fs::perms::none);
+  if (::geteuid() != 0) {
+    EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), std::errc::permission_denied);
     return;
   }
-  this->make_saved_pool(4096);
-  std::filesystem::permissions(this->path(), std::filesystem::perms::none);
-  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), std::errc::permission_denied);
+  // Nobody may reach the file, so only the file's own bits can refuse it.
+  fs::permissions(this->dir_.path(), fs::perms::others_exec, fs::perm_options::add);
+  enum Outcome { kRefused, kOpened, kOtherError, kCannotDrop };
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0) << std::strerror(errno);
+  if (pid == 0) {
+    constexpr uid_t kNobody = 65534;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
+        ::setresuid(kNobody, kNobody, kNobody) != 0) {
+      ::_exit(kCannotDrop);
+    }
+    struct stat st;
+    if (::stat(this->path().c_str(), &st) != 0) ::_exit(kOtherError);  // cannot reach it
+    try {
+      auto pool = TypeParam::open(this->dir_, 4096);
+      ::_exit(kOpened);
+    } catch (const Error& e) {
+      ::_exit(e.code() == std::errc::permission_denied ? kRefused : kOtherError);
+    } catch (...) {
+      ::_exit(kOtherError);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child ended by signal " << WTERMSIG(status);
+  if (WEXITSTATUS(status) == kCannotDrop) {
+    GTEST_SKIP() << "cannot become uid/gid 65534 to drop root's permission bypass";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), kRefused)
+      << (WEXITSTATUS(status) == kOpened ? "nobody opened a file without permission"
+                                         : "open failed, but not with permission_denied");
 }
 
 TYPED_TEST(FilePool, NewFilesAreOwnerReadWriteOnly) {
