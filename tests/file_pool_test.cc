@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -477,6 +478,76 @@ TYPED_TEST(FilePool, SecondOpenWhileHeldIsPoolInUse) {
     held.close();
   }
   EXPECT_NO_THROW(TypeParam::open(this->dir_, 4096));
+}
+
+TYPED_TEST(FilePool, OpenOrCreateCreatesOpensAndRecreates) {
+  {
+    auto made = TestFixture::Pool::open_or_create(this->path(), 8192, 2);
+    EXPECT_EQ(made.outcome, Outcome::created);
+    EXPECT_FALSE(made.reason);
+    testing::fill_splitmix64(made.pool.data(), 7);
+    made.pool.close();
+  }
+  {
+    auto found = TestFixture::Pool::open_or_create(this->path(), 8192, 2);
+    EXPECT_EQ(found.outcome, Outcome::opened);
+    this->expect_contents(found.pool, 8192, 7);
+    found.pool.close();
+  }
+  // A format verdict: a new pool in place of the file, and why.
+  auto changed = TestFixture::Pool::open_or_create(this->path(), 8192, 3);
+  EXPECT_EQ(changed.outcome, Outcome::recreated);
+  EXPECT_EQ(changed.reason, errc::user_version_mismatch);
+  EXPECT_TRUE(std::all_of(changed.pool.data().begin(), changed.pool.data().end(),
+                          [](std::byte b) { return b == std::byte{0}; }));
+  changed.pool.close();
+  testing::flip_byte(this->path(), kHeaderSize + 5);
+  auto damaged = TestFixture::Pool::open_or_create(this->path(), 8192, 3);
+  EXPECT_EQ(damaged.outcome, Outcome::recreated);
+  EXPECT_EQ(damaged.reason, errc::checksum_mismatch);
+}
+
+TYPED_TEST(FilePool, OpenOrCreateThrowsWhatANewPoolWouldNotMend) {
+  this->make_saved_pool(4096, 1, 3);
+  {
+    auto held = TypeParam::open(this->dir_, 4096, 1);
+    EXPECT_DATATIER_ERROR(TestFixture::Pool::open_or_create(this->path(), 4096, 1), errc::pool_in_use);
+    held.close();
+  }
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::open_or_create(this->dir_ / "no-such-dir" / "pool", 4096, 1),
+                        std::errc::no_such_file_or_directory);
+  auto pool = TypeParam::open(this->dir_, 4096, 1);
+  this->expect_contents(pool, 4096, 3);
+}
+
+TYPED_TEST(FilePool, UserAreaIsSavedAndCheckedWithTheSnapshot) {
+  {
+    auto pool = TypeParam::create(this->dir_, 8192);
+    ASSERT_EQ(pool.user_area().size(), kUserAreaSize);
+    EXPECT_GE(pool.user_area().size(), 1024u);
+    EXPECT_TRUE(std::all_of(pool.user_area().begin(), pool.user_area().end(),
+                            [](std::byte b) { return b == std::byte{0}; }));
+    testing::fill_splitmix64(pool.user_area(), 11);
+    testing::fill_splitmix64(pool.data(), 12);
+    pool.close();
+    EXPECT_TRUE(pool.user_area().empty());
+  }
+  const auto file = testing::read_file(this->path());
+  const auto expected = testing::splitmix64_bytes(kUserAreaSize, 11);
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), file.begin() + kUserAreaOffset));
+  EXPECT_EQ(read_header(this->path()).user_area, [&] {
+    UserArea area;
+    std::copy(expected.begin(), expected.end(), area.begin());
+    return area;
+  }());
+  {
+    auto pool = TypeParam::open(this->dir_, 8192);
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), pool.user_area().begin()));
+    pool.close();
+  }
+  // Covered by the checksum like every header byte.
+  testing::flip_byte(this->path(), kUserAreaOffset + 100);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::checksum_mismatch);
 }
 
 TYPED_TEST(FilePool, ErrorsLeakNoDescriptors) {
