@@ -10,6 +10,7 @@
 #include "checksum.h"
 #include "datatier/error.h"
 #include "datatier/memory.h"
+#include "no_throw.h"
 #include "open_or_create.h"
 #include "parallel.h"
 #include "platform/process.h"
@@ -241,6 +242,35 @@ Opened<FileBackedMemory> FileBackedMemory::open_or_create(const std::filesystem:
                                                          std::uint64_t user_version,
                                                          const FileOptions& options) {
   return detail::open_or_create<FileBackedMemory>(path, data_size, user_version, options);
+}
+
+std::optional<FileBackedMemory> FileBackedMemory::create(const std::filesystem::path& path, std::size_t data_size,
+                                        std::uint64_t user_version, const FileOptions& options,
+                                        std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return create(path, data_size, user_version, options); });
+}
+
+std::optional<FileBackedMemory> FileBackedMemory::open(const std::filesystem::path& path, std::size_t data_size,
+                                      std::uint64_t user_version, const FileOptions& options,
+                                      std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return open(path, data_size, user_version, options); });
+}
+
+std::optional<Opened<FileBackedMemory>> FileBackedMemory::open_or_create(const std::filesystem::path& path,
+                                                        std::size_t data_size,
+                                                        std::uint64_t user_version,
+                                                        const FileOptions& options,
+                                                        std::error_code& ec) noexcept {
+  return detail::capture(ec,
+                         [&] { return open_or_create(path, data_size, user_version, options); });
+}
+
+void FileBackedMemory::flush(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { flush(); });
+}
+
+void FileBackedMemory::close(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { close(); });
 }
 
 std::span<std::byte> FileBackedMemory::data() noexcept {

@@ -10,6 +10,7 @@
 #include "checksum.h"
 #include "datatier/error.h"
 #include "fault_in.h"
+#include "no_throw.h"
 #include "open_or_create.h"
 #include "parallel.h"
 #include "platform/mapping.h"
@@ -140,6 +141,35 @@ Opened<MmapFile> MmapFile::open_or_create(const std::filesystem::path& path, std
                                           std::uint64_t user_version,
                                           const FileOptions& options) {
   return detail::open_or_create<MmapFile>(path, data_size, user_version, options);
+}
+
+std::optional<MmapFile> MmapFile::create(const std::filesystem::path& path, std::size_t data_size,
+                                        std::uint64_t user_version, const FileOptions& options,
+                                        std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return create(path, data_size, user_version, options); });
+}
+
+std::optional<MmapFile> MmapFile::open(const std::filesystem::path& path, std::size_t data_size,
+                                      std::uint64_t user_version, const FileOptions& options,
+                                      std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return open(path, data_size, user_version, options); });
+}
+
+std::optional<Opened<MmapFile>> MmapFile::open_or_create(const std::filesystem::path& path,
+                                                        std::size_t data_size,
+                                                        std::uint64_t user_version,
+                                                        const FileOptions& options,
+                                                        std::error_code& ec) noexcept {
+  return detail::capture(ec,
+                         [&] { return open_or_create(path, data_size, user_version, options); });
+}
+
+void MmapFile::flush(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { flush(); });
+}
+
+void MmapFile::close(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { close(); });
 }
 
 std::span<std::byte> MmapFile::data() noexcept {

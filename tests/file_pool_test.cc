@@ -550,6 +550,36 @@ TYPED_TEST(FilePool, UserAreaIsSavedAndCheckedWithTheSnapshot) {
   EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::checksum_mismatch);
 }
 
+TYPED_TEST(FilePool, ErrorCodeOverloadsReportWhatTheThrowingOnesThrow) {
+  using P = typename TestFixture::Pool;
+  std::error_code ec;
+  EXPECT_FALSE(P::open(this->path(), 4096, 1, {}, ec));
+  EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+  auto made = P::create(this->path(), 4096, 1, {}, ec);
+  ASSERT_TRUE(made) << ec.message();
+  EXPECT_FALSE(ec);
+  EXPECT_FALSE(P::create(this->path(), 4096, 1, {}, ec));
+  EXPECT_EQ(ec, std::errc::file_exists);
+  EXPECT_FALSE(P::open(this->path(), 4096, 1, {}, ec));
+  EXPECT_EQ(ec, errc::pool_in_use);
+  testing::fill_splitmix64(made->data(), 8);
+  made->flush(ec);
+  EXPECT_FALSE(ec) << ec.message();
+  made->close(ec);
+  EXPECT_FALSE(ec) << ec.message();
+  made->flush(ec);
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+  EXPECT_FALSE(P::open(this->path(), 4096, 2, {}, ec));
+  EXPECT_EQ(ec, errc::user_version_mismatch);
+  auto opened = P::open_or_create(this->path(), 4096, 1, {}, ec);
+  ASSERT_TRUE(opened) << ec.message();
+  EXPECT_EQ(opened->outcome, Outcome::opened);
+  this->expect_contents(opened->pool, 4096, 8);
+  std::filesystem::remove(this->path());
+  opened->pool.flush(ec);
+  EXPECT_EQ(ec, errc::file_replaced);
+}
+
 TYPED_TEST(FilePool, ErrorsLeakNoDescriptors) {
   this->make_saved_pool(4096, 1);
   const std::size_t before = testing::open_descriptors();

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -123,6 +124,25 @@ class FileBackedMemory final : public Datapool {
   static Opened<FileBackedMemory> open_or_create(const std::filesystem::path& path,
                                                  std::size_t data_size, std::uint64_t user_version,
                                                  const FileOptions& options = {});
+
+  // The same calls without exceptions, in the style of std::filesystem:
+  // on failure `ec` holds what the throwing form would have thrown (the
+  // datatier::errc or errno; std::errc::not_enough_memory for a failed
+  // allocation) and the result is empty; on success `ec` is cleared. Never
+  // throw, so a server built with -fno-exceptions can call them.
+  static std::optional<FileBackedMemory> create(const std::filesystem::path& path, std::size_t data_size,
+                                         std::uint64_t user_version, const FileOptions& options,
+                                         std::error_code& ec) noexcept;
+  static std::optional<FileBackedMemory> open(const std::filesystem::path& path, std::size_t data_size,
+                                       std::uint64_t user_version, const FileOptions& options,
+                                       std::error_code& ec) noexcept;
+  static std::optional<Opened<FileBackedMemory>> open_or_create(const std::filesystem::path& path,
+                                                         std::size_t data_size,
+                                                         std::uint64_t user_version,
+                                                         const FileOptions& options,
+                                                         std::error_code& ec) noexcept;
+  void flush(std::error_code& ec) noexcept;
+  void close(std::error_code& ec) noexcept;
 
   FileBackedMemory(FileBackedMemory&& other) noexcept;
   FileBackedMemory& operator=(FileBackedMemory&& other) noexcept;

@@ -7,7 +7,9 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
+#include <system_error>
 
 #include "datatier/datapool.h"
 #include "datatier/file_options.h"
@@ -88,6 +90,25 @@ class MmapFile final : public Datapool {
   static Opened<MmapFile> open_or_create(const std::filesystem::path& path, std::size_t data_size,
                                          std::uint64_t user_version,
                                          const FileOptions& options = {});
+
+  // The same calls without exceptions, in the style of std::filesystem:
+  // on failure `ec` holds what the throwing form would have thrown (the
+  // datatier::errc or errno; std::errc::not_enough_memory for a failed
+  // allocation) and the result is empty; on success `ec` is cleared. Never
+  // throw, so a server built with -fno-exceptions can call them.
+  static std::optional<MmapFile> create(const std::filesystem::path& path, std::size_t data_size,
+                                         std::uint64_t user_version, const FileOptions& options,
+                                         std::error_code& ec) noexcept;
+  static std::optional<MmapFile> open(const std::filesystem::path& path, std::size_t data_size,
+                                       std::uint64_t user_version, const FileOptions& options,
+                                       std::error_code& ec) noexcept;
+  static std::optional<Opened<MmapFile>> open_or_create(const std::filesystem::path& path,
+                                                         std::size_t data_size,
+                                                         std::uint64_t user_version,
+                                                         const FileOptions& options,
+                                                         std::error_code& ec) noexcept;
+  void flush(std::error_code& ec) noexcept;
+  void close(std::error_code& ec) noexcept;
 
   MmapFile(MmapFile&& other) noexcept;
   MmapFile& operator=(MmapFile&& other) noexcept;
