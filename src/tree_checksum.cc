@@ -277,8 +277,12 @@ WindowedTreeHash::WindowedTreeHash(std::span<const std::byte, kHeaderSize> heade
                                    unsigned threads)
     : state_(std::make_unique<State>(State{header, length, threads, {}, {}})) {
   detect_cpu_features_once();
-  // Tasks aligned to a power of two no larger than a window stay inside one.
-  split_tasks(0, length, std::min(task_bytes(length, threads), window_bytes), state_->tasks);
+  // Tasks aligned to a power of two no larger than a window stay inside one,
+  // and a window holds a few per thread, so that all threads hash it.
+  const std::uint64_t per_window =
+      std::max(kMinTaskBytes, std::bit_floor(window_bytes / (4 * std::uint64_t{resolve_threads(threads)})));
+  split_tasks(0, length, std::min({task_bytes(length, threads), window_bytes, per_window}),
+              state_->tasks);
   state_->results.resize(state_->tasks.size());
 }
 

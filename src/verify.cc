@@ -35,11 +35,12 @@ std::size_t implied_data_size(std::uint64_t file_size, const std::optional<Heade
   return file_size > kHeaderSize ? static_cast<std::size_t>(file_size - kHeaderSize) : 0;
 }
 
-// Bytes read and hashed at a time: what verify holds in memory, whatever the
-// file's size. One buffer, used again for every window, so its pages are
-// faulted in once (first touches of fresh memory cost far more than a copy
-// from the page cache on some virtual machines).
-constexpr std::uint64_t kWindow = std::uint64_t{32} << 20;
+// Bytes read and hashed at a time (progress is reported after each): what
+// verify holds in memory, whatever the file's size. One buffer, used again
+// for every window, so its pages are faulted in once (first touches of fresh
+// memory cost far more than a copy from the page cache on some virtual
+// machines).
+constexpr std::uint64_t kWindow = std::uint64_t{16} << 20;
 
 // The checksum of the pool `file`, whose covered header is `header`, over
 // `data_size` data bytes read with pread (never through a mapping, whose
