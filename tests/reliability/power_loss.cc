@@ -67,14 +67,15 @@ std::vector<std::byte> read_all(int fd) {
   return bytes;
 }
 
-void write_at(std::vector<std::byte>& file, std::uint64_t offset, std::span<const std::byte> bytes) {
+void write_at(std::vector<std::byte>& file, std::uint64_t offset,
+              std::span<const std::byte> bytes) {
   if (offset + bytes.size() > file.size()) file.resize(offset + bytes.size());
   std::copy(bytes.begin(), bytes.end(), file.begin() + static_cast<std::ptrdiff_t>(offset));
 }
 
 // A change to a file's contents or size that is not durable yet.
 struct Change {
-  bool resize = false;      // a size change to `offset` bytes; else a write
+  bool resize = false;  // a size change to `offset` bytes; else a write
   std::uint64_t offset = 0;
   std::vector<std::byte> bytes;
 
@@ -91,24 +92,20 @@ struct Change {
 struct FileModel {
   std::vector<std::byte> durable;
   std::vector<Change> pending;  // in call order
-  // Changes pending when a sync of the file failed: never durable, though
-  // the page cache holds them.
-  std::vector<Change> lost;
-  std::uint64_t size = 0;  // as the calls left it
-  bool mapped = false;     // had a shared writable mapping while armed
+  // What the calls other than writes through a mapping left in the page
+  // cache: pending changes included, and also those a failed sync lost.
+  std::vector<std::byte> cached;
+  bool mapped = false;  // had a shared writable mapping while armed
   // For mapped files: the page cache when the power went off, and the pages
-  // in it that writes through a mapping dirtied (where it differs from what
-  // the other calls wrote).
+  // of it that writes through a mapping dirtied (where it differs from
+  // `cached`).
   std::vector<std::byte> at_cut;
   std::vector<std::uint64_t> dirty_pages;
   int reader = -1;  // our own descriptor: reads the page cache whatever the file's name
 
-  // The contents the calls other than mapping writes gave the file.
-  std::vector<std::byte> written() const {
-    std::vector<std::byte> bytes = durable;
-    for (const Change& change : lost) change.apply(bytes);
-    for (const Change& change : pending) change.apply(bytes);
-    return bytes;
+  void change(Change change) {
+    change.apply(cached);
+    pending.push_back(std::move(change));
   }
 };
 
@@ -133,8 +130,8 @@ struct DirectoryOp {
     return "?";
   }
 
-  // Applies the operation to `entries`; one whose names are gone (their
-  // creation was lost to a failed directory sync) changes nothing.
+  // Applies the operation to `entries`, the entries the operations before
+  // it left.
   void apply(std::map<std::string, FileId>& entries) const {
     switch (kind) {
       case Kind::create:
@@ -223,7 +220,7 @@ struct PowerLossSimulator::Model {
     for (auto& [id, file] : files) {
       if (!file.mapped) continue;
       file.at_cut = read_all(file.reader);
-      const std::vector<std::byte> written = file.written();
+      const std::vector<std::byte>& written = file.cached;
       for (std::uint64_t at = 0; at < file.at_cut.size(); at += page) {
         const std::uint64_t end = std::min<std::uint64_t>(at + page, file.at_cut.size());
         if (end > written.size() ||
@@ -271,7 +268,7 @@ struct PowerLossSimulator::Model {
       pending_entries.push_back({DirectoryOp::Kind::create, name, {}, id});
     } else {
       file.durable = read_all(reader);
-      file.size = file.durable.size();
+      file.cached = file.durable;
       durable_entries[name] = id;
     }
   }
@@ -302,13 +299,15 @@ struct PowerLossSimulator::Model {
       }
       const auto bytes = std::span<const std::byte>(change.bytes);
       if (change.offset < begin) {
-        still_pending.push_back({false, change.offset, {bytes.begin(), bytes.begin() +
-                                                            static_cast<std::ptrdiff_t>(
-                                                                begin - change.offset)}});
+        still_pending.push_back(
+            {false,
+             change.offset,
+             {bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(begin - change.offset)}});
       }
       if (change.end() > end) {
         still_pending.push_back(
-            {false, end,
+            {false,
+             end,
              {bytes.begin() + static_cast<std::ptrdiff_t>(end - change.offset), bytes.end()}});
       }
     }
@@ -358,8 +357,7 @@ int sim_openat(int dirfd, const char* path, int flags, mode_t mode) {
     }
   } else if ((flags & O_TRUNC) != 0) {
     if (FileModel* file = m.target(fd).file) {
-      file->pending.push_back({true, 0, {}});
-      file->size = 0;
+      file->change({true, 0, {}});
     }
   }
   return fd;
@@ -389,10 +387,9 @@ ssize_t sim_pwrite(int fd, const void* buf, std::size_t count, off_t offset) {
   const ssize_t written = real_syscalls().pwrite(fd, buf, count, offset);
   if (written > 0 && target.file != nullptr) {
     const auto* bytes = static_cast<const std::byte*>(buf);
-    Change change{false, static_cast<std::uint64_t>(offset),
-                  {bytes, bytes + static_cast<std::size_t>(written)}};
-    target.file->size = std::max(target.file->size, change.end());
-    target.file->pending.push_back(std::move(change));
+    target.file->change({false,
+                         static_cast<std::uint64_t>(offset),
+                         {bytes, bytes + static_cast<std::size_t>(written)}});
   }
   return written;
 }
@@ -431,11 +428,8 @@ int resize(const char* name, int fd, Call call, NewSize new_size) {
   if (m.count(std::string(name) + " " + target.name)) return power_failure();
   const int rc = call();
   if (rc != 0 || target.file == nullptr) return rc;
-  const std::uint64_t size = new_size(target.file->size);
-  if (size != target.file->size) {
-    target.file->pending.push_back({true, size, {}});
-    target.file->size = size;
-  }
+  const std::uint64_t size = new_size(target.file->cached.size());
+  if (size != target.file->cached.size()) target.file->change({true, size, {}});
   return rc;
 }
 
@@ -473,12 +467,9 @@ int sync_call(const char* name, int fd, int (*real)(int)) {
     m.trace.back() += " [fails: EIO]";
     // The directory's pending operations stay pending: a later sync may
     // still make them durable.
-    if (target.file != nullptr) {
-      auto& lost = target.file->lost;
-      lost.insert(lost.end(), std::make_move_iterator(target.file->pending.begin()),
-                  std::make_move_iterator(target.file->pending.end()));
-      target.file->pending.clear();
-    }
+    // The file's pending changes are lost for good: the page cache keeps
+    // them, marked clean, and no later sync writes them.
+    if (target.file != nullptr) target.file->pending.clear();
     return power_failure();
   }
   const int rc = real(fd);
@@ -530,9 +521,11 @@ int sim_renameat2(int olddirfd, const char* oldpath, int newdirfd, const char* n
   const int rc = real_syscalls().renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
   if (rc != 0) return rc;
   if (from && to) {
-    m.directory_op({(flags & RENAME_EXCHANGE) != 0 ? DirectoryOp::Kind::exchange
-                                                   : DirectoryOp::Kind::rename,
-                    *from, *to, {}});
+    m.directory_op(
+        {(flags & RENAME_EXCHANGE) != 0 ? DirectoryOp::Kind::exchange : DirectoryOp::Kind::rename,
+         *from,
+         *to,
+         {}});
   } else if (from || to) {
     m.unmodelled.push_back(std::string("rename between directories: ") + oldpath + " " + newpath);
   }
@@ -580,9 +573,8 @@ int sim_munmap(void* addr, std::size_t length) {
   // stay in the page cache, and so in the model).
   const int rc = real_syscalls().munmap(addr, length);
   const auto begin = reinterpret_cast<std::uintptr_t>(addr);
-  std::erase_if(m.mappings, [&](const MappedRange& r) {
-    return r.begin >= begin && r.begin < begin + length;
-  });
+  std::erase_if(m.mappings,
+                [&](const MappedRange& r) { return r.begin >= begin && r.begin < begin + length; });
   return off ? power_failure() : rc;
 }
 
@@ -697,8 +689,9 @@ void tear(const Change& change, std::vector<std::byte>& bytes, std::mt19937_64& 
     const unsigned outcome = pick(random, 3);
     sectors.add(outcome);
     if (outcome == 0) {
-      write_at(bytes, begin,
-               std::span<const std::byte>(change.bytes).subspan(begin - change.offset, end - begin));
+      write_at(
+          bytes, begin,
+          std::span<const std::byte>(change.bytes).subspan(begin - change.offset, end - begin));
     } else if (outcome == 2) {
       const std::uint64_t garbage_end = std::min((sector + 1) * kSector, reach);
       if (garbage_end > bytes.size()) bytes.resize(garbage_end);
@@ -759,7 +752,8 @@ std::vector<std::byte> survive(const FileModel& file, std::mt19937_64& random,
 void SurvivingState::lay_out(const std::filesystem::path& dir) const {
   for (const auto& [name, bytes] : files) {
     std::ofstream out(dir / name, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    out.write(reinterpret_cast<const char*>(bytes.data()),
+              static_cast<std::streamsize>(bytes.size()));
     if (!out) throw std::runtime_error("cannot lay out " + (dir / name).string());
   }
 }

@@ -6,10 +6,12 @@
 // bytes ("wrong"), never both snapshots gone ("lost").
 //
 // Each pool lives through: create, fill generation 1, flush, destroy, open
-// (accepting an unclean file), fill generation 2, flush, destroy. A run
-// without a power cut counts the calls of that life; then for every call
-// position N a run cuts the power at call N and the simulator draws many
-// surviving states, each laid out in a fresh directory and opened:
+// (accepting an unclean file), fill generation 2, flush, destroy; pools of
+// 20 MiB (several 8 MiB transfer blocks) only from the open on, to keep the
+// time down. A run without a power cut counts the calls of that life; then
+// for every call position N a run cuts the power at call N and the simulator
+// draws many surviving states, each laid out in a fresh directory and
+// opened:
 //   - FileBackedMemory: once a first snapshot was saved, open() with
 //     accept_unclean (after a default open() that may say unclean_shutdown)
 //     gives the old or the new snapshot exactly.
@@ -22,11 +24,12 @@
 // goes off at every later call.
 //
 // Environment: DATATIER_POWERLOSS_CUTS (simulated power cuts over all tests,
-// default 3000; 100000 for a long run), DATATIER_POWERLOSS_SEED (default 1).
+// default 3000; 100000 for a long run), DATATIER_POWERLOSS_SEED (default 1),
+// TMPDIR (where the real files go; default /dev/shm, where syncs are free).
 #include <fcntl.h>
 #include <malloc.h>
-#include <sys/mman.h>
 #include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -112,11 +115,15 @@ void attempt(const PowerLossSimulator& simulator, const std::function<void()>& s
   }
 }
 
+void fill(Datapool& pool, std::uint64_t generation) {
+  const auto& bytes = generation_bytes(pool.data().size(), generation);
+  std::copy(bytes.begin(), bytes.end(), pool.data().begin());
+}
+
 template <typename Pool>
 void save(Pool& pool, std::uint64_t generation, const PowerLossSimulator& simulator,
           Expectation& expected) {
-  const auto& bytes = generation_bytes(pool.data().size(), generation);
-  std::copy(bytes.begin(), bytes.end(), pool.data().begin());
+  fill(pool, generation);
   if constexpr (kInPlace<Pool>) expected.changed_in_place = true;
   expected.in_flight.insert(generation);
   attempt(simulator, [&] { pool.flush(); });
@@ -125,15 +132,36 @@ void save(Pool& pool, std::uint64_t generation, const PowerLossSimulator& simula
   expected.changed_in_place = false;
 }
 
+// A pool's life under test: create, save generation 1, destroy, open, save
+// generation 2, destroy.
+struct Life {
+  std::string name;
+  std::size_t size;
+  // Whether the simulator sees all of it; otherwise the pool is created and
+  // generation 1 saved before, and it sees the life from open() on.
+  bool from_scratch;
+};
+
 template <typename Pool>
-void live(const std::filesystem::path& path, std::size_t size,
-          const PowerLossSimulator& simulator, Expectation& expected) {
+void prepare(const Life& life, const std::filesystem::path& path, Expectation& expected) {
+  if (life.from_scratch) return;
+  Pool pool = Pool::create(path, life.size, kUserVersion);
+  fill(pool, 1);
+  pool.flush();
+  expected.saved = 1;
+}
+
+template <typename Pool>
+void live(const Life& life, const std::filesystem::path& path, const PowerLossSimulator& simulator,
+          Expectation& expected) {
   std::optional<Pool> pool;
-  attempt(simulator, [&] { pool.emplace(Pool::create(path, size, kUserVersion)); });
-  save(*pool, 1, simulator, expected);
-  pool.reset();
+  if (life.from_scratch) {
+    attempt(simulator, [&] { pool.emplace(Pool::create(path, life.size, kUserVersion)); });
+    save(*pool, 1, simulator, expected);
+    pool.reset();
+  }
   attempt(simulator,
-          [&] { pool.emplace(Pool::open(path, size, kUserVersion, accept_unclean())); });
+          [&] { pool.emplace(Pool::open(path, life.size, kUserVersion, accept_unclean())); });
   save(*pool, 2, simulator, expected);
   pool.reset();
 }
@@ -229,8 +257,7 @@ void report_failure(const std::string& name, Verdict verdict, const PowerLossSim
   out << "[ power    ] " << (verdict == Verdict::lost ? "LOST" : "WRONG") << ": " << name
       << ", power cut at call " << (plan.cut_at ? std::to_string(*plan.cut_at) : "end");
   if (plan.failing_sync) out << ", sync " << *plan.failing_sync << " failing";
-  out << ": open() gave " << outcome << "\n  surviving state: " << state.choices
-      << "\n  calls:\n";
+  out << ": open() gave " << outcome << "\n  surviving state: " << state.choices << "\n  calls:\n";
   for (const std::string& call : trace) out << "    " << call << "\n";
   std::cout << out.str();
 }
@@ -245,15 +272,18 @@ struct Run {
 };
 
 template <typename Pool>
-Run run_and_judge(const std::string& name, std::size_t size, const PowerLossPlan& plan,
-                  std::uint64_t outcomes, std::mt19937_64& random, Tally& tally) {
+Run run_and_judge(const Life& life, const PowerLossPlan& plan, std::uint64_t outcomes,
+                  std::mt19937_64& random, Tally& tally) {
   const TempDir scratch;
   Expectation expected;
+  prepare<Pool>(life, scratch / "pool", expected);
   PowerLossSimulator simulator(scratch.path(), plan);
   try {
-    live<Pool>(scratch / "pool", size, simulator, expected);
+    live<Pool>(life, scratch / "pool", simulator, expected);
   } catch (const Error& e) {
-    if (!simulator.power_off()) ADD_FAILURE() << name << ": failed with the power on: " << e.what();
+    if (!simulator.power_off()) {
+      ADD_FAILURE() << life.name << ": failed with the power on: " << e.what();
+    }
   }
   Run run;
   run.calls = simulator.calls();
@@ -261,7 +291,7 @@ Run run_and_judge(const std::string& name, std::size_t size, const PowerLossPlan
   run.failed_sync_call = simulator.failed_sync_call();
   simulator.disarm();
   for (const std::string& problem : simulator.unmodelled()) {
-    ADD_FAILURE() << name << ": the simulator could not follow: " << problem;
+    ADD_FAILURE() << life.name << ": the simulator could not follow: " << problem;
   }
   ++tally.runs;
   const TempDir layout;
@@ -271,14 +301,14 @@ Run run_and_judge(const std::string& name, std::size_t size, const PowerLossPlan
     }
     const SurvivingState state = simulator.surviving(random);
     state.lay_out(layout.path());
-    const Reopened reopened = reopen<Pool>(layout / "pool", size);
+    const Reopened reopened = reopen<Pool>(layout / "pool", life.size);
     const Verdict verdict = judge<Pool>(reopened, expected);
     const std::string outcome = describe(reopened, expected);
     ++tally.cuts;
     ++tally.outcomes[outcome];
     if (verdict == Verdict::right) continue;
     ++(verdict == Verdict::lost ? tally.lost : tally.wrong);
-    report_failure(name, verdict, simulator, plan, outcome, state, tally);
+    report_failure(life.name, verdict, simulator, plan, outcome, state, tally);
   }
   return run;
 }
@@ -310,25 +340,26 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 
 // The power goes off at every call of the life in turn.
 template <typename Pool>
-void sweep_every_call(const std::string& name, std::size_t size, double share) {
+void sweep_every_call(const Life& life, double share) {
   const auto start = std::chrono::steady_clock::now();
   std::mt19937_64 random(kSeed);
   Tally tally;
   // Without a cut the power goes off after the last call: also a case.
-  const Run whole = run_and_judge<Pool>(name, size, {}, 1, random, tally);
+  const Run whole = run_and_judge<Pool>(life, {}, 1, random, tally);
   const std::uint64_t outcomes = outcomes_per_position(share, whole.calls + 1);
-  std::cout << "[ power    ] " << name << ": " << whole.calls << " calls, " << outcomes
+  std::cout << "[ power    ] " << life.name << ": " << whole.calls << " calls, " << outcomes
             << " surviving states per call position, seed " << kSeed << "\n";
   for (std::uint64_t position = 0;; ++position) {
-    if (!run_and_judge<Pool>(name, size, {.cut_at = position, .failing_sync = std::nullopt}, outcomes, random, tally).cut) break;
+    const PowerLossPlan plan{.cut_at = position, .failing_sync = std::nullopt};
+    if (!run_and_judge<Pool>(life, plan, outcomes, random, tally).cut) break;
   }
-  finish(name, tally, seconds_since(start));
+  finish(life.name, tally, seconds_since(start));
 }
 
 // For every fsync / fdatasync of the life: that one fails, the life goes on,
 // and the power goes off at every later call in turn.
 template <typename Pool>
-void sweep_failed_syncs(const std::string& name, std::size_t size, double share) {
+void sweep_failed_syncs(const Life& life, double share) {
   const auto start = std::chrono::steady_clock::now();
   std::mt19937_64 random(kSeed);
   Tally tally;
@@ -336,29 +367,31 @@ void sweep_failed_syncs(const std::string& name, std::size_t size, double share)
   {
     const TempDir scratch;
     Expectation expected;
+    prepare<Pool>(life, scratch / "pool", expected);
     PowerLossSimulator simulator(scratch.path(), {});
-    live<Pool>(scratch / "pool", size, simulator, expected);
+    live<Pool>(life, scratch / "pool", simulator, expected);
     syncs = simulator.syncs();
   }
   // Runs with each sync failing and no cut: where it fails, how long the life is.
   std::vector<Run> lives;
   std::uint64_t positions = 0;
   for (std::uint64_t sync = 0; sync < syncs; ++sync) {
-    lives.push_back(run_and_judge<Pool>(name, size, {.cut_at = std::nullopt, .failing_sync = sync}, 1, random, tally));
-    EXPECT_TRUE(lives.back().failed_sync_call) << name << ": sync " << sync << " never happened";
+    const PowerLossPlan plan{.cut_at = std::nullopt, .failing_sync = sync};
+    lives.push_back(run_and_judge<Pool>(life, plan, 1, random, tally));
+    EXPECT_TRUE(lives.back().failed_sync_call) << life.name << ": sync " << sync << " never failed";
     positions += lives.back().calls - lives.back().failed_sync_call.value_or(0);
   }
   const std::uint64_t outcomes = outcomes_per_position(share, positions);
-  std::cout << "[ power    ] " << name << ": " << syncs << " syncs, " << positions
-            << " call positions after a failed one, " << outcomes
-            << " surviving states each, seed " << kSeed << "\n";
+  std::cout << "[ power    ] " << life.name << ": " << syncs << " syncs, " << positions
+            << " call positions after a failed one, " << outcomes << " surviving states each, seed "
+            << kSeed << "\n";
   for (std::uint64_t sync = 0; sync < syncs; ++sync) {
     for (std::uint64_t position = lives[sync].failed_sync_call.value_or(0) + 1;; ++position) {
       const PowerLossPlan plan{.cut_at = position, .failing_sync = sync};
-      if (!run_and_judge<Pool>(name, size, plan, outcomes, random, tally).cut) break;
+      if (!run_and_judge<Pool>(life, plan, outcomes, random, tally).cut) break;
     }
   }
-  finish(name, tally, seconds_since(start));
+  finish(life.name, tally, seconds_since(start));
 }
 
 // Where and how the sweeps run, set before any test.
@@ -393,27 +426,27 @@ class TotalReporter : public ::testing::Environment {
 const auto* const kReporter = ::testing::AddGlobalTestEnvironment(new TotalReporter);
 
 TEST(PowerLoss, FileBackedMemoryKeepsOldOrNewSnapshot) {
-  sweep_every_call<FileBackedMemory>("FileBackedMemory", kSmallSize, 0.3);
+  sweep_every_call<FileBackedMemory>({"FileBackedMemory", kSmallSize, true}, 0.3);
 }
 
 TEST(PowerLoss, MmapFileServesOnlyFlushedSnapshots) {
-  sweep_every_call<MmapFile>("MmapFile", kSmallSize, 0.3);
+  sweep_every_call<MmapFile>({"MmapFile", kSmallSize, true}, 0.3);
 }
 
 TEST(PowerLoss, FileBackedMemoryOfSeveralBlocksKeepsOldOrNewSnapshot) {
-  sweep_every_call<FileBackedMemory>("FileBackedMemory 20 MiB", kLargeSize, 0.05);
+  sweep_every_call<FileBackedMemory>({"FileBackedMemory 20 MiB", kLargeSize, false}, 0.05);
 }
 
 TEST(PowerLoss, MmapFileOfSeveralBlocksServesOnlyFlushedSnapshots) {
-  sweep_every_call<MmapFile>("MmapFile 20 MiB", kLargeSize, 0.05);
+  sweep_every_call<MmapFile>({"MmapFile 20 MiB", kLargeSize, false}, 0.05);
 }
 
 TEST(PowerLoss, FileBackedMemoryKeepsOldOrNewSnapshotAfterAFailedSync) {
-  sweep_failed_syncs<FileBackedMemory>("FileBackedMemory, failed sync", kSmallSize, 0.15);
+  sweep_failed_syncs<FileBackedMemory>({"FileBackedMemory, failed sync", kSmallSize, true}, 0.15);
 }
 
 TEST(PowerLoss, MmapFileServesOnlyFlushedSnapshotsAfterAFailedSync) {
-  sweep_failed_syncs<MmapFile>("MmapFile, failed sync", kSmallSize, 0.15);
+  sweep_failed_syncs<MmapFile>({"MmapFile, failed sync", kSmallSize, true}, 0.15);
 }
 
 // ---------------------------------------------------------------------------
@@ -450,11 +483,12 @@ void save_with(Saver saver, const std::filesystem::path& dir, std::span<const st
     calls.close(fd);
     return;
   }
-  const int fd = calls.openat(AT_FDCWD, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  const int fd =
+      calls.openat(AT_FDCWD, temp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) return;
-  const bool written = calls.pwrite(fd, bytes.data(), bytes.size(), 0) ==
-                           static_cast<ssize_t>(bytes.size()) &&
-                       (saver != Saver::careful || calls.fdatasync(fd) == 0);
+  const bool written =
+      calls.pwrite(fd, bytes.data(), bytes.size(), 0) == static_cast<ssize_t>(bytes.size()) &&
+      (saver != Saver::careful || calls.fdatasync(fd) == 0);
   calls.close(fd);
   if (!written || calls.renameat2(AT_FDCWD, temp.c_str(), AT_FDCWD, data.c_str(), 0) != 0) return;
   const int dir_fd = calls.openat(AT_FDCWD, dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -474,7 +508,8 @@ Tally sweep_saver(Saver saver) {
   for (std::uint64_t position = 0;; ++position) {
     const TempDir scratch;
     testing::write_file(scratch / "data", old_bytes);
-    PowerLossSimulator simulator(scratch.path(), {.cut_at = position, .failing_sync = std::nullopt});
+    PowerLossSimulator simulator(scratch.path(),
+                                 {.cut_at = position, .failing_sync = std::nullopt});
     save_with(saver, scratch.path(), new_bytes);
     const bool cut = position < simulator.calls();
     simulator.disarm();
@@ -508,8 +543,8 @@ TEST(PowerLoss, SimulatorCatchesSavesThatAreNotCrashSafe) {
 
 TEST(PowerLoss, SimulatorPassesACrashSafeSave) {
   Tally tally = sweep_saver(Saver::careful);
-  std::cout << "[ power    ] careful save: " << tally.cuts << " cuts, old "
-            << tally.outcomes["old"] << ", new " << tally.outcomes["new"] << "\n";
+  std::cout << "[ power    ] careful save: " << tally.cuts << " cuts, old " << tally.outcomes["old"]
+            << ", new " << tally.outcomes["new"] << "\n";
   EXPECT_EQ(tally.lost, 0u);
   EXPECT_EQ(tally.wrong, 0u);
   // And it does not keep everything, nor nothing.
