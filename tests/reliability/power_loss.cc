@@ -92,13 +92,14 @@ struct Change {
 struct FileModel {
   std::vector<std::byte> durable;
   std::vector<Change> pending;  // in call order
-  // What the calls other than writes through a mapping left in the page
-  // cache: pending changes included, and also those a failed sync lost.
+  // The page cache as far as the model accounts for it: what the calls
+  // wrote (pending changes, and those a failed sync lost), and the pages
+  // msync wrote back. Where the page cache differs, a write through a
+  // mapping dirtied the page.
   std::vector<std::byte> cached;
   bool mapped = false;  // had a shared writable mapping while armed
   // For mapped files: the page cache when the power went off, and the pages
-  // of it that writes through a mapping dirtied (where it differs from
-  // `cached`).
+  // of it that writes through a mapping dirtied.
   std::vector<std::byte> at_cut;
   std::vector<std::uint64_t> dirty_pages;
   int reader = -1;  // our own descriptor: reads the page cache whatever the file's name
@@ -220,13 +221,12 @@ struct PowerLossSimulator::Model {
     for (auto& [id, file] : files) {
       if (!file.mapped) continue;
       file.at_cut = read_all(file.reader);
-      const std::vector<std::byte>& written = file.cached;
       for (std::uint64_t at = 0; at < file.at_cut.size(); at += page) {
         const std::uint64_t end = std::min<std::uint64_t>(at + page, file.at_cut.size());
-        if (end > written.size() ||
+        if (end > file.cached.size() ||
             !std::equal(file.at_cut.begin() + static_cast<std::ptrdiff_t>(at),
                         file.at_cut.begin() + static_cast<std::ptrdiff_t>(end),
-                        written.begin() + static_cast<std::ptrdiff_t>(at))) {
+                        file.cached.begin() + static_cast<std::ptrdiff_t>(at))) {
           file.dirty_pages.push_back(at);
         }
       }
@@ -282,15 +282,16 @@ struct PowerLossSimulator::Model {
   // contents are durable, within the durable size (a size is metadata, which
   // only fsync makes durable), and no pending write covers them any more.
   void make_pages_durable(FileModel& file, std::uint64_t begin, std::uint64_t end) {
-    end = std::min<std::uint64_t>(end, file.durable.size());
-    if (begin >= end) return;
     const std::vector<std::byte> now = read_all(file.reader);
-    const std::uint64_t copied_end = std::min<std::uint64_t>(end, now.size());
-    if (begin < copied_end) {
-      std::copy(now.begin() + static_cast<std::ptrdiff_t>(begin),
-                now.begin() + static_cast<std::ptrdiff_t>(copied_end),
-                file.durable.begin() + static_cast<std::ptrdiff_t>(begin));
+    for (std::vector<std::byte>* bytes : {&file.durable, &file.cached}) {
+      const std::uint64_t copied_end = std::min<std::uint64_t>({end, bytes->size(), now.size()});
+      if (begin < copied_end) {
+        std::copy(now.begin() + static_cast<std::ptrdiff_t>(begin),
+                  now.begin() + static_cast<std::ptrdiff_t>(copied_end),
+                  bytes->begin() + static_cast<std::ptrdiff_t>(begin));
+      }
     }
+    end = std::min<std::uint64_t>(end, file.durable.size());
     std::vector<Change> still_pending;
     for (Change& change : file.pending) {
       if (change.resize || change.offset >= end || change.end() <= begin) {
@@ -628,33 +629,38 @@ int sim_pthread_create(pthread_t* thread, const pthread_attr_t* attributes, void
   return real_syscalls().pthread_create(thread, attributes, start, argument);
 }
 
-constexpr platform::Syscalls kSimulating = {
-    .openat = sim_openat,
-    .close = sim_close,
-    .pread = sim_pread,
-    .pwrite = sim_pwrite,
-    .fstat = sim_fstat,
-    .fstatat = sim_fstatat,
-    .fchmod = sim_fchmod,
-    .fchown = sim_fchown,
-    .fcntl = sim_fcntl,
-    .ftruncate = sim_ftruncate,
-    .fallocate = sim_fallocate,
-    .fsync = sim_fsync,
-    .fdatasync = sim_fdatasync,
-    .sync_file_range = sim_sync_file_range,
-    .flock = sim_flock,
-    .renameat2 = sim_renameat2,
-    .unlinkat = sim_unlinkat,
-    .mmap = sim_mmap,
-    .munmap = sim_munmap,
-    .msync = sim_msync,
-    .madvise = sim_madvise,
-    .mlock = sim_mlock,
-    .mbind = sim_mbind,
-    .cachestat = sim_cachestat,
-    .pthread_create = sim_pthread_create,
-};
+// The real table with every entry this simulator knows replaced; entries
+// added to the table later pass through to the real calls, uncounted and
+// unmodelled, until it learns them.
+platform::Syscalls simulating_table() {
+  platform::Syscalls table = real_syscalls();
+  table.openat = sim_openat;
+  table.close = sim_close;
+  table.pread = sim_pread;
+  table.pwrite = sim_pwrite;
+  table.fstat = sim_fstat;
+  table.fstatat = sim_fstatat;
+  table.fchmod = sim_fchmod;
+  table.fchown = sim_fchown;
+  table.fcntl = sim_fcntl;
+  table.ftruncate = sim_ftruncate;
+  table.fallocate = sim_fallocate;
+  table.fsync = sim_fsync;
+  table.fdatasync = sim_fdatasync;
+  table.sync_file_range = sim_sync_file_range;
+  table.flock = sim_flock;
+  table.renameat2 = sim_renameat2;
+  table.unlinkat = sim_unlinkat;
+  table.mmap = sim_mmap;
+  table.munmap = sim_munmap;
+  table.msync = sim_msync;
+  table.madvise = sim_madvise;
+  table.mlock = sim_mlock;
+  table.mbind = sim_mbind;
+  table.cachestat = sim_cachestat;
+  table.pthread_create = sim_pthread_create;
+  return table;
+}
 
 // One of `n` outcomes, equally likely.
 unsigned pick(std::mt19937_64& random, unsigned n) {
@@ -782,7 +788,7 @@ PowerLossSimulator::PowerLossSimulator(const std::filesystem::path& dir, const P
   if (armed_model != nullptr) throw std::logic_error("one power-loss simulator at a time");
   armed_model = &m;
   m.armed = true;
-  platform::syscalls() = kSimulating;
+  platform::syscalls() = simulating_table();
 }
 
 PowerLossSimulator::~PowerLossSimulator() {

@@ -57,7 +57,9 @@ struct SurvivingState {
 // descriptor or mapping: they write nothing), so cleanup code that runs while
 // the caller unwinds changes nothing either.
 //
-// One simulator at a time; the calls may come from any thread. Not movable.
+// Entries added to the system-call table after this simulator pass through
+// uncounted and unmodelled until it learns them. One simulator at a time;
+// the calls may come from any thread. Not movable.
 class PowerLossSimulator {
  public:
   PowerLossSimulator(const std::filesystem::path& dir, const PowerLossPlan& plan);
@@ -79,8 +81,8 @@ class PowerLossSimulator {
   // The calls made so far, one line each ("12 pwrite pool.prev 4096 at 0").
   std::vector<std::string> trace() const;
   // Calls on files in the directory that the model cannot follow (a rename
-  // into another directory, an unknown fallocate mode, a failing sync): a
-  // test using the simulator expects none.
+  // into another directory, an unknown fallocate mode, a sync that really
+  // failed): a test using the simulator expects none.
   std::vector<std::string> unmodelled() const;
 
   // One state the disk may hold after the power loss: every unsynced write
