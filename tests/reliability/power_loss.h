@@ -23,9 +23,10 @@ struct PowerLossPlan {
   // the power stays on until disarm().
   std::optional<std::uint64_t> cut_at;
   // The fsync / fdatasync, counted from 0 from arming among those calls only,
-  // that fails with EIO without syncing anything ("fsyncgate"): the pending
-  // writes of its file, or the pending operations of the directory, are lost
-  // for good. They never become durable, although reads still see them.
+  // that fails with EIO without syncing anything ("fsyncgate"). For a file,
+  // its pending writes are lost for good: they never become durable, although
+  // reads still see them. For the directory, its pending operations stay
+  // pending: a later sync may make them durable.
   std::optional<std::uint64_t> failing_sync;
 };
 
