@@ -6,9 +6,9 @@
 // bytes ("wrong"), never both snapshots gone ("lost").
 //
 // Each pool lives through: create, fill generation 1, flush, destroy, open
-// (accepting an unclean file), fill generation 2, flush, destroy; pools of
-// 20 MiB (several 8 MiB transfer blocks) only from the open on, to keep the
-// time down. A run without a power cut counts the calls of that life; then
+// (accepting an unclean file), fill generation 2, flush, destroy; large
+// pools (20 MiB: several 8 MiB transfer blocks) only from the open on, to
+// keep the time down. A run without a power cut counts the calls of that life; then
 // for every call position N a run cuts the power at call N and the simulator
 // draws many surviving states, each laid out in a fresh directory and
 // opened:
@@ -65,8 +65,17 @@ using testing::TempDir;
 constexpr std::uint64_t kUserVersion = 11;
 // Odd: a partial last page; small, for many outcomes per call position.
 constexpr std::size_t kSmallSize = 3 * 4096 + 100;
-// Several 8 MiB transfer blocks and a partial page.
+// Large: several 8 MiB transfer blocks and a partial page. Unoptimized
+// builds (the sanitizer presets) hash and copy tens of times slower: there
+// the large pools have one whole block, a 4 KiB one and a partial page, and
+// the sweeps draw a fifth of the surviving states by default.
+#ifdef __OPTIMIZE__
 constexpr std::size_t kLargeSize = (std::size_t{20} << 20) + 100;
+constexpr std::uint64_t kDefaultCuts = 3000;
+#else
+constexpr std::size_t kLargeSize = (std::size_t{8} << 20) + 4096 + 100;
+constexpr std::uint64_t kDefaultCuts = 600;
+#endif
 
 std::uint64_t env_or(const char* name, std::uint64_t fallback) {
   const char* value = std::getenv(name);
@@ -74,13 +83,6 @@ std::uint64_t env_or(const char* name, std::uint64_t fallback) {
 }
 
 const std::uint64_t kSeed = env_or("DATATIER_POWERLOSS_SEED", 1);
-// Unoptimized builds (the sanitizer presets) hash and copy tens of times
-// slower: by default they draw a fifth of the surviving states.
-#ifdef __OPTIMIZE__
-constexpr std::uint64_t kDefaultCuts = 3000;
-#else
-constexpr std::uint64_t kDefaultCuts = 600;
-#endif
 const std::uint64_t kTotalCuts = env_or("DATATIER_POWERLOSS_CUTS", kDefaultCuts);
 
 const std::vector<std::byte>& generation_bytes(std::size_t size, std::uint64_t generation) {
