@@ -56,11 +56,14 @@ INSTANTIATE_TEST_SUITE_P(Golden, GoldenChecksum,
 TEST(Checksum, CoversTheHeaderWithChecksumZeroedAndInUseCleared) {
   CoveredHeader stored = sample_header(1);
   stored[80] |= std::byte{1};
+  std::fill(stored.begin() + 512, stored.begin() + 1024, std::byte{0x5a});  // the in-use sector
   const CoveredHeader covered = covered_header(stored);
   for (std::size_t i = 0; i < 32; ++i) EXPECT_EQ(covered[i], std::byte{0});
   EXPECT_EQ(covered[80], stored[80] & ~std::byte{1});
   EXPECT_TRUE(std::equal(covered.begin() + 32, covered.begin() + 80, stored.begin() + 32));
-  EXPECT_TRUE(std::equal(covered.begin() + 81, covered.end(), stored.begin() + 81));
+  EXPECT_TRUE(std::equal(covered.begin() + 81, covered.begin() + 512, stored.begin() + 81));
+  for (std::size_t i = 512; i < 1024; ++i) EXPECT_EQ(covered[i], std::byte{0});
+  EXPECT_TRUE(std::equal(covered.begin() + 1024, covered.end(), stored.begin() + 1024));
 }
 
 TEST(Checksum, EncodedHeaderIsCoveredLikeItsBytes) {

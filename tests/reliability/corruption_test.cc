@@ -46,7 +46,10 @@ constexpr Field kUnixNanos{"time_unix_ns", 64, 8};
 constexpr Field kUserVersionField{"user_version", 72, 8};
 constexpr Field kOptions{"options", 80, 8};
 constexpr Field kDataSizeField{"data_size", 88, 8};
-constexpr Field kPadding{"padding", 96, kHeaderSize - 96};
+constexpr Field kPadding{"padding", 96, 512 - 96};
+// Marks a file in use (open() writes it); not covered by the checksum.
+constexpr Field kInUseSector{"in-use sector", 512, 512};
+constexpr Field kLaterPadding{"padding and user area", 1024, kHeaderSize - 1024};
 
 template <typename Kind>
 class Corruption : public ::testing::Test {
@@ -108,7 +111,8 @@ TYPED_TEST(Corruption, EachWholeHeaderFieldGivesItsError) {
         {kUnixSeconds, errc::checksum_mismatch}, {kMonotonicNanos, errc::checksum_mismatch},
         {kUnixNanos, errc::checksum_mismatch},   {kUserVersionField, errc::user_version_mismatch},
         {kOptions, errc::incompatible_version},  {kDataSizeField, errc::size_mismatch},
-        {kPadding, errc::checksum_mismatch},
+        {kPadding, errc::checksum_mismatch},     {kInUseSector, errc::unclean_shutdown},
+        {kLaterPadding, errc::checksum_mismatch},
     };
     std::mt19937_64 random(size);
     for (const auto& c : cases) {
@@ -230,7 +234,10 @@ errc expected_for_flip(std::uint64_t bit) {
     return bit == kOptions.offset * 8 ? errc::unclean_shutdown : errc::incompatible_version;
   }
   if (offset < kPadding.offset) return errc::size_mismatch;
-  return errc::checksum_mismatch;  // padding and data
+  if (offset >= kInUseSector.offset && offset < kLaterPadding.offset) {
+    return errc::unclean_shutdown;
+  }
+  return errc::checksum_mismatch;  // padding, user area and data
 }
 
 // 1000 single-bit flips at random positions of a pool file (a fixed seed),
