@@ -18,6 +18,13 @@ CoveredHeader covered_header(std::span<const std::byte, kHeaderSize> stored) noe
   // the reference computes over the header as stored.
   covered[kOptionsOffset] &= ~static_cast<std::byte>(kOptionInUse);
   std::fill_n(covered.begin() + kInUseSectorOffset, kInUseSectorSize, std::byte{0});
+  // A copy of the first sector (one with the magic), left by a save that
+  // rewrote the header in place, is not part of the snapshot; anything else
+  // there (zeros in a clean file, or damage) is hashed as stored.
+  const auto copy = covered.begin() + kHeaderCopyOffset;
+  if (std::equal(kMagic.begin(), kMagic.end(), copy + kMagicOffset)) {
+    std::fill_n(copy, kSectorSize, std::byte{0});
+  }
   return covered;
 }
 

@@ -38,6 +38,14 @@ void detail::encode_in_use_sector(std::span<std::byte, kHeaderSize> out) noexcep
   }
 }
 
+void detail::recover_first_sector(std::span<std::byte, kHeaderSize> bytes) noexcept {
+  const auto has_magic = [&](std::size_t sector) {
+    return std::equal(kMagic.begin(), kMagic.end(), bytes.data() + sector + kMagicOffset);
+  };
+  if (has_magic(0) || !has_magic(kHeaderCopyOffset)) return;
+  std::copy_n(bytes.data() + kHeaderCopyOffset, kSectorSize, bytes.data());
+}
+
 void encode_header(const Header& header, std::span<std::byte, kHeaderSize> out) noexcept {
   std::fill(out.begin(), out.end(), std::byte{0});
   std::copy(header.checksum.begin(), header.checksum.end(), out.begin() + kChecksumOffset);

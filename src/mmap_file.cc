@@ -208,8 +208,8 @@ void MmapFile::Impl::save(bool keep_mark) {
   try {
     detail::run_side_by_side([&] { write_back(file, mapping); },
                              [&] { header.checksum = checksum(detail::covered_header(header)); });
-    file.write_header(header);
-    file.file().sync_data();
+    file.rewrite_header(header);
+    if (!keep_mark) file.clear_header_copy();
   } catch (const Error& e) {
     write_failed = e;
     throw;

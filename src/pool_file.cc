@@ -229,11 +229,13 @@ void PoolFile::swap_files(PoolFile& other) noexcept {
 Header PoolFile::read_header() const {
   std::array<std::byte, kHeaderSize> bytes;
   file_.read_exact(bytes, 0);
+  recover_first_sector(bytes);
   return decode_header(bytes);
 }
 
 void PoolFile::load_header() {
   file_.read_exact(header_bytes_, 0);
+  recover_first_sector(header_bytes_);
   header_ = decode_header(header_bytes_);
 }
 
@@ -255,6 +257,30 @@ void PoolFile::write_header(const Header& header) {
   file_.write_all(bytes, 0);
   header_ = header;
   header_bytes_ = bytes;
+}
+
+void PoolFile::rewrite_header(const Header& header) {
+  std::array<std::byte, kHeaderSize> bytes;
+  encode_header(header, bytes);
+  std::copy_n(bytes.begin(), kSectorSize, bytes.begin() + kHeaderCopyOffset);
+  const auto copy = std::span(bytes).subspan(kHeaderCopyOffset, kSectorSize);
+  file_.write_all(copy, kHeaderCopyOffset);
+  file_.sync_data();
+  // Every sector but the copy's: a power cut may fill any sector being
+  // written with garbage, and the copy must survive the header's write.
+  const std::span<const std::byte> all(bytes);
+  file_.write_all(all.first(kHeaderCopyOffset), 0);
+  file_.write_all(all.subspan(kHeaderCopyOffset + kSectorSize), kHeaderCopyOffset + kSectorSize);
+  file_.sync_data();
+  header_ = header;
+  header_bytes_ = bytes;
+}
+
+void PoolFile::clear_header_copy() {
+  const std::array<std::byte, kSectorSize> zeros{};
+  file_.write_all(zeros, kHeaderCopyOffset);
+  file_.sync_data();
+  std::fill_n(header_bytes_.begin() + kHeaderCopyOffset, kSectorSize, std::byte{0});
 }
 
 void PoolFile::mark_in_use() {

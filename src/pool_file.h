@@ -91,8 +91,21 @@ class PoolFile {
   // version and data size, no in-use mark, checksum not yet set.
   Header fresh_header() const;
 
-  // Writes `header` at offset 0 and remembers it. Does not sync.
+  // Writes `header` at offset 0 and remembers it. Does not sync. For a file
+  // whose header is not yet durable anywhere else (a spare, a new file).
   void write_header(const Header& header);
+
+  // Replaces the header of a file whose only copy of a snapshot's header is
+  // this one (an MmapFile's), durably and so that a power cut at any moment
+  // leaves a header with its magic: a copy of the new first sector goes to
+  // the header-copy sector and is synced, then every other sector of the
+  // header, synced. A torn first sector is then read from the copy
+  // (docs/format.md, "Header copy").
+  void rewrite_header(const Header& header);
+
+  // Zeroes the header-copy sector and syncs, so that a cleanly closed file
+  // is byte for byte what the reference implementation writes.
+  void clear_header_copy();
 
   // Sets the in-use mark in the file's header and makes it durable, leaving
   // the rest of the header (and so the last snapshot's checksum) unchanged.

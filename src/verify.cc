@@ -8,6 +8,7 @@
 
 #include "bulk_io.h"
 #include "checksum.h"
+#include "header_layout.h"
 #include "datatier/error.h"
 #include "platform/file.h"
 #include "platform/mapping.h"
@@ -22,6 +23,7 @@ using HeaderBytes = std::array<std::byte, kHeaderSize>;
 HeaderBytes read_header_bytes(const platform::File& file) {
   HeaderBytes bytes;
   file.read_exact(bytes, 0);
+  detail::recover_first_sector(bytes);
   return bytes;
 }
 

@@ -66,6 +66,19 @@ TEST(Checksum, CoversTheHeaderWithChecksumZeroedAndInUseCleared) {
   EXPECT_TRUE(std::equal(covered.begin() + 1024, covered.end(), stored.begin() + 1024));
 }
 
+// A copy of the first sector in the header-copy sector (bytes 1024..1536) is
+// left out; other bytes there are covered like all padding.
+TEST(Checksum, LeavesOutOnlyACopyOfTheFirstSector) {
+  CoveredHeader stored = sample_header(2);
+  std::copy(kMagic.begin(), kMagic.end(), stored.begin() + 32);
+  std::copy_n(stored.begin(), 512, stored.begin() + 1024);
+  const CoveredHeader covered = covered_header(stored);
+  for (std::size_t i = 1024; i < 1536; ++i) EXPECT_EQ(covered[i], std::byte{0});
+  stored[1024 + 32] ^= std::byte{1};  // no magic: damage, hashed as stored
+  const CoveredHeader damaged = covered_header(stored);
+  EXPECT_TRUE(std::equal(damaged.begin() + 1024, damaged.begin() + 1536, stored.begin() + 1024));
+}
+
 TEST(Checksum, EncodedHeaderIsCoveredLikeItsBytes) {
   Header h;
   h.user_version = 9;

@@ -112,16 +112,33 @@ struct Expectation {
   bool changed_in_place = false;       // MmapFile: data written since that save
 };
 
+// Thrown to end a life early: an MmapFile whose save failed refuses to save
+// again, and an application must reopen its file after the owner ended.
+struct LifeEnded {};
+
 // Runs `step`. A step that the planned sync failure failed, with the power
-// still on, is tried again, as an application would.
-void attempt(const PowerLossSimulator& simulator, const std::function<void()>& step) {
+// still on, is tried again, as an application would. With `sticky` (an
+// MmapFile's save), the retry must fail with the same error, and the life
+// ends there.
+void attempt(const PowerLossSimulator& simulator, const std::function<void()>& step,
+             bool sticky = false) {
   const std::uint64_t start = simulator.calls();
   try {
     step();
-  } catch (const Error&) {
+  } catch (const Error& first) {
     const auto failed = simulator.failed_sync_call();
     if (simulator.power_off() || !failed || *failed < start) throw;
-    step();
+    if (!sticky) {
+      step();
+      return;
+    }
+    try {
+      step();
+      ADD_FAILURE() << "a save after a failed sync succeeded: the failure was not sticky";
+    } catch (const Error& again) {
+      EXPECT_EQ(again.code(), first.code()) << again.what();
+    }
+    throw LifeEnded{};
   }
 }
 
@@ -136,7 +153,7 @@ void save(Pool& pool, std::uint64_t generation, const PowerLossSimulator& simula
   fill(pool, generation);
   if constexpr (kInPlace<Pool>) expected.changed_in_place = true;
   expected.in_flight.insert(generation);
-  attempt(simulator, [&] { pool.flush(); });
+  attempt(simulator, [&] { pool.flush(); }, kInPlace<Pool>);
   expected.saved = generation;
   expected.in_flight.clear();
   expected.changed_in_place = false;
@@ -303,6 +320,8 @@ Run run_and_judge(const Life& life, const PowerLossPlan& plan, std::uint64_t out
     if (!simulator.power_off()) {
       ADD_FAILURE() << life.name << ": failed with the power on: " << e.what();
     }
+  } catch (const LifeEnded&) {
+    // What a cut after the failed save leaves is judged below as ever.
   }
   Run run;
   run.calls = simulator.calls();

@@ -366,8 +366,9 @@ TEST(SyncOrder, FileBackedMemoryCreateSyncsTheFileThenTheDirectory) {
   expect_create_syncs_file_then_directory<FileBackedMemory>();
 }
 
-// Each of two flushes of an MmapFile: the data written back, then the header
-// written, then synced.
+// Each of two flushes of an MmapFile: the data written back, then a copy of
+// the header's first sector written and synced, then the header written,
+// then synced.
 TEST(SyncOrder, MmapFileFlushSyncsDataThenWritesTheHeaderThenSyncsIt) {
   TempDir dir;
   const auto path = dir / "pool";
@@ -380,12 +381,22 @@ TEST(SyncOrder, MmapFileFlushSyncsDataThenWritesTheHeaderThenSyncsIt) {
     const Trace trace(recorder.calls_of([&] { pool.flush(); }), {{file, "the pool file"}});
     SCOPED_TRACE("the calls of flush():\n" + trace.text());
 
-    // The header: the last write at offset 0, a whole header.
+    // The header: the last write at offset 0, its first sector (magic and
+    // checksum) at least.
     const auto writes = trace.find(Call::write, file);
     const auto header = std::ranges::find_if(writes.rbegin(), writes.rend(), [](const Event& e) {
-      return e.offset == 0 && e.length == kHeaderSize;
+      return e.offset == 0 && e.length >= 512;
     });
     ASSERT_NE(header, writes.rend()) << "flush() wrote no header";
+    // Before it, the copy of the first sector (bytes 1024..1536), synced: a
+    // power cut that tears the header write leaves one of the two whole.
+    const auto copy = std::ranges::find_if(writes.rbegin(), writes.rend(), [](const Event& e) {
+      return e.offset == 1024 && e.length == 512;
+    });
+    ASSERT_NE(copy, writes.rend()) << "flush() wrote no copy of the header's first sector";
+    EXPECT_LT(copy->end, header->begin) << "the copy is written after the header";
+    EXPECT_FALSE(trace.syncs(file, copy->end, header->begin).empty())
+        << "the copy is not synced before the header is written";
 
     // Before it, every data byte was made durable: by msync(MS_SYNC) ranges
     // that cover the data, or by a sync of the whole file.
