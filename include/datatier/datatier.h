@@ -10,4 +10,5 @@
 #include "datatier/header.h"
 #include "datatier/memory.h"
 #include "datatier/mmap_file.h"
+#include "datatier/remove.h"
 #include "datatier/verify.h"
