@@ -33,9 +33,9 @@ std::string set_aside(const platform::Directory& dir, const std::string& from,
     if (i > 0) aside += "." + std::to_string(i);
     if (dir.rename_if_free(from, aside)) return aside;
   }
-  throw Error(std::make_error_code(std::errc::file_exists), dir.entry_path(from),
-              "cannot set the damaged pool file aside: " + std::to_string(kNames) +
-                  " names are taken");
+  throw Error(
+      std::make_error_code(std::errc::file_exists), dir.entry_path(from),
+      "cannot set the damaged pool file aside: " + std::to_string(kNames) + " names are taken");
 }
 
 }  // namespace

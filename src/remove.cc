@@ -47,14 +47,13 @@ void check_is_pool(const platform::File& file) {
   const std::uint64_t size = file.size();
   if (size < kHeaderSize) {
     throw Error(errc::bad_magic, file.path(),
-                "not a pool file: " + std::to_string(size) + " bytes, shorter than the " +
-                    std::to_string(kHeaderSize) + "-byte header; nothing was removed");
+                "not removed: " + std::to_string(size) + " bytes, shorter than the " +
+                    std::to_string(kHeaderSize) + "-byte header of a pool");
   }
   std::array<std::byte, kHeaderSize> bytes;
   file.read_exact(bytes, 0);
   if (decode_header(bytes).magic != kMagic) {
-    throw Error(errc::bad_magic, file.path(),
-                "not a pool file: no pool magic (\"PELIKAN!\") in its header; nothing was removed");
+    throw Error(errc::bad_magic, file.path(), "not removed: no pool magic \"PELIKAN!\"");
   }
 }
 
@@ -120,8 +119,7 @@ RestoreReport restore_previous(const std::filesystem::path& path) {
   if (at.dir.entry(at.name)) {
     current.emplace(open_locked(at.dir, at.name, platform::File::Access::read_only));
   }
-  const platform::File previous =
-      open_locked(at.dir, spare, platform::File::Access::read_write);
+  const platform::File previous = open_locked(at.dir, spare, platform::File::Access::read_write);
 
   RestoreReport report;
   // The spare was the pool file, marked in use, until the save that swapped
@@ -143,7 +141,8 @@ RestoreReport restore_previous(const std::filesystem::path& path) {
     if (!at.dir.rename_if_free(spare, at.name)) {
       throw Error(std::make_error_code(std::errc::file_exists), at.path(),
                   "another program created the pool file meanwhile: the previous snapshot stays "
-                  "in '" + previous.path().string() + "'");
+                  "in '" +
+                      previous.path().string() + "'");
     }
     at.dir.sync();
   }

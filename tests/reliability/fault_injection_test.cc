@@ -887,9 +887,8 @@ TEST(FaultInjection, RemovePool) {
 void sweep_restore_previous(const std::string& name, bool exchange_unsupported) {
   Operation op;
   // The cleared mark, the renames, the directory.
-  op.durability_order = {"fdatasync",
-                         exchange_unsupported ? "renameat2" : "renameat2(EXCHANGE)", "renameat2",
-                         "fsync"};
+  op.durability_order = {"fdatasync", exchange_unsupported ? "renameat2" : "renameat2(EXCHANGE)",
+                         "renameat2", "fsync"};
   op.prepare = [](const TempDir& dir) { save_two_generations(dir); };
   op.act = [](const TempDir& dir) { restore_previous(pool_path(dir)); };
   op.on_success = [](const TempDir&) {};
@@ -906,9 +905,10 @@ void sweep_restore_previous(const std::string& name, bool exchange_unsupported) 
     }
     const std::vector<std::filesystem::path> files = {pool_path(dir), spare_path(dir), aside};
     for (const std::uint64_t generation : {std::uint64_t{1}, std::uint64_t{2}}) {
-      EXPECT_TRUE(std::any_of(files.begin(), files.end(), [&](const auto& file) {
-        return intact_generation(file, generation);
-      })) << "generation " << generation << " was lost";
+      EXPECT_TRUE(
+          std::any_of(files.begin(), files.end(),
+                      [&](const auto& file) { return intact_generation(file, generation); }))
+          << "generation " << generation << " was lost";
     }
     if (!exchange_unsupported) {
       EXPECT_TRUE(intact_generation(pool_path(dir), 1) || intact_generation(pool_path(dir), 2));
