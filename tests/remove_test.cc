@@ -24,11 +24,6 @@ using platform::syscalls;
 constexpr std::size_t kSize = 2 * 4096 + 100;
 constexpr std::uint64_t kUserVersion = 6;
 
-bool holds(std::span<const std::byte> data, std::uint64_t seed) {
-  const auto expected = testing::splitmix64_bytes(data.size(), seed);
-  return std::equal(data.begin(), data.end(), expected.begin(), expected.end());
-}
-
 // The data bytes of a pool file as stored.
 std::vector<std::byte> stored_data(const std::filesystem::path& path) {
   const auto bytes = testing::read_file(path);
@@ -54,6 +49,13 @@ class PoolFiles : public ::testing::Test {
     auto pool = FileBackedMemory::open(path_, kSize, kUserVersion);
     testing::fill_splitmix64(pool.data(), 2);
     pool.flush();
+  }
+
+  // Opens the spare and locks it, as another program restoring it would.
+  platform::File hold_spare() const {
+    auto spare = platform::File::open(spare_, platform::File::Access::read_only);
+    EXPECT_TRUE(spare.try_lock_exclusive());
+    return spare;
   }
 
   testing::TempDir dir_;
@@ -97,8 +99,7 @@ TEST_F(RemovePool, RefusesAPoolThatAPoolObjectHolds) {
 // A spare another program holds (it is restoring it, say) keeps the pool too.
 TEST_F(RemovePool, RefusesAPoolWhoseSpareIsHeld) {
   two_snapshots();
-  const auto spare = platform::File::open(spare_, platform::File::Access::read_only);
-  ASSERT_TRUE(spare.try_lock_exclusive());
+  const auto spare = hold_spare();
   EXPECT_DATATIER_ERROR(remove_pool(path_), errc::pool_in_use);
   EXPECT_TRUE(std::filesystem::exists(path_));
   EXPECT_TRUE(std::filesystem::exists(spare_));
@@ -188,13 +189,13 @@ TEST_F(RestorePrevious, PutsThePreviousSnapshotBackAndSetsTheFileAside) {
   EXPECT_FALSE(marked_in_use(path_));
   {
     auto pool = FileBackedMemory::open(path_, kSize, kUserVersion);
-    EXPECT_TRUE(holds(pool.data(), 1));
+    EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 1));
     pool.close();
   }
   // The file that was there is kept, intact.
   const auto aside = verify_file(dir_ / "pool.damaged");
   EXPECT_TRUE(aside.ok()) << aside.message;
-  EXPECT_TRUE(holds(stored_data(dir_ / "pool.damaged"), 2));
+  EXPECT_TRUE(testing::holds_splitmix64(stored_data(dir_ / "pool.damaged"), 2));
 }
 
 TEST_F(RestorePrevious, RestoresOverADamagedPoolFile) {
@@ -202,7 +203,7 @@ TEST_F(RestorePrevious, RestoresOverADamagedPoolFile) {
   testing::flip_byte(path_, kHeaderSize + 10);
   restore_previous(path_);
   auto pool = FileBackedMemory::open(path_, kSize, kUserVersion);
-  EXPECT_TRUE(holds(pool.data(), 1));
+  EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 1));
   pool.close();
   EXPECT_EQ(verify_file(dir_ / "pool.damaged").error, errc::checksum_mismatch);
 }
@@ -214,7 +215,7 @@ TEST_F(RestorePrevious, TakesTheFirstFreeDamagedName) {
   EXPECT_EQ(restore_previous(path_).set_aside, dir_ / "pool.damaged.2");
   EXPECT_EQ(testing::read_file(dir_ / "pool.damaged").size(), 3u);
   EXPECT_EQ(testing::read_file(dir_ / "pool.damaged.1").size(), 4u);
-  EXPECT_TRUE(holds(stored_data(dir_ / "pool.damaged.2"), 2));
+  EXPECT_TRUE(testing::holds_splitmix64(stored_data(dir_ / "pool.damaged.2"), 2));
 }
 
 TEST_F(RestorePrevious, WithoutAPoolFileTheSpareTakesItsName) {
@@ -224,7 +225,7 @@ TEST_F(RestorePrevious, WithoutAPoolFileTheSpareTakesItsName) {
   EXPECT_TRUE(report.set_aside.empty());
   EXPECT_FALSE(std::filesystem::exists(spare_));
   auto pool = FileBackedMemory::open(path_, kSize, kUserVersion);
-  EXPECT_TRUE(holds(pool.data(), 1));
+  EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 1));
   pool.close();
 }
 
@@ -258,14 +259,13 @@ TEST_F(RestorePrevious, RefusesWhileAPoolObjectHoldsTheFiles) {
   auto pool = FileBackedMemory::open(path_, kSize, kUserVersion);
   EXPECT_DATATIER_ERROR(restore_previous(path_), errc::pool_in_use);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "pool.damaged"));
-  EXPECT_TRUE(holds(stored_data(spare_), 1));
+  EXPECT_TRUE(testing::holds_splitmix64(stored_data(spare_), 1));
   pool.close();
 }
 
 TEST_F(RestorePrevious, RefusesASpareHeldAlone) {
   two_snapshots();
-  const auto spare = platform::File::open(spare_, platform::File::Access::read_only);
-  ASSERT_TRUE(spare.try_lock_exclusive());
+  const auto spare = hold_spare();
   EXPECT_DATATIER_ERROR(restore_previous(path_), errc::pool_in_use);
   EXPECT_FALSE(std::filesystem::exists(dir_ / "pool.damaged"));
 }
@@ -291,8 +291,8 @@ TEST_F(RestorePrevious, WorksWithoutRenameExchange) {
   const RestoreReport report = restore_previous(path_);
   syscalls() = real_syscalls();
   EXPECT_EQ(report.set_aside, dir_ / "pool.damaged");
-  EXPECT_TRUE(holds(stored_data(path_), 1));
-  EXPECT_TRUE(holds(stored_data(dir_ / "pool.damaged"), 2));
+  EXPECT_TRUE(testing::holds_splitmix64(stored_data(path_), 1));
+  EXPECT_TRUE(testing::holds_splitmix64(stored_data(dir_ / "pool.damaged"), 2));
   EXPECT_FALSE(std::filesystem::exists(spare_));
 }
 
