@@ -1,7 +1,13 @@
 // libFuzzer target: arbitrary bytes as a pool file's contents, with a data
 // size and options taken from the input, fed to decode_header, verify_file
 // and both pools' open(). Any outcome but a datatier::Error or success (a
-// crash, a sanitizer report, another exception, a hang) is a bug.
+// crash, a sanitizer report, another exception, a hang) is a bug, and so is:
+//   - verify_file and either pool's open() reaching different verdicts (the
+//     same error, or both accepting the file) for the same expectations;
+//   - an open() that serves bytes which the official single-threaded BLAKE3,
+//     over the header with its checksum zeroed and its in-use mark cleared
+//     followed by the data served, does not hash to the stored checksum
+//     (docs/format.md, "Checksum").
 //
 // Input: byte 0 flags, bytes 1..8 a little-endian number v, then the file.
 //   flags bit 0: open with accept_unclean
@@ -11,15 +17,19 @@
 //   flags bit 3: data size = the size recorded in the header, when non-zero
 // The golden files prefixed with 9 zero bytes open successfully
 // (scripts/fuzz.sh builds that seed corpus).
+#include <blake3.h>
 #include <stdlib.h>
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <span>
 #include <string>
+#include <system_error>
 
 #include "datatier/datatier.h"
 
@@ -42,19 +52,73 @@ const std::filesystem::path& work_file() {
   return path;
 }
 
+void write_file(const std::filesystem::path& path, std::span<const std::uint8_t> contents) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(contents.data()),
+            static_cast<std::streamsize>(contents.size()));
+}
+
+// The checksum a file with this header and these data bytes must store: the
+// official BLAKE3 of the header with bytes 0..32 zeroed and bit 0 of byte 80
+// cleared, followed by the data. Reads every byte served, so the sanitizers
+// also see a bad span.
+std::array<std::uint8_t, BLAKE3_OUT_LEN> official_checksum(std::span<const std::uint8_t> header,
+                                                           std::span<const std::byte> data) {
+  std::array<std::uint8_t, datatier::kHeaderSize> covered;
+  std::memcpy(covered.data(), header.data(), covered.size());
+  std::memset(covered.data(), 0, BLAKE3_OUT_LEN);
+  covered[80] &= 0xfe;
+  blake3_hasher hasher;
+  blake3_hasher_init(&hasher);
+  blake3_hasher_update(&hasher, covered.data(), covered.size());
+  blake3_hasher_update(&hasher, data.data(), data.size());
+  std::array<std::uint8_t, BLAKE3_OUT_LEN> out;
+  blake3_hasher_finalize(&hasher, out.data(), out.size());
+  return out;
+}
+
+// Opens the file as a `Pool` and returns the verdict (empty: opened). An
+// open that serves bytes must serve `data_size` of them, hashing with the
+// header in `contents` to the checksum stored there.
 template <typename Pool>
-void try_open(const std::filesystem::path& path, std::size_t data_size, std::uint64_t user_version,
-              const datatier::FileOptions& options) {
+std::error_code open_verdict(const std::filesystem::path& path,
+                             std::span<const std::uint8_t> contents, std::size_t data_size,
+                             std::uint64_t user_version, const datatier::FileOptions& options) {
   try {
     Pool pool = Pool::open(path, data_size, user_version, options);
-    // Touch every byte served, so the sanitizers see a bad span.
-    volatile std::uint8_t sum = 0;
-    for (std::byte b : pool.data())
-      sum = static_cast<std::uint8_t>(sum + std::to_integer<std::uint8_t>(b));
-    if (pool.size() != data_size) abort();
-  } catch (const datatier::Error&) {
-    // The expected answer to most inputs.
+    if (pool.size() != data_size || contents.size() < datatier::kHeaderSize) {
+      std::fprintf(stderr, "an open served %zu bytes of a %zu-byte file; %zu expected\n",
+                   pool.size(), contents.size(), data_size);
+      abort();
+    }
+    const auto computed = official_checksum(contents, pool.data());
+    if (std::memcmp(computed.data(), contents.data(), computed.size()) != 0) {
+      std::fprintf(stderr, "the bytes served do not hash to the stored checksum\n");
+      abort();
+    }
+    return {};
+  } catch (const datatier::Error& e) {
+    return e.code();  // the expected answer to most inputs
   }
+}
+
+// verify_file's verdict on the same expectations (empty: intact).
+std::error_code verify_verdict(const std::filesystem::path& path,
+                               const datatier::VerifyOptions& options) {
+  try {
+    return datatier::verify_file(path, options).error;
+  } catch (const datatier::Error& e) {
+    return e.code();
+  }
+}
+
+// Aborts, saying why, unless `who` reached verify_file's verdict.
+void expect_same_verdict(const char* who, const std::error_code& got,
+                         const std::error_code& verified) {
+  if (got == verified) return;
+  std::fprintf(stderr, "%s says \"%s\", verify_file \"%s\"\n", who,
+               got ? got.message().c_str() : "ok", verified ? verified.message().c_str() : "ok");
+  abort();
 }
 
 }  // namespace
@@ -93,28 +157,28 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* input, std::size_t siz
   options.accept_unclean = (flags & 1) != 0;
 
   const std::filesystem::path& path = work_file();
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(contents), static_cast<std::streamsize>(file_size));
-  }
+  const std::span<const std::uint8_t> file(contents, file_size);
+  write_file(path, file);
   (void)datatier::pool_file_size(data_size);
 
+  datatier::VerifyOptions verify;
+  verify.data_size = data_size;
+  verify.user_version = user_version;
+  verify.accept_unclean = options.accept_unclean;
+  const std::error_code verified = verify_verdict(path, verify);
+  (void)verify_verdict(path, {});  // with the sizes the file itself implies
   try {
-    datatier::VerifyOptions verify;
-    verify.data_size = data_size;
-    verify.user_version = user_version;
-    verify.accept_unclean = options.accept_unclean;
-    (void)datatier::verify_file(path, verify);
-    (void)datatier::verify_file(path);  // with the sizes the file itself implies
     (void)datatier::read_header(path);
   } catch (const datatier::Error&) {
   }
-  try_open<datatier::MmapFile>(path, data_size, user_version, options);
+  expect_same_verdict(
+      "MmapFile::open",
+      open_verdict<datatier::MmapFile>(path, file, data_size, user_version, options), verified);
   // Open rewrites the in-use mark: start from the input again.
-  {
-    std::ofstream out(path, std::ios::binary | std::ios::trunc);
-    out.write(reinterpret_cast<const char*>(contents), static_cast<std::streamsize>(file_size));
-  }
-  try_open<datatier::FileBackedMemory>(path, data_size, user_version, options);
+  write_file(path, file);
+  expect_same_verdict(
+      "FileBackedMemory::open",
+      open_verdict<datatier::FileBackedMemory>(path, file, data_size, user_version, options),
+      verified);
   return 0;
 }

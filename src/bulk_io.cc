@@ -83,10 +83,9 @@ void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint
 }
 
 void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
-               ReadProgress& progress, const BeforeReading& before_reading) {
+               ReadProgress& progress) {
   try {
     for_each_block(out.size(), [&](std::size_t begin, std::size_t length) {
-      if (before_reading) before_reading(begin, begin + length);
       read_descriptor_for(file, offset + begin, length)
           .read_exact(out.subspan(begin, length), offset + begin);
       progress.arrived(begin, begin + length);

@@ -5,7 +5,6 @@
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -52,16 +51,11 @@ inline constexpr unsigned kBulkDepth = 4;
 // datatier::Error.
 void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset);
 
-// Called before a block of bytes [begin, end) of `out` is read; may wait
-// (to keep the read a bounded distance ahead of its consumer) or throw to
-// stop the read.
-using BeforeReading = std::function<void(std::uint64_t begin, std::uint64_t end)>;
-
 // Reads `out.size()` bytes at `offset` of the file into `out`, under the same
 // alignment rules, reporting each block to `progress` as it arrives.
-// Throws datatier::Error (a file that ends early: errc::size_mismatch), or
-// what `before_reading` threw, after marking `progress` failed.
+// Throws datatier::Error (a file that ends early: errc::size_mismatch) after
+// marking `progress` failed.
 void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
-               ReadProgress& progress, const BeforeReading& before_reading = {});
+               ReadProgress& progress);
 
 }  // namespace datatier::detail

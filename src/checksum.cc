@@ -12,9 +12,12 @@ CoveredHeader covered_header(std::span<const std::byte, kHeaderSize> stored) noe
   std::copy(stored.begin(), stored.end(), covered.begin());
   std::fill_n(covered.begin() + kChecksumOffset, sizeof(Checksum), std::byte{0});
   // The in-use mark is set and cleared in place without rehashing the data,
-  // so the checksum is defined over the header as it is when clean. The mark
-  // is bit 0 of the little-endian options field, so it lives in its first byte.
+  // so the checksum is defined over the header as it is when clean: bit 0 of
+  // the little-endian options field (the first byte) cleared and the in-use
+  // sector zeroed. A clean file has both clear, so its checksum is the one
+  // the reference computes over the header as stored.
   covered[kOptionsOffset] &= ~static_cast<std::byte>(kOptionInUse);
+  std::fill_n(covered.begin() + kInUseSectorOffset, kInUseSectorSize, std::byte{0});
   return covered;
 }
 

@@ -10,6 +10,8 @@
 #include "checksum.h"
 #include "datatier/error.h"
 #include "datatier/memory.h"
+#include "no_throw.h"
+#include "open_or_create.h"
 #include "parallel.h"
 #include "platform/process.h"
 #include "pool_file.h"
@@ -24,7 +26,8 @@ struct FileBackedMemory::Impl {
         pool(std::move(pool_file)),
         spare(std::move(spare_file)),
         options(opts),
-        recovery(std::move(found)) {}
+        recovery(std::move(found)),
+        user_area(pool.header().user_area) {}
 
   detail::PoolLocation location;  // the directory held open, the pool file's name
   Memory memory;
@@ -35,6 +38,7 @@ struct FileBackedMemory::Impl {
   std::optional<detail::PoolFile> spare;
   FileOptions options;
   Recovery recovery;
+  UserArea user_area;  // saved into the header of every snapshot
   int owner_process = platform::process_id();
   std::mutex saving;  // one save at a time
   // A save failed after it began: what the spare holds, what the page cache
@@ -186,20 +190,62 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
                                      .accept_unclean = options.accept_unclean};
   detail::Verdict verdict;
   auto pool = detail::PoolFile::open(at.dir, at.name, expected, &verdict);
+  // A verdict that no previous snapshot can answer is reported before any
+  // memory is taken, as the order of checks promises.
+  const auto throw_unless_fallback = [&] {
+    if (!options.fallback_to_previous || !damage(verdict.code)) {
+      detail::throw_if_failed(verdict, pool.path());
+    }
+  };
+  throw_unless_fallback();
   if (options.direct_io) pool.enable_direct_io();
   auto memory = Memory::create(data_size, memory_options(options));
   if (!verdict) verdict = load(pool, memory, options);
   Recovery recovery;
   if (verdict) {
-    if (!options.fallback_to_previous || !damage(verdict.code)) {
-      detail::throw_if_failed(verdict, pool.path());
-    }
+    throw_unless_fallback();
     pool = restore_previous(at, std::move(pool), verdict, memory, expected, options, recovery);
   }
   auto spare = open_spare_for(at, pool, options);
   pool.mark_in_use();
   return FileBackedMemory(std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool),
                                                  std::move(spare), options, std::move(recovery)));
+}
+
+Opened<FileBackedMemory> FileBackedMemory::open_or_create(const std::filesystem::path& path,
+                                                         std::size_t data_size,
+                                                         std::uint64_t user_version,
+                                                         const FileOptions& options) {
+  return detail::open_or_create<FileBackedMemory>(path, data_size, user_version, options);
+}
+
+std::optional<FileBackedMemory> FileBackedMemory::create(const std::filesystem::path& path, std::size_t data_size,
+                                        std::uint64_t user_version, const FileOptions& options,
+                                        std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return create(path, data_size, user_version, options); });
+}
+
+std::optional<FileBackedMemory> FileBackedMemory::open(const std::filesystem::path& path, std::size_t data_size,
+                                      std::uint64_t user_version, const FileOptions& options,
+                                      std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return open(path, data_size, user_version, options); });
+}
+
+std::optional<Opened<FileBackedMemory>> FileBackedMemory::open_or_create(const std::filesystem::path& path,
+                                                        std::size_t data_size,
+                                                        std::uint64_t user_version,
+                                                        const FileOptions& options,
+                                                        std::error_code& ec) noexcept {
+  return detail::capture(ec,
+                         [&] { return open_or_create(path, data_size, user_version, options); });
+}
+
+void FileBackedMemory::flush(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { flush(); });
+}
+
+void FileBackedMemory::close(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { close(); });
 }
 
 std::span<std::byte> FileBackedMemory::data() noexcept {
@@ -226,6 +272,7 @@ void FileBackedMemory::flush() {
   // 1. The new snapshot goes into the spare file; the pool file is untouched.
   //    The data is in memory already, so writing and hashing run side by side.
   Header header = pool.fresh_header();
+  header.user_area = s.user_area;
   detail::run_side_by_side(
       [&] {
         detail::write_bulk(spare.data_file(), bytes, kHeaderSize);
@@ -271,6 +318,14 @@ Header FileBackedMemory::header() const {
 const std::filesystem::path& FileBackedMemory::path() const noexcept {
   static const std::filesystem::path kNone;
   return impl_ ? impl_->pool.path() : kNone;
+}
+
+std::span<std::byte> FileBackedMemory::user_area() noexcept {
+  return impl_ ? std::span<std::byte>(impl_->user_area) : std::span<std::byte>{};
+}
+
+std::span<const std::byte> FileBackedMemory::user_area() const noexcept {
+  return impl_ ? std::span<const std::byte>(impl_->user_area) : std::span<const std::byte>{};
 }
 
 const Recovery& FileBackedMemory::recovery() const noexcept {

@@ -29,6 +29,15 @@ T get_le(std::span<const std::byte, kHeaderSize> in, std::size_t offset) noexcep
 
 }  // namespace
 
+void detail::encode_in_use_sector(std::span<std::byte, kHeaderSize> out) noexcept {
+  // Not zero anywhere, and recognisable in a dump.
+  static constexpr char kPattern[] = "datatier: in use. ";
+  const auto sector = out.subspan(kInUseSectorOffset, kInUseSectorSize);
+  for (std::size_t i = 0; i < sector.size(); ++i) {
+    sector[i] = static_cast<std::byte>(kPattern[i % (sizeof kPattern - 1)]);
+  }
+}
+
 void encode_header(const Header& header, std::span<std::byte, kHeaderSize> out) noexcept {
   std::fill(out.begin(), out.end(), std::byte{0});
   std::copy(header.checksum.begin(), header.checksum.end(), out.begin() + kChecksumOffset);
@@ -41,6 +50,8 @@ void encode_header(const Header& header, std::span<std::byte, kHeaderSize> out) 
   put_le(out, kUserVersionOffset, header.user_version);
   put_le(out, kOptionsOffset, header.options);
   put_le(out, kDataSizeOffset, header.data_size);
+  if ((header.options & kOptionInUse) != 0) encode_in_use_sector(out);
+  std::copy(header.user_area.begin(), header.user_area.end(), out.begin() + kUserAreaOffset);
 }
 
 Header decode_header(std::span<const std::byte, kHeaderSize> in) noexcept {
@@ -55,6 +66,14 @@ Header decode_header(std::span<const std::byte, kHeaderSize> in) noexcept {
   header.user_version = get_le<std::uint64_t>(in, kUserVersionOffset);
   header.options = get_le<std::uint64_t>(in, kOptionsOffset);
   header.data_size = get_le<std::uint64_t>(in, kDataSizeOffset);
+  // Marked in use by the options bit (a header a save wrote) or by the in-use
+  // sector (an open() that set the mark without touching sector 0); any byte
+  // there that is not zero counts, so a sector torn by a power cut does too.
+  const auto sector = in.subspan(kInUseSectorOffset, kInUseSectorSize);
+  if (std::any_of(sector.begin(), sector.end(), [](std::byte b) { return b != std::byte{0}; })) {
+    header.options |= kOptionInUse;
+  }
+  std::copy_n(in.begin() + kUserAreaOffset, header.user_area.size(), header.user_area.begin());
   return header;
 }
 

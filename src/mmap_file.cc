@@ -10,6 +10,8 @@
 #include "checksum.h"
 #include "datatier/error.h"
 #include "fault_in.h"
+#include "no_throw.h"
+#include "open_or_create.h"
 #include "parallel.h"
 #include "platform/mapping.h"
 #include "platform/process.h"
@@ -59,12 +61,14 @@ struct MmapFile::Impl {
       : location(std::move(at)),
         file(std::move(pool_file)),
         mapping(std::move(map)),
-        threads(hashing_threads) {}
+        threads(hashing_threads),
+        user_area(file.header().user_area) {}
 
   detail::PoolLocation location;  // the directory held open, the file's name
   detail::PoolFile file;
   platform::Mapping mapping;  // the whole file, header included
   unsigned threads;           // for hashing and faulting pages in
+  UserArea user_area;         // saved into the header by every save
   int owner_process = platform::process_id();
   std::mutex saving;  // one save at a time
   // The first failure of writing back, writing the header or syncing: the
@@ -133,6 +137,41 @@ MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size
   return MmapFile(std::move(impl));
 }
 
+Opened<MmapFile> MmapFile::open_or_create(const std::filesystem::path& path, std::size_t data_size,
+                                          std::uint64_t user_version,
+                                          const FileOptions& options) {
+  return detail::open_or_create<MmapFile>(path, data_size, user_version, options);
+}
+
+std::optional<MmapFile> MmapFile::create(const std::filesystem::path& path, std::size_t data_size,
+                                        std::uint64_t user_version, const FileOptions& options,
+                                        std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return create(path, data_size, user_version, options); });
+}
+
+std::optional<MmapFile> MmapFile::open(const std::filesystem::path& path, std::size_t data_size,
+                                      std::uint64_t user_version, const FileOptions& options,
+                                      std::error_code& ec) noexcept {
+  return detail::capture(ec, [&] { return open(path, data_size, user_version, options); });
+}
+
+std::optional<Opened<MmapFile>> MmapFile::open_or_create(const std::filesystem::path& path,
+                                                        std::size_t data_size,
+                                                        std::uint64_t user_version,
+                                                        const FileOptions& options,
+                                                        std::error_code& ec) noexcept {
+  return detail::capture(ec,
+                         [&] { return open_or_create(path, data_size, user_version, options); });
+}
+
+void MmapFile::flush(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { flush(); });
+}
+
+void MmapFile::close(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { close(); });
+}
+
 std::span<std::byte> MmapFile::data() noexcept {
   return impl_ ? impl_->data() : std::span<std::byte>{};
 }
@@ -164,6 +203,7 @@ void MmapFile::Impl::save(bool keep_mark) {
   // leaves the old header, whose checksum no longer matches. Writing the
   // data back and hashing it only read the mapping, so they run side by side.
   Header header = file.fresh_header();
+  header.user_area = user_area;
   if (keep_mark) header.options |= kOptionInUse;
   try {
     detail::run_side_by_side([&] { write_back(file, mapping); },
@@ -185,6 +225,14 @@ void MmapFile::close() {
   if (!impl_) detail::throw_moved_from();
   impl_->save(/*keep_mark=*/false);
   impl_.reset();
+}
+
+std::span<std::byte> MmapFile::user_area() noexcept {
+  return impl_ ? std::span<std::byte>(impl_->user_area) : std::span<std::byte>{};
+}
+
+std::span<const std::byte> MmapFile::user_area() const noexcept {
+  return impl_ ? std::span<const std::byte>(impl_->user_area) : std::span<const std::byte>{};
 }
 
 Header MmapFile::header() const {

@@ -29,8 +29,9 @@ std::string set_aside(const platform::Directory& dir, const std::string& from,
                       const std::string& name) {
   constexpr int kNames = 1000;
   for (int i = 0; i < kNames; ++i) {
-    std::string aside = name + ".damaged";
-    if (i > 0) aside += "." + std::to_string(i);
+    std::string aside = name;
+    aside.append(".damaged");
+    if (i > 0) aside.append(".").append(std::to_string(i));
     if (dir.rename_if_free(from, aside)) return aside;
   }
   throw Error(
@@ -288,17 +289,17 @@ void PoolFile::write_header(const Header& header) {
 }
 
 void PoolFile::mark_in_use() {
-  // Only the options field is rewritten: every other header byte, and so the
-  // checksum over them, stays exactly as the last snapshot left it.
-  const std::uint64_t options = header_.options | kOptionInUse;
-  std::array<std::byte, sizeof options> bytes;
-  for (std::size_t i = 0; i < bytes.size(); ++i) {
-    bytes[i] = static_cast<std::byte>(options >> (8 * i));
-  }
-  file_.write_all(bytes, kOptionsOffset);
+  // Only the in-use sector is written: the sector holding the magic and the
+  // checksum, and every byte the checksum covers, stay exactly as the last
+  // snapshot left them. A power cut that tears the write leaves that sector
+  // not zero, which still reads as in use.
+  std::array<std::byte, kHeaderSize> marked = header_bytes_;
+  encode_in_use_sector(marked);
+  const auto sector = std::span(marked).subspan(kInUseSectorOffset, kInUseSectorSize);
+  file_.write_all(sector, kInUseSectorOffset);
   file_.sync_data();
-  header_.options = options;
-  std::copy(bytes.begin(), bytes.end(), header_bytes_.begin() + kOptionsOffset);
+  header_bytes_ = marked;
+  header_.options |= kOptionInUse;
 }
 
 void PoolFile::zero_tail() {

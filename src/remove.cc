@@ -69,16 +69,21 @@ std::string not_restorable(const VerifyReport& report) {
 }
 
 // Clears the in-use mark of `file`, whose header is `header`, and makes that
-// durable. The checksum does not cover the mark, so it still holds.
+// durable. The checksum covers neither place the mark lives in, so it still
+// holds.
 void clear_in_use_mark(const platform::File& file, const Header& header) {
   if ((header.options & kOptionInUse) == 0) return;
   Header cleared = header;
   cleared.options &= ~kOptionInUse;
   std::array<std::byte, kHeaderSize> bytes;
   encode_header(cleared, bytes);
-  // Only the options field is rewritten.
-  file.write_all(std::span(bytes).subspan(detail::kOptionsOffset, sizeof cleared.options),
-                 detail::kOptionsOffset);
+  // Only the mark's two places are rewritten, the bit in the options field
+  // and the in-use sector: every byte the checksum covers stays as stored.
+  const auto write = [&](std::size_t offset, std::size_t size) {
+    file.write_all(std::span(bytes).subspan(offset, size), offset);
+  };
+  write(detail::kOptionsOffset, sizeof cleared.options);
+  write(detail::kInUseSectorOffset, detail::kInUseSectorSize);
   file.sync_data();
 }
 

@@ -63,14 +63,22 @@ struct KnownNode {
 using KnownNodes = std::unordered_map<std::uint64_t, KnownNode>;
 
 // The hash input: the 4096-byte header followed by the data, addressed by
-// offset. Every chunk lies wholly in one of the two spans.
+// offset; or, for a windowed hash, the header and one window of the stream.
+// Every chunk lies wholly in one of the two spans.
 class TreeInput {
  public:
   TreeInput(std::span<const std::byte, kHeaderSize> header,
             std::span<const std::byte> data) noexcept
+      : TreeInput(header, data.data(), kHeaderSize, kHeaderSize + data.size()) {}
+
+  // Stream bytes [0, 4096) from `header`, bytes from `rest_offset` on from
+  // `rest`, of a stream of `length` bytes.
+  TreeInput(std::span<const std::byte, kHeaderSize> header, const std::byte* rest,
+            std::uint64_t rest_offset, std::uint64_t length) noexcept
       : header_(reinterpret_cast<const std::uint8_t*>(header.data())),
-        data_(reinterpret_cast<const std::uint8_t*>(data.data())),
-        length_(kHeaderSize + data.size()) {}
+        rest_(reinterpret_cast<const std::uint8_t*>(rest)),
+        rest_offset_(rest_offset),
+        length_(length) {}
 
   std::uint64_t length() const noexcept { return length_; }
 
@@ -94,7 +102,7 @@ class TreeInput {
 
  private:
   const std::uint8_t* at(std::uint64_t offset) const noexcept {
-    return offset < kHeaderSize ? header_ + offset : data_ + (offset - kHeaderSize);
+    return offset < kHeaderSize ? header_ + offset : rest_ + (offset - rest_offset_);
   }
 
   // One chunk of 1..1024 bytes, block by block.
@@ -148,7 +156,8 @@ class TreeInput {
   }
 
   const std::uint8_t* header_;
-  const std::uint8_t* data_;
+  const std::uint8_t* rest_;
+  std::uint64_t rest_offset_;
   std::uint64_t length_;
 };
 
@@ -195,15 +204,23 @@ Checksum to_checksum(const ChainingValue& cv) noexcept {
   return out;
 }
 
+// The root over `tasks`, whose chaining values are `results`.
+Checksum combine(const TreeInput& input, const std::vector<Task>& tasks,
+                 const std::vector<ChainingValue>& results) {
+  KnownNodes known;
+  known.reserve(tasks.size());
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    known.emplace(tasks[i].offset, KnownNode{tasks[i].len, results[i]});
+  }
+  Scratch scratch;
+  return to_checksum(input.node(0, input.length(), true, &known, scratch));
+}
+
 // The bytes per leaf task for an input of `length` bytes (header included):
 // a power of two, so task boundaries fall on multiples of it.
-std::uint64_t task_bytes(std::uint64_t length, const TreeHashOptions& options) noexcept {
-  const std::uint64_t target =
-      length / (std::uint64_t{resolve_threads(options.threads)} * kTasksPerThread);
-  const std::uint64_t bytes = std::max(kMinTaskBytes, std::bit_ceil(std::max<std::uint64_t>(target, 1)));
-  return options.max_task_bytes == 0
-             ? bytes
-             : std::min(bytes, std::max(kMinTaskBytes, std::bit_floor(options.max_task_bytes)));
+std::uint64_t task_bytes(std::uint64_t length, unsigned threads) noexcept {
+  const std::uint64_t target = length / (std::uint64_t{resolve_threads(threads)} * kTasksPerThread);
+  return std::max(kMinTaskBytes, std::bit_ceil(std::max<std::uint64_t>(target, 1)));
 }
 
 }  // namespace
@@ -213,7 +230,7 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
   detect_cpu_features_once();
   const TreeInput input(header, data);
   std::vector<Task> tasks;
-  split_tasks(0, input.length(), task_bytes(input.length(), options), tasks);
+  split_tasks(0, input.length(), task_bytes(input.length(), options.threads), tasks);
 
   std::vector<ChainingValue> results(tasks.size());
   std::atomic<std::size_t> next_task{0};
@@ -233,7 +250,6 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
       }
       // A lone task is the whole tree: hash it as the root directly.
       results[i] = input.node(task.offset, task.len, tasks.size() == 1, nullptr, scratch);
-      if (options.after_hashing && end > begin) options.after_hashing(begin, end);
       const std::uint64_t so_far = done.fetch_add(end - begin) + (end - begin);
       if (worker == 0 && options.progress) options.progress(so_far, data.size());
     }
@@ -245,13 +261,60 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
   if (options.progress) options.progress(data.size(), data.size());
   if (tasks.size() == 1) return to_checksum(results[0]);
 
-  KnownNodes known;
-  known.reserve(tasks.size());
-  for (std::size_t i = 0; i < tasks.size(); ++i) {
-    known.emplace(tasks[i].offset, KnownNode{tasks[i].len, results[i]});
-  }
-  Scratch scratch;
-  return to_checksum(input.node(0, input.length(), true, &known, scratch));
+  return combine(input, tasks, results);
+}
+
+struct WindowedTreeHash::State {
+  std::span<const std::byte, kHeaderSize> header;
+  std::uint64_t length;
+  unsigned threads;
+  std::vector<Task> tasks;
+  std::vector<ChainingValue> results;
+};
+
+WindowedTreeHash::WindowedTreeHash(std::span<const std::byte, kHeaderSize> header,
+                                   std::uint64_t length, std::uint64_t window_bytes,
+                                   unsigned threads)
+    : state_(std::make_unique<State>(State{header, length, threads, {}, {}})) {
+  detect_cpu_features_once();
+  // Tasks aligned to a power of two no larger than a window stay inside one,
+  // and a window holds a few per thread, so that all threads hash it.
+  const std::uint64_t per_window =
+      std::max(kMinTaskBytes, std::bit_floor(window_bytes / (4 * std::uint64_t{resolve_threads(threads)})));
+  split_tasks(0, length, std::min({task_bytes(length, threads), window_bytes, per_window}),
+              state_->tasks);
+  state_->results.resize(state_->tasks.size());
+}
+
+WindowedTreeHash::~WindowedTreeHash() = default;
+
+void WindowedTreeHash::add(std::uint64_t offset, std::span<const std::byte> bytes) {
+  State& s = *state_;
+  const TreeInput input(s.header, bytes.data(), offset, s.length);
+  const auto first = std::lower_bound(s.tasks.begin(), s.tasks.end(), offset,
+                                      [](const Task& t, std::uint64_t o) { return t.offset < o; });
+  const auto last =
+      std::lower_bound(first, s.tasks.end(), offset + bytes.size(),
+                       [](const Task& t, std::uint64_t o) { return t.offset < o; });
+  const auto begin = static_cast<std::size_t>(first - s.tasks.begin());
+  const auto end = static_cast<std::size_t>(last - s.tasks.begin());
+  std::atomic<std::size_t> next{begin};
+  const auto workers = static_cast<unsigned>(
+      std::min<std::size_t>(resolve_threads(s.threads), std::max<std::size_t>(end - begin, 1)));
+  run_parallel(workers, [&](unsigned) {
+    Scratch scratch;
+    for (std::size_t i = next++; i < end; i = next++) {
+      s.results[i] = input.node(s.tasks[i].offset, s.tasks[i].len, s.tasks.size() == 1, nullptr,
+                                scratch);
+    }
+  });
+}
+
+Checksum WindowedTreeHash::finish() const {
+  const State& s = *state_;
+  if (s.tasks.size() == 1) return to_checksum(s.results[0]);
+  // Every leaf is known: combining reads no input bytes.
+  return combine(TreeInput(s.header, nullptr, 0, s.length), s.tasks, s.results);
 }
 
 }  // namespace datatier::detail

@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <span>
 
 #include "datatier/header.h"
@@ -19,12 +20,6 @@ struct TreeHashOptions {
   // file read in flight). Returns false to abandon the hash, which then
   // returns an all-zero result. May be empty.
   std::function<bool(std::uint64_t begin, std::uint64_t end)> before_hashing;
-  // Called by a worker after it has hashed data bytes [begin, end) and will
-  // not read them again. May be empty.
-  std::function<void(std::uint64_t begin, std::uint64_t end)> after_hashing;
-  // The largest leaf task in bytes (a power of two, at least 1 MiB), 0 for
-  // no limit: bounds how far ahead of the hash a streamed input must be.
-  std::uint64_t max_task_bytes = 0;
   // Called on the calling thread now and then with data bytes hashed so far.
   std::function<void(std::uint64_t done, std::uint64_t total)> progress;
 };
@@ -38,5 +33,33 @@ struct TreeHashOptions {
 // header is whole chunks (4096 bytes), so no chunk straddles the two spans.
 Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data,
                    const TreeHashOptions& options);
+
+// The same hash for an input too large to hold at once, given window by
+// window: stream bytes [0, 4096) are `header`, the rest come through add().
+// Its leaf tasks never straddle two windows, so each window is hashed on all
+// threads as soon as it is given, and finish() only combines.
+class WindowedTreeHash {
+ public:
+  // A hash of `length` stream bytes (the header's 4096 included) to be given
+  // in windows of `window_bytes` (a power of two, at least 1 MiB).
+  WindowedTreeHash(std::span<const std::byte, kHeaderSize> header, std::uint64_t length,
+                   std::uint64_t window_bytes, unsigned threads);
+  ~WindowedTreeHash();
+  WindowedTreeHash(const WindowedTreeHash&) = delete;
+  WindowedTreeHash& operator=(const WindowedTreeHash&) = delete;
+
+  // Hashes the window holding stream bytes [offset, offset + bytes.size()):
+  // `offset` a multiple of window_bytes, `bytes` the whole window (the last
+  // may be shorter). In a window at offset 0, bytes [0, 4096) are ignored:
+  // the header given to the constructor stands in for them.
+  void add(std::uint64_t offset, std::span<const std::byte> bytes);
+
+  // The hash, once every window was added.
+  Checksum finish() const;
+
+ private:
+  struct State;
+  std::unique_ptr<State> state_;
+};
 
 }  // namespace datatier::detail

@@ -1,17 +1,18 @@
 // verify_file() and read_header(): read-only checks for tools.
 #include "datatier/verify.h"
 
+#include <algorithm>
 #include <array>
-#include <mutex>
+#include <bit>
 #include <string>
 
 #include "bulk_io.h"
 #include "checksum.h"
 #include "datatier/error.h"
-#include "parallel.h"
 #include "platform/file.h"
 #include "platform/mapping.h"
 #include "pool_check.h"
+#include "tree_checksum.h"
 #include "verify_locked.h"
 
 namespace datatier {
@@ -35,64 +36,34 @@ std::size_t implied_data_size(std::uint64_t file_size, const std::optional<Heade
   return file_size > kHeaderSize ? static_cast<std::size_t>(file_size - kHeaderSize) : 0;
 }
 
-// How far the read may run ahead of the hash, in bytes: what verify holds in
-// memory at most, whatever the file's size.
-constexpr std::uint64_t kReadAhead = std::uint64_t{128} << 20;
-// Leaf tasks small enough that several fit in the read-ahead.
-constexpr std::uint64_t kStreamTaskBytes = std::uint64_t{8} << 20;
+// Bytes read and hashed at a time (progress is reported after each): what
+// verify holds in memory, whatever the file's size. One buffer, used again
+// for every window, so its pages are faulted in once (first touches of fresh
+// memory cost far more than a copy from the page cache on some virtual
+// machines).
+constexpr std::uint64_t kWindow = std::uint64_t{16} << 20;
 
-// The checksum of the pool `file`, whose header bytes are `header`, over
+// The checksum of the pool `file`, whose covered header is `header`, over
 // `data_size` data bytes read with pread (never through a mapping, whose
-// read errors would be signals). The bytes stream through a window of
-// address space: read a bounded distance ahead of the hash on the bulk
-// reader's threads, hashed on all cores, freed once hashed.
+// read errors would be signals), window by window: each read on the bulk
+// reader's threads, then hashed on all cores.
 Checksum streamed_checksum(const platform::File& file, const detail::CoveredHeader& header,
                            std::size_t data_size, const VerifyOptions& options) {
-  const platform::Mapping window = platform::Mapping::window(data_size);
-  detail::ReadProgress arrived;
-  detail::ReadProgress hashed;
-  std::mutex freeing;
-  std::uint64_t freed = 0;  // bytes [0, freed) of the window given back
-  const auto keep_bounded = [&](std::uint64_t, std::uint64_t end) {
-    if (end <= kReadAhead) return;
-    const std::uint64_t done = end - kReadAhead;
-    if (!hashed.wait_until(done)) {
-      throw Error(std::make_error_code(std::errc::operation_canceled), file.path(),
-                  "reading stopped: hashing ended early");
-    }
-    const std::lock_guard lock(freeing);
-    if (done > freed) {
-      window.discard(freed, done - freed);
-      freed = done;
-    }
-  };
-  Checksum computed;
-  detail::run_side_by_side(
-      [&] {
-        detail::read_bulk({&file, nullptr}, window.bytes(), kHeaderSize, arrived, keep_bounded);
-      },
-      [&] {
-        detail::TreeHashOptions hashing;
-        hashing.threads = options.threads;
-        hashing.progress = options.progress;
-        hashing.max_task_bytes = kStreamTaskBytes;
-        hashing.before_hashing = [&](std::uint64_t, std::uint64_t end) {
-          return arrived.wait_until(end);
-        };
-        hashing.after_hashing = [&](std::uint64_t begin, std::uint64_t end) {
-          hashed.arrived(begin, end);
-        };
-        try {
-          computed = detail::pool_checksum(header, window.bytes(), hashing);
-        } catch (...) {
-          hashed.failed();
-          throw;
-        }
-        // The hash is done, or was abandoned by a failed read: no reader
-        // waits for it any more.
-        hashed.failed();
-      });
-  return computed;
+  const std::uint64_t length = kHeaderSize + std::uint64_t{data_size};
+  const std::uint64_t window = std::min(kWindow, std::bit_ceil(length));
+  const platform::Mapping buffer =
+      platform::Mapping::anonymous(static_cast<std::size_t>(window), PageSize::transparent);
+  detail::WindowedTreeHash hash(header, length, window, options.threads);
+  for (std::uint64_t at = 0; at < length; at += window) {
+    const auto bytes = buffer.bytes().first(static_cast<std::size_t>(std::min(window, length - at)));
+    // The window's header bytes are the covered header's, not the file's.
+    const std::uint64_t skip = at == 0 ? kHeaderSize : 0;
+    detail::ReadProgress arrived;
+    detail::read_bulk({&file, nullptr}, bytes.subspan(skip), at + skip, arrived);
+    hash.add(at, bytes);
+    if (options.progress) options.progress(at + bytes.size() - kHeaderSize, data_size);
+  }
+  return hash.finish();
 }
 
 bool record(VerifyReport& report, const detail::Verdict& verdict) {

@@ -1,13 +1,18 @@
 // Behaviour common to the file-backed pools: round trips at every size, every
 // error code, the in-use mark, locking and file hygiene.
 #include <fcntl.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <limits>
 #include <thread>
 #include <type_traits>
@@ -251,17 +256,48 @@ TYPED_TEST(FilePool, CreateInAMissingDirectoryFails) {
                         std::errc::no_such_file_or_directory);
 }
 
+// Root bypasses permission bits, so as root the open runs in a child that has
+// become nobody (uid and gid 65534), and the test is skipped if it cannot.
 TYPED_TEST(FilePool, UnreadableFileIsPermissionDenied) {
-  if (::geteuid() == 0) {
-    // root bypasses permission bits; check the mode instead of the refusal.
-    this->make_saved_pool(4096);
-    std::filesystem::permissions(this->path(), std::filesystem::perms::none);
-    EXPECT_EQ(std::filesystem::status(this->path()).permissions(), std::filesystem::perms::none);
+  namespace fs = std::filesystem;
+  this->make_saved_pool(4096);
+  fs::permissions(this->path(), fs::perms::none);
+  if (::geteuid() != 0) {
+    EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), std::errc::permission_denied);
     return;
   }
-  this->make_saved_pool(4096);
-  std::filesystem::permissions(this->path(), std::filesystem::perms::none);
-  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 4096), std::errc::permission_denied);
+  // Nobody may reach the file, so only the file's own bits can refuse it.
+  fs::permissions(this->dir_.path(), fs::perms::others_exec, fs::perm_options::add);
+  enum Outcome { kRefused, kOpened, kOtherError, kCannotDrop };
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0) << std::strerror(errno);
+  if (pid == 0) {
+    constexpr uid_t kNobody = 65534;
+    if (::setgroups(0, nullptr) != 0 || ::setresgid(kNobody, kNobody, kNobody) != 0 ||
+        ::setresuid(kNobody, kNobody, kNobody) != 0) {
+      ::_exit(kCannotDrop);
+    }
+    struct stat st;
+    if (::stat(this->path().c_str(), &st) != 0) ::_exit(kOtherError);  // cannot reach it
+    try {
+      auto pool = TypeParam::open(this->dir_, 4096);
+      ::_exit(kOpened);
+    } catch (const Error& e) {
+      ::_exit(e.code() == std::errc::permission_denied ? kRefused : kOtherError);
+    } catch (...) {
+      ::_exit(kOtherError);
+    }
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status)) << "the child ended by signal " << WTERMSIG(status);
+  if (WEXITSTATUS(status) == kCannotDrop) {
+    GTEST_SKIP() << "cannot become uid/gid 65534 to drop root's permission bypass";
+  }
+  EXPECT_EQ(WEXITSTATUS(status), kRefused)
+      << (WEXITSTATUS(status) == kOpened ? "nobody opened a file without permission"
+                                         : "open failed, but not with permission_denied");
 }
 
 TYPED_TEST(FilePool, NewFilesAreOwnerReadWriteOnly) {
@@ -442,6 +478,106 @@ TYPED_TEST(FilePool, SecondOpenWhileHeldIsPoolInUse) {
     held.close();
   }
   EXPECT_NO_THROW(TypeParam::open(this->dir_, 4096));
+}
+
+TYPED_TEST(FilePool, OpenOrCreateCreatesOpensAndRecreates) {
+  {
+    auto made = TestFixture::Pool::open_or_create(this->path(), 8192, 2);
+    EXPECT_EQ(made.outcome, Outcome::created);
+    EXPECT_FALSE(made.reason);
+    testing::fill_splitmix64(made.pool.data(), 7);
+    made.pool.close();
+  }
+  {
+    auto found = TestFixture::Pool::open_or_create(this->path(), 8192, 2);
+    EXPECT_EQ(found.outcome, Outcome::opened);
+    this->expect_contents(found.pool, 8192, 7);
+    found.pool.close();
+  }
+  // A format verdict: a new pool in place of the file, and why.
+  auto changed = TestFixture::Pool::open_or_create(this->path(), 8192, 3);
+  EXPECT_EQ(changed.outcome, Outcome::recreated);
+  EXPECT_EQ(changed.reason, errc::user_version_mismatch);
+  EXPECT_TRUE(std::all_of(changed.pool.data().begin(), changed.pool.data().end(),
+                          [](std::byte b) { return b == std::byte{0}; }));
+  changed.pool.close();
+  testing::flip_byte(this->path(), kHeaderSize + 5);
+  auto damaged = TestFixture::Pool::open_or_create(this->path(), 8192, 3);
+  EXPECT_EQ(damaged.outcome, Outcome::recreated);
+  EXPECT_EQ(damaged.reason, errc::checksum_mismatch);
+}
+
+TYPED_TEST(FilePool, OpenOrCreateThrowsWhatANewPoolWouldNotMend) {
+  this->make_saved_pool(4096, 1, 3);
+  {
+    auto held = TypeParam::open(this->dir_, 4096, 1);
+    EXPECT_DATATIER_ERROR(TestFixture::Pool::open_or_create(this->path(), 4096, 1), errc::pool_in_use);
+    held.close();
+  }
+  EXPECT_DATATIER_ERROR(TestFixture::Pool::open_or_create(this->dir_ / "no-such-dir" / "pool", 4096, 1),
+                        std::errc::no_such_file_or_directory);
+  auto pool = TypeParam::open(this->dir_, 4096, 1);
+  this->expect_contents(pool, 4096, 3);
+}
+
+TYPED_TEST(FilePool, UserAreaIsSavedAndCheckedWithTheSnapshot) {
+  {
+    auto pool = TypeParam::create(this->dir_, 8192);
+    ASSERT_EQ(pool.user_area().size(), kUserAreaSize);
+    EXPECT_GE(pool.user_area().size(), 1024u);
+    EXPECT_TRUE(std::all_of(pool.user_area().begin(), pool.user_area().end(),
+                            [](std::byte b) { return b == std::byte{0}; }));
+    testing::fill_splitmix64(pool.user_area(), 11);
+    testing::fill_splitmix64(pool.data(), 12);
+    pool.close();
+    EXPECT_TRUE(pool.user_area().empty());
+  }
+  const auto file = testing::read_file(this->path());
+  const auto expected = testing::splitmix64_bytes(kUserAreaSize, 11);
+  EXPECT_TRUE(std::equal(expected.begin(), expected.end(), file.begin() + kUserAreaOffset));
+  EXPECT_EQ(read_header(this->path()).user_area, [&] {
+    UserArea area;
+    std::copy(expected.begin(), expected.end(), area.begin());
+    return area;
+  }());
+  {
+    auto pool = TypeParam::open(this->dir_, 8192);
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), pool.user_area().begin()));
+    pool.close();
+  }
+  // Covered by the checksum like every header byte.
+  testing::flip_byte(this->path(), kUserAreaOffset + 100);
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, 8192), errc::checksum_mismatch);
+}
+
+TYPED_TEST(FilePool, ErrorCodeOverloadsReportWhatTheThrowingOnesThrow) {
+  using P = typename TestFixture::Pool;
+  std::error_code ec;
+  EXPECT_FALSE(P::open(this->path(), 4096, 1, {}, ec));
+  EXPECT_EQ(ec, std::errc::no_such_file_or_directory);
+  auto made = P::create(this->path(), 4096, 1, {}, ec);
+  ASSERT_TRUE(made) << ec.message();
+  EXPECT_FALSE(ec);
+  EXPECT_FALSE(P::create(this->path(), 4096, 1, {}, ec));
+  EXPECT_EQ(ec, std::errc::file_exists);
+  EXPECT_FALSE(P::open(this->path(), 4096, 1, {}, ec));
+  EXPECT_EQ(ec, errc::pool_in_use);
+  testing::fill_splitmix64(made->data(), 8);
+  made->flush(ec);
+  EXPECT_FALSE(ec) << ec.message();
+  made->close(ec);
+  EXPECT_FALSE(ec) << ec.message();
+  made->flush(ec);
+  EXPECT_EQ(ec, std::errc::bad_file_descriptor);
+  EXPECT_FALSE(P::open(this->path(), 4096, 2, {}, ec));
+  EXPECT_EQ(ec, errc::user_version_mismatch);
+  auto opened = P::open_or_create(this->path(), 4096, 1, {}, ec);
+  ASSERT_TRUE(opened) << ec.message();
+  EXPECT_EQ(opened->outcome, Outcome::opened);
+  this->expect_contents(opened->pool, 4096, 8);
+  std::filesystem::remove(this->path());
+  opened->pool.flush(ec);
+  EXPECT_EQ(ec, errc::file_replaced);
 }
 
 TYPED_TEST(FilePool, ErrorsLeakNoDescriptors) {

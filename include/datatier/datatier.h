@@ -10,5 +10,6 @@
 #include "datatier/header.h"
 #include "datatier/memory.h"
 #include "datatier/mmap_file.h"
+#include "datatier/opened.h"
 #include "datatier/remove.h"
 #include "datatier/verify.h"

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <system_error>
@@ -14,6 +15,7 @@
 #include "datatier/datapool.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"
+#include "datatier/opened.h"
 
 namespace datatier {
 
@@ -110,6 +112,38 @@ class FileBackedMemory final : public Datapool {
   static FileBackedMemory open(const std::filesystem::path& path, std::size_t data_size,
                                std::uint64_t user_version, const FileOptions& options = {});
 
+  // Opens `path` if it holds a pool that passes every check of open();
+  // creates it when there is no file; when the file fails a format check
+  // (size, magic, version, user version, in-use mark, checksum), loads the
+  // previous snapshot if options.fallback_to_previous allows (outcome
+  // opened, recovery() says so), else removes the file and creates a new
+  // pool in its place. outcome says which, and reason why the file was not
+  // opened. Operating-system errors, errc::pool_in_use and
+  // errc::file_replaced are thrown, never replaced.
+  // Throws: datatier::Error, as open() and create().
+  static Opened<FileBackedMemory> open_or_create(const std::filesystem::path& path,
+                                                 std::size_t data_size, std::uint64_t user_version,
+                                                 const FileOptions& options = {});
+
+  // The same calls without exceptions, in the style of std::filesystem:
+  // on failure `ec` holds what the throwing form would have thrown (the
+  // datatier::errc or errno; std::errc::not_enough_memory for a failed
+  // allocation) and the result is empty; on success `ec` is cleared. Never
+  // throw, so a server built with -fno-exceptions can call them.
+  static std::optional<FileBackedMemory> create(const std::filesystem::path& path, std::size_t data_size,
+                                         std::uint64_t user_version, const FileOptions& options,
+                                         std::error_code& ec) noexcept;
+  static std::optional<FileBackedMemory> open(const std::filesystem::path& path, std::size_t data_size,
+                                       std::uint64_t user_version, const FileOptions& options,
+                                       std::error_code& ec) noexcept;
+  static std::optional<Opened<FileBackedMemory>> open_or_create(const std::filesystem::path& path,
+                                                         std::size_t data_size,
+                                                         std::uint64_t user_version,
+                                                         const FileOptions& options,
+                                                         std::error_code& ec) noexcept;
+  void flush(std::error_code& ec) noexcept;
+  void close(std::error_code& ec) noexcept;
+
   FileBackedMemory(FileBackedMemory&& other) noexcept;
   FileBackedMemory& operator=(FileBackedMemory&& other) noexcept;
   FileBackedMemory(const FileBackedMemory&) = delete;
@@ -153,6 +187,15 @@ class FileBackedMemory final : public Datapool {
   // held, as after a failed flush().
   // Throws: as flush().
   void close() override;
+
+  // The application's 2 KiB of the header (kUserAreaSize bytes, see
+  // header.h): as the last saved snapshot had it after open(), zeros after
+  // create(). Written into the header by every flush() and close(), covered
+  // by the checksum; changes reach the file only through them. Valid until
+  // the pool is moved from, closed or destroyed; empty for a moved-from pool.
+  // Thread safety: as data().
+  std::span<std::byte> user_area() noexcept;
+  std::span<const std::byte> user_area() const noexcept;
 
   // The header now in the pool file, decoded. Throws: datatier::Error on a
   // read error, std::errc::bad_file_descriptor on a moved-from pool.

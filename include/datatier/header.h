@@ -33,6 +33,14 @@ inline constexpr std::uint64_t kKnownOptions = kOptionInUse;
 
 using Checksum = std::array<std::byte, 32>;
 
+// The application's part of the header: bytes [kUserAreaOffset, 4096), for
+// what a program wants saved with its pool beside the data (root offsets, a
+// schema version, a count). Saved by every flush and covered by the
+// checksum like every header byte; datatier never interprets it.
+inline constexpr std::size_t kUserAreaOffset = 2048;
+inline constexpr std::size_t kUserAreaSize = kHeaderSize - kUserAreaOffset;
+using UserArea = std::array<std::byte, kUserAreaSize>;
+
 // A decoded header: plain values, never a view into a file or a buffer.
 // The layout on disk is in docs/format.md; all integers are little-endian.
 struct Header {
@@ -49,7 +57,8 @@ struct Header {
   // (the file size cannot tell it then); 0 otherwise, as the reference
   // implementation always writes, where the data size is file size - 4096.
   std::uint64_t data_size = 0;
-  // Bytes 96..4096 are padding, written as zero.
+  // Bytes 96..2048 are padding, written as zero.
+  UserArea user_area{};  // offset 2048..4096: the application's, as stored
 
   bool operator==(const Header&) const = default;
 };

@@ -7,11 +7,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <span>
+#include <system_error>
 
 #include "datatier/datapool.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"
+#include "datatier/opened.h"
 
 namespace datatier {
 
@@ -77,6 +80,36 @@ class MmapFile final : public Datapool {
   static MmapFile open(const std::filesystem::path& path, std::size_t data_size,
                        std::uint64_t user_version, const FileOptions& options = {});
 
+  // Opens `path` if it holds a pool that passes every check of open();
+  // creates it when there is no file; when the file fails a format check
+  // (size, magic, version, user version, in-use mark, checksum), removes it
+  // and creates a new pool in its place. outcome says which, and reason why
+  // the file was not opened. Operating-system errors, errc::pool_in_use and
+  // errc::file_replaced are thrown, never replaced.
+  // Throws: datatier::Error, as open() and create().
+  static Opened<MmapFile> open_or_create(const std::filesystem::path& path, std::size_t data_size,
+                                         std::uint64_t user_version,
+                                         const FileOptions& options = {});
+
+  // The same calls without exceptions, in the style of std::filesystem:
+  // on failure `ec` holds what the throwing form would have thrown (the
+  // datatier::errc or errno; std::errc::not_enough_memory for a failed
+  // allocation) and the result is empty; on success `ec` is cleared. Never
+  // throw, so a server built with -fno-exceptions can call them.
+  static std::optional<MmapFile> create(const std::filesystem::path& path, std::size_t data_size,
+                                         std::uint64_t user_version, const FileOptions& options,
+                                         std::error_code& ec) noexcept;
+  static std::optional<MmapFile> open(const std::filesystem::path& path, std::size_t data_size,
+                                       std::uint64_t user_version, const FileOptions& options,
+                                       std::error_code& ec) noexcept;
+  static std::optional<Opened<MmapFile>> open_or_create(const std::filesystem::path& path,
+                                                         std::size_t data_size,
+                                                         std::uint64_t user_version,
+                                                         const FileOptions& options,
+                                                         std::error_code& ec) noexcept;
+  void flush(std::error_code& ec) noexcept;
+  void close(std::error_code& ec) noexcept;
+
   MmapFile(MmapFile&& other) noexcept;
   MmapFile& operator=(MmapFile&& other) noexcept;
   MmapFile(const MmapFile&) = delete;
@@ -117,6 +150,15 @@ class MmapFile final : public Datapool {
   // error the pool is still held.
   // Throws: as flush().
   void close() override;
+
+  // The application's 2 KiB of the header (kUserAreaSize bytes, see
+  // header.h): as the last saved snapshot had it after open(), zeros after
+  // create(). Written into the header by every flush() and close(), covered
+  // by the checksum; changes reach the file only through them. Valid until
+  // the pool is moved from, closed or destroyed; empty for a moved-from pool.
+  // Thread safety: as data().
+  std::span<std::byte> user_area() noexcept;
+  std::span<const std::byte> user_area() const noexcept;
 
   // The header now in the file, decoded. Throws: datatier::Error on a read error.
   Header header() const;

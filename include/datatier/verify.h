@@ -55,7 +55,7 @@ struct VerifyReport {
 // Runs every check open() runs on `path`, read-only, without changing it.
 // The file is read with pread, never through a mapping, so a disk error or a
 // file truncated meanwhile is an error, never a signal; memory use stays
-// bounded (about 128 MiB) whatever the file's size. It takes a shared lock
+// bounded (a 16 MiB window) whatever the file's size. It takes a shared lock
 // for the length of the call: a file a pool object holds (whose owner is
 // alive, and may be saving) is reported as errc::pool_in_use without being
 // read, never judged corrupt or unclean; and no pool can open the file while

@@ -89,15 +89,6 @@ Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
   return mapping;
 }
 
-Mapping Mapping::window(std::size_t size) {
-  if (size == 0) return Mapping(nullptr, 0, 0, page_size(), false);
-  const std::size_t mapped = round_up(size, page_size());
-  void* p = syscalls().mmap(nullptr, mapped, PROT_READ | PROT_WRITE,
-                            MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw_errno(errno, {}, "cannot map " + std::to_string(mapped) + " bytes");
-  return Mapping(static_cast<std::byte*>(p), size, mapped, page_size(), false);
-}
-
 Mapping Mapping::shared(const File& file, std::size_t size, bool writable) {
   if (size == 0) return Mapping(nullptr, 0, 0, page_size(), true);
   const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
@@ -199,13 +190,6 @@ void Mapping::drop_page_table_entries(std::size_t offset, std::size_t length) co
   if (!file_backed_ || length == 0) return;
   const std::size_t start = offset - offset % page_size();
   syscalls().madvise(data_ + start, offset + length - start, MADV_DONTNEED);
-}
-
-void Mapping::discard(std::size_t offset, std::size_t length) const noexcept {
-  if (file_backed_) return;
-  const std::size_t start = round_up(offset, page_bytes_);
-  const std::size_t end = std::min(offset + length, mapped_) / page_bytes_ * page_bytes_;
-  if (end > start) syscalls().madvise(data_ + start, end - start, MADV_DONTNEED);
 }
 
 }  // namespace datatier::platform

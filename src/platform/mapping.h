@@ -27,13 +27,6 @@ class Mapping {
   // ENOMEM). Pages are not faulted in yet. Throws datatier::Error.
   static Mapping anonymous(std::size_t size, PageSize page_size);
 
-  // Address space for `size` bytes of private zero-filled memory of which
-  // the caller keeps only a part populated at a time (discard() frees what
-  // it is done with): no memory is reserved for the whole size (MAP_NORESERVE),
-  // so a window over a file larger than the machine's memory can be had.
-  // Throws datatier::Error.
-  static Mapping window(std::size_t size);
-
   // The first `size` bytes of `file`, mapped shared and read-write, or
   // read-only when `writable` is false, on transparent huge pages where the
   // file system allows. Pages are read in on first touch.
@@ -74,12 +67,6 @@ class Mapping {
   // Best effort: where the kernel refuses (locked pages), the entries stay
   // and nothing else changes.
   void drop_page_table_entries(std::size_t offset, std::size_t length) const noexcept;
-
-  // Frees the pages of the whole pages inside bytes [offset, offset +
-  // length) of private memory (MADV_DONTNEED): they read as zeros again.
-  // Does nothing for a file mapping. Best effort: where the kernel refuses,
-  // the pages stay.
-  void discard(std::size_t offset, std::size_t length) const noexcept;
 
  private:
   Mapping(std::byte* data, std::size_t size, std::size_t mapped, std::size_t page_bytes,

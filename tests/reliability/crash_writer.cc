@@ -9,6 +9,7 @@
 // on from the next one. Otherwise a new pool is created at generation 0
 // (nothing saved yet). Output lines, each written with one write(2):
 //   start <g>   the pool holds generation g (0: newly created, never saved)
+//   flush <g>   the pool's bytes are generation g; flush() is called next
 //   done <g>    flush() of generation g returned: g is durable
 // Exit status: 0 after max generations, 2 on any error (message on stderr).
 #include <unistd.h>
@@ -56,6 +57,7 @@ int run(const std::filesystem::path& path, std::size_t size, std::uint64_t max_g
   for (std::uint64_t n = 0; n < max_generations; ++n) {
     ++generation;
     datatier::crash::fill_generation(pool->data(), generation);
+    say("flush", generation);
     pool->flush();
     say("done", generation);
   }

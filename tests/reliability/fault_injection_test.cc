@@ -386,16 +386,19 @@ VerifyReport verify_as_left(const std::filesystem::path& path, bool accept) {
   return verify_file(copy, verify_options(accept));
 }
 
-// The file's bytes with the in-use mark masked out.
+// The file's bytes with the in-use mark (bit 0 of options, the in-use
+// sector) masked out.
 std::vector<std::byte> bytes_without_mark(const std::filesystem::path& path) {
   auto bytes = testing::read_file(path);
-  if (bytes.size() > 80) bytes[80] &= ~std::byte{1};
+  if (bytes.size() >= kHeaderSize) {
+    bytes[80] &= ~std::byte{1};
+    std::fill(bytes.begin() + 512, bytes.begin() + 1024, std::byte{0});
+  }
   return bytes;
 }
 
 bool marked_in_use(const std::filesystem::path& path) {
-  const auto bytes = testing::read_file(path);
-  return bytes.size() > 80 && (bytes[80] & std::byte{1}) != std::byte{0};
+  return (read_header(path).options & kOptionInUse) != 0;
 }
 
 // The data bytes of a pool file as stored, without opening it.
