@@ -13,6 +13,7 @@ packages=(
   liburing-dev libnuma-dev    # fast I/O and memory placement
   clang libclang-rt-14-dev    # libFuzzer and sanitizer runtimes
   man-db groff-base           # checking the man page
+  dpkg-dev file               # cpack -G DEB: dpkg-shlibdeps finds the packages' Depends
   python3
 )
 

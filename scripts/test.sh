@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what is missing, builds the release preset,
 # runs the suites that need builds of their own (ASan + UBSan, TSan, Release
-# builds with GCC and clang, fuzzing, the install + consumer check, everything
-# against a shared libdatatier), then every ctest test of the release build.
+# builds with GCC and clang, fuzzing, the install + consumer check, the Debian
+# packages installed and removed again, everything against a shared
+# libdatatier), then every ctest test of the release build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +20,7 @@ bash scripts/sanitizers.sh all
 echo "== scripts/compilers.sh"
 bash scripts/compilers.sh
 
-for extra in scripts/fuzz.sh scripts/consumer-test.sh; do
+for extra in scripts/fuzz.sh scripts/consumer-test.sh scripts/deb-test.sh; do
   if [[ -f $extra ]]; then
     echo "== $extra"
     bash "$extra"

@@ -97,22 +97,6 @@ bool damage(const std::error_code& code) {
          code == errc::checksum_mismatch;
 }
 
-// Gives the entry `from` of `dir` the first free name of `name`.damaged,
-// `name`.damaged.1, ...; returns it.
-std::string set_aside(const platform::Directory& dir, const std::string& from,
-                      const std::string& name) {
-  constexpr int kNames = 1000;
-  for (int i = 0; i < kNames; ++i) {
-    std::string aside = name;
-    aside.append(".damaged");
-    if (i > 0) aside.append(".").append(std::to_string(i));
-    if (dir.rename_if_free(from, aside)) return aside;
-  }
-  throw Error(std::make_error_code(std::errc::file_exists), dir.entry_path(from),
-              "cannot set the damaged pool file aside: " + std::to_string(kNames) +
-                  " names are taken");
-}
-
 // Loads the previous snapshot from the spare after the pool file `damaged`
 // failed `why`, puts it under the pool's name and sets the damaged file
 // aside. Throws why's errc when the spare cannot serve.
@@ -138,16 +122,7 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
                 why.message + "; the previous snapshot in '" + at.dir.entry_path(spare).string() +
                     "' cannot be loaded either: " + verdict.message);
   }
-  // Exchanging first keeps a complete snapshot under the pool's name at
-  // every moment; only then does the damaged file leave the spare's name.
-  std::string aside;
-  if (at.dir.exchange(spare, at.name)) {
-    aside = set_aside(at.dir, spare, at.name);
-  } else {
-    aside = set_aside(at.dir, at.name, at.name);
-    at.dir.rename(spare, at.name);
-  }
-  at.dir.sync();
+  const std::string aside = detail::put_spare_in_place(at.dir, at.name);
   previous->renamed(at.dir, at.name);
   recovery = {true, why.code, why.message, at.dir.entry_path(aside)};
   return std::move(*previous);

@@ -23,6 +23,22 @@ void lock_or_throw(const platform::File& file) {
   }
 }
 
+// Gives the entry `from` of `dir` the first free name of `name`.damaged,
+// `name`.damaged.1, ...; returns it.
+std::string set_aside(const platform::Directory& dir, const std::string& from,
+                      const std::string& name) {
+  constexpr int kNames = 1000;
+  for (int i = 0; i < kNames; ++i) {
+    std::string aside = name;
+    aside.append(".damaged");
+    if (i > 0) aside.append(".").append(std::to_string(i));
+    if (dir.rename_if_free(from, aside)) return aside;
+  }
+  throw Error(
+      std::make_error_code(std::errc::file_exists), dir.entry_path(from),
+      "cannot set the damaged pool file aside: " + std::to_string(kNames) + " names are taken");
+}
+
 }  // namespace
 
 RemoveOnFailure::~RemoveOnFailure() {
@@ -32,6 +48,21 @@ RemoveOnFailure::~RemoveOnFailure() {
   } catch (const Error&) {
     // Best effort: the failure that got us here is the one to report.
   }
+}
+
+std::string put_spare_in_place(const platform::Directory& dir, const std::string& name) {
+  const std::string spare = spare_name(name);
+  // Only once the exchange has put the spare under the pool's name does the
+  // old pool file leave the spare's.
+  std::string aside;
+  if (dir.exchange(spare, name)) {
+    aside = set_aside(dir, spare, name);
+  } else {
+    aside = set_aside(dir, name, name);
+    dir.rename(spare, name);
+  }
+  dir.sync();
+  return aside;
 }
 
 std::uint64_t recorded_data_size(std::size_t data_size) noexcept {

@@ -172,6 +172,15 @@ struct PoolLocation {
 // The name of the spare file of the pool file `name`: name + ".prev".
 std::string spare_name(const std::string& name);
 
+// Puts the spare file of the pool file `name` of `dir` under `name`, gives
+// the file that was there the first free name of `name`.damaged,
+// `name`.damaged.1, ..., and makes the directory durable. Returns that name.
+// The names are exchanged first where the file system can, so a complete
+// file is under `name` at every moment; elsewhere there is a moment without
+// one. Throws: datatier::Error (errno of the renames and the sync;
+// std::errc::file_exists when every .damaged name is taken).
+std::string put_spare_in_place(const platform::Directory& dir, const std::string& name);
+
 // The value of Header::data_size for a pool of `data_size` bytes: 0 for whole
 // pages, where the file size implies the data size and the header stays byte
 // for byte the reference implementation's; the size itself otherwise.

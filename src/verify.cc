@@ -14,6 +14,7 @@
 #include "platform/mapping.h"
 #include "pool_check.h"
 #include "tree_checksum.h"
+#include "verify_locked.h"
 
 namespace datatier {
 namespace {
@@ -83,19 +84,27 @@ Header read_header(const std::filesystem::path& path) {
 
 VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions& options) {
   const auto file = platform::File::open(path, platform::File::Access::read_only);
-  VerifyReport report;
-  report.file_size = file.size();
   // A pool object holds an exclusive lock for as long as it has the file,
   // and may be saving into it right now: what it holds is not a verdict on
   // the file. The shared lock, held to the end, keeps an owner from taking
   // the file while it is read.
   if (!file.try_lock_shared()) {
+    VerifyReport report;
+    report.file_size = file.size();
     report.error = errc::pool_in_use;
     report.message =
         "a pool object, in this or another process, holds the file and may be saving it: "
         "not checked";
     return report;
   }
+  return detail::verify_locked(file, options);
+}
+
+namespace detail {
+
+VerifyReport verify_locked(const platform::File& file, const VerifyOptions& options) {
+  VerifyReport report;
+  report.file_size = file.size();
   HeaderBytes header_bytes{};
   if (report.file_size >= kHeaderSize) {
     header_bytes = read_header_bytes(file);
@@ -126,4 +135,5 @@ VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions&
   return report;
 }
 
+}  // namespace detail
 }  // namespace datatier

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstddef>
 #include <cstdint>
@@ -41,6 +42,12 @@ inline std::vector<std::byte> splitmix64_bytes(std::size_t n, std::uint64_t seed
   std::vector<std::byte> bytes(n);
   fill_splitmix64(bytes, seed);
   return bytes;
+}
+
+// Whether `data` is the stream from `seed`, as fill_splitmix64 writes it.
+inline bool holds_splitmix64(std::span<const std::byte> data, std::uint64_t seed) {
+  const auto expected = splitmix64_bytes(data.size(), seed);
+  return std::equal(data.begin(), data.end(), expected.begin(), expected.end());
 }
 
 inline std::vector<std::byte> read_file(const std::filesystem::path& path) {

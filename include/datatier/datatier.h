@@ -11,4 +11,5 @@
 #include "datatier/memory.h"
 #include "datatier/mmap_file.h"
 #include "datatier/opened.h"
+#include "datatier/remove.h"
 #include "datatier/verify.h"

@@ -135,7 +135,7 @@ class Info(TempDirTest):
             f.write(b"PELIKAN!" * 10)
         r = run("info", short)
         self.assertEqual(r.returncode, 1)
-        self.assert_one_error_line(r, "short.pool")
+        self.assert_one_error_line(r, "short.pool", "not a pool file", "80 bytes")
 
 
 class Verify(TempDirTest):
@@ -204,9 +204,10 @@ class Verify(TempDirTest):
         self.assertEqual(r.returncode, 1)
         self.assertEqual(json.loads(r.stdout)["error"], "bad_magic")
 
-    def test_reference_bug_file(self):
-        # Checked against the 5000 bytes it was created with, it fails (seed
-        # bug B1); against the whole pages the file holds, it verifies.
+    def test_reference_file_of_an_odd_size(self):
+        # Checked against the 5000 bytes it was created with, it fails (the
+        # reference hashed whole pages when it wrote it); against the whole
+        # pages the file holds, it verifies.
         r = run("verify", "--json", golden(BUG_FILE), "--size", "5000")
         self.assertEqual(r.returncode, 1)
         self.assertEqual(json.loads(r.stdout)["error"], "checksum_mismatch")
@@ -219,6 +220,37 @@ class Verify(TempDirTest):
         self.assertEqual(r.returncode, 2)
         self.assertEqual(r.stdout, "")
         self.assert_one_error_line(r, "missing.pool")
+
+    def test_file_that_is_not_a_pool_says_so(self):
+        text = self.path("notes.txt")
+        with open(text, "wb") as f:
+            f.write(b"hello\n" * 2000)  # 12000 bytes: no pool has that size either
+        short = self.path("short")
+        with open(short, "wb") as f:
+            f.write(b"PELIKAN!")
+        for path, detail in ((text, 'found "llo\\nhell"'), (short, "8 bytes, shorter")):
+            with self.subTest(path=path):
+                r = run("verify", path)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                self.assertTrue(r.stdout.startswith("not a pool file: "), r.stdout)
+                self.assertIn(detail, r.stdout)
+                r = run("verify", "--json", path)
+                self.assertEqual(r.returncode, 1, r.stderr)
+                report = json.loads(r.stdout)
+                self.assertFalse(report["ok"])
+                self.assertTrue(report["not_a_pool"])
+                self.assertEqual(report["error"], "bad_magic")
+                self.assertTrue(report["message"].startswith("not a pool file: "), report)
+
+    def test_previous_snapshot_of_a_file_that_is_not_a_pool_is_checked_on_its_own(self):
+        path = self.copy_golden("mmap_8192_uv0_seed1.pool")
+        shutil.copyfile(path, path + ".prev")
+        with open(path, "r+b") as f:
+            f.seek(32)
+            f.write(b"\0" * 8)  # the magic gone: no size or version to go by
+        r = run("verify", path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertRegex(r.stdout, r"previous snapshot '.*\.prev': ok: 8192 data bytes")
 
     def test_file_held_by_a_pool_is_in_use_not_corrupt(self):
         path = self.copy_golden("mmap_8192_uv0_seed1.pool")
@@ -346,8 +378,10 @@ class Usage(TempDirTest):
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout.strip(), r"^datatier \d+\.\d+\.\d+$")
 
+    COMMANDS = ("info", "verify", "create", "rm", "restore-prev", "bench")
+
     def test_help_on_every_subcommand(self):
-        for sub in ("info", "verify", "create", "bench"):
+        for sub in self.COMMANDS:
             with self.subTest(sub=sub):
                 r = run(sub, "--help")
                 self.assertEqual(r.returncode, 0)
@@ -355,8 +389,25 @@ class Usage(TempDirTest):
                 self.assertIn(sub, r.stdout)
         r = run("--help")
         self.assertEqual(r.returncode, 0)
-        for sub in ("info", "verify", "create", "bench"):
+        for sub in self.COMMANDS:
             self.assertIn(sub, r.stdout)
+
+    def test_help_shows_placeholders_not_parser_types(self):
+        for args in [["--help"]] + [[sub, "--help"] for sub in self.COMMANDS]:
+            with self.subTest(args=args):
+                r = run(*args)
+                self.assertEqual(r.returncode, 0)
+                self.assertNotRegex(r.stdout, r"\b(TEXT|UINT|INT|FLOAT|REQUIRED)\b|:\{|=\S")
+        r = run("create", "--help")
+        for placeholder in ("--size SIZE", "--user-version N", "--kind mmap|fbm",
+                            "--fill zero|random", "--seed N"):
+            self.assertIn(placeholder, r.stdout)
+
+    def test_unknown_command_is_named_on_one_line(self):
+        r = run("bogus")
+        self.assertEqual(r.returncode, 2)
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(r.stderr, "datatier: unknown command 'bogus' (see 'datatier --help')\n")
 
     def test_usage_errors_exit_2(self):
         cases = [
@@ -473,7 +524,9 @@ class BenchInterrupt(TempDirTest):
                 p.kill()
                 p.wait()
         self.assertEqual(p.returncode, -sig, err)
-        self.assertEqual(out, "")  # no partial JSON
+        # No partial results: the one JSON object says what happened.
+        self.assertEqual(json.loads(out), {"ok": False, "error": "interrupted",
+                                           "message": err.strip()[len("datatier: "):]})
         self.assertIn("interrupted", err)
         self.assertEqual(os.listdir(self.dir), [])
 
@@ -482,6 +535,213 @@ class BenchInterrupt(TempDirTest):
 
     def test_sigterm_during_an_fbm_pool_removes_its_spare_too(self):
         self.interrupt(signal.SIGTERM, "fbm.pool")
+
+
+class Rm(TempDirTest):
+    def test_removes_a_pool_and_its_spare(self):
+        path = self.path("p.pool")
+        self.assertEqual(run("create", path, "--size", "8KiB", "--kind", "fbm").returncode, 0)
+        r = run("rm", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout, "removed %s.prev\nremoved %s\n" % (path, path))
+        self.assertEqual(os.listdir(self.dir), [])
+        self.assertEqual(run("create", path, "--size", "8KiB").returncode, 0)
+        r = run("rm", "--json", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout), {"ok": True, "removed": [path]})
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_refuses_a_pool_that_a_running_pool_holds(self):
+        path = self.path("p.pool")
+        run("create", path, "--size", "8KiB", "--kind", "fbm")
+        with open(path, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)  # as a running pool holds its file
+            r = run("rm", path)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assert_one_error_line(r, "p.pool", "in use")
+            r = run("rm", "--force", "--json", path)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assertEqual(json.loads(r.stdout)["error"], "pool_in_use")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["p.pool", "p.pool.prev"])
+
+    def test_refuses_a_file_that_is_not_a_pool_unless_forced(self):
+        path = self.path("notes.txt")
+        with open(path, "w") as f:
+            f.write("not a pool\n" * 1000)
+        r = run("rm", path)
+        self.assertEqual(r.returncode, 1)
+        self.assert_one_error_line(r, "notes.txt", "not a pool file", "--force")
+        self.assertTrue(os.path.exists(path))
+        r = run("rm", "--force", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_missing_file_exits_2(self):
+        r = run("rm", self.path("gone.pool"))
+        self.assertEqual(r.returncode, 2)
+        self.assert_one_error_line(r, "gone.pool", "No such file")
+
+
+class RestorePrev(TempDirTest):
+    def two_snapshots(self):
+        """A pool file holding seed 2's data, its spare seed 1's."""
+        path = self.path("p.pool")
+        for seed, name in ((1, "p.pool.prev"), (2, "p.pool")):
+            r = run("create", self.path(name), "--size", "8KiB", "--fill", "random", "--seed",
+                    str(seed), "--user-version", "4")
+            self.assertEqual(r.returncode, 0, r.stderr)
+        return path
+
+    def data(self, path):
+        with open(path, "rb") as f:
+            return f.read()[4096:4096 + 8192]
+
+    def test_puts_the_previous_snapshot_back_and_sets_the_file_aside(self):
+        path = self.two_snapshots()
+        previous = json.loads(run("verify", "--json", path + ".prev").stdout)["computed_checksum"]
+        r = run("restore-prev", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.splitlines(), [
+            "restored %s from %s.prev: 8192 data bytes (8 KiB), user version 4, checksum %s"
+            % (path, path, previous),
+            "the file that was there is now %s.damaged" % path])
+        self.assertEqual(sorted(os.listdir(self.dir)), ["p.pool", "p.pool.damaged"])
+        self.assertEqual(self.data(path), splitmix64_bytes(1, 8192))
+        self.assertEqual(self.data(path + ".damaged"), splitmix64_bytes(2, 8192))
+        self.assertEqual(run("verify", path, "--user-version", "4").returncode, 0)
+
+    def test_json_and_the_next_free_damaged_name(self):
+        path = self.two_snapshots()
+        with open(path + ".damaged", "w") as f:
+            f.write("kept")
+        r = run("restore-prev", "--json", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertTrue(out["ok"])
+        self.assertEqual(out["path"], path)
+        self.assertEqual(out["restored_from"], path + ".prev")
+        self.assertEqual(out["set_aside"], path + ".damaged.1")
+        self.assertEqual(out["data_size"], 8192)
+        self.assertEqual(out["user_version"], 4)
+        with open(path + ".damaged") as f:
+            self.assertEqual(f.read(), "kept")
+
+    def test_refuses_a_damaged_previous_snapshot_and_changes_nothing(self):
+        path = self.two_snapshots()
+        with open(path + ".prev", "r+b") as f:
+            f.seek(4096 + 7)
+            f.write(b"\xee")
+        before = {name: open(self.path(name), "rb").read() for name in os.listdir(self.dir)}
+        r = run("restore-prev", "--json", path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(json.loads(r.stdout)["error"], "checksum_mismatch")
+        self.assert_one_error_line(r, "p.pool.prev", "cannot be restored")
+        after = {name: open(self.path(name), "rb").read() for name in os.listdir(self.dir)}
+        self.assertEqual(after, before)
+
+    def test_refuses_while_a_running_pool_holds_the_file(self):
+        path = self.two_snapshots()
+        with open(path, "rb") as held:
+            fcntl.flock(held, fcntl.LOCK_EX)
+            r = run("restore-prev", path)
+            self.assertEqual(r.returncode, 1, r.stdout)
+            self.assert_one_error_line(r, "in use")
+        self.assertEqual(sorted(os.listdir(self.dir)), ["p.pool", "p.pool.prev"])
+
+    def test_without_a_previous_snapshot_exits_2(self):
+        path = self.path("p.pool")
+        run("create", path, "--size", "8KiB")
+        r = run("restore-prev", path)
+        self.assertEqual(r.returncode, 2)
+        self.assert_one_error_line(r, "p.pool.prev", "No such file")
+
+
+class Json(TempDirTest):
+    """Every command that has --json prints one JSON object whatever happens."""
+
+    def assert_failure(self, args, status, error):
+        r = run(*args)
+        self.assertEqual(r.returncode, status, r.stdout + r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["ok"], False)
+        self.assertEqual(out["error"], error)
+        self.assert_one_error_line(r)
+        self.assertEqual("datatier: " + out["message"], r.stderr.strip())
+
+    def test_failures(self):
+        missing = self.path("missing.pool")
+        existing = self.copy_golden("mmap_8192_uv0_seed1.pool")
+        notes = self.path("notes.txt")
+        with open(notes, "w") as f:
+            f.write("notes\n")
+        cases = [
+            (["info", "--json", missing], 2, "ENOENT"),
+            (["info", "--json", notes], 1, "bad_magic"),
+            (["info", "--json"], 2, "usage"),
+            (["info", "--json", "--bogus", existing], 2, "usage"),
+            (["verify", "--json", missing], 2, "ENOENT"),
+            (["verify", "--json", existing, "--user-version", "-1"], 2, "usage"),
+            (["verify", "--json", existing, "--size", "1.5"], 2, "usage"),
+            (["create", "--json", existing, "--size", "8KiB"], 2, "EEXIST"),
+            (["create", "--json", self.path("x.pool"), "--size", "12QB"], 2, "usage"),
+            (["create", "--json", self.path("x.pool")], 2, "usage"),
+            (["rm", "--json", missing], 2, "ENOENT"),
+            (["rm", "--json", notes], 1, "bad_magic"),
+            (["restore-prev", "--json", existing], 2, "ENOENT"),
+            (["bench", "--json", "--kinds", "disk", "--dir", self.dir], 2, "usage"),
+            (["bench", "--json", "--dir", missing], 2, "usage"),
+            (["bogus", "--json"], 2, "usage"),
+        ]
+        for args, status, error in cases:
+            with self.subTest(args=args):
+                self.assert_failure(args, status, error)
+
+    def test_successes_say_ok(self):
+        path = self.path("p.pool")
+        for args in (["create", "--json", path, "--size", "1"], ["info", "--json", path],
+                     ["verify", "--json", path], ["rm", "--json", path]):
+            with self.subTest(args=args):
+                r = run(*args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIs(json.loads(r.stdout)["ok"], True)
+
+
+class Names(TempDirTest):
+    """File names with control characters or bytes that are not UTF-8 are
+    shown escaped, and the JSON stays valid."""
+
+    NAME = b"we\x1b[31mird\xff\\n\x07.pool"
+    SHOWN = "we\\x1b[31mird\\xff\\\\n\\x07.pool"
+
+    def run_bytes(self, *args):
+        r = subprocess.run([DATATIER, *args], capture_output=True, timeout=120)
+        return r.returncode, r.stdout, r.stderr
+
+    def test_every_command_escapes_the_name(self):
+        path = os.path.join(os.fsencode(self.dir), self.NAME)
+        shown = self.dir + "/" + self.SHOWN
+        for args in (["create", path, "--size", "1", "--kind", "fbm", "--json"],
+                     ["info", path], ["info", path, "--json"],
+                     ["verify", path], ["verify", path, "--json"],
+                     ["rm", path, "--json"], ["rm", path]):
+            with self.subTest(args=args[0:1] + args[2:]):
+                status, out, err = self.run_bytes(*args)
+                self.assertNotIn(b"\x1b", out + err)
+                self.assertNotIn(b"\x07", out + err)
+                text = (out + err).decode("utf-8")  # valid UTF-8 throughout
+                if "--json" in args:
+                    out = json.loads(out)
+                    self.assertEqual(out.get("path", shown), shown)
+                else:
+                    self.assertIn(shown, text)
+                if args == ["rm", path, "--json"]:
+                    self.assertEqual(status, 0, err)
+                    self.assertEqual(out["removed"], [shown + ".prev", shown])
+                elif args[0] == "rm":
+                    self.assertEqual(status, 2)  # gone already
+                else:
+                    self.assertEqual(status, 0, err)
+        self.assertEqual(os.listdir(self.dir), [])
 
 
 if __name__ == "__main__":

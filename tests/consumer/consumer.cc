@@ -23,7 +23,7 @@ int main() {
     {
       auto pool = datatier::MmapFile::create(dir / "mmap.pool", 8192, 5);
       std::memcpy(pool.data().data(), text, sizeof text);
-      pool.flush();
+      pool.close();  // the clean shutdown: saves and clears the in-use mark
     }
     {
       auto pool = datatier::FileBackedMemory::open(dir / "mmap.pool", 8192, 5);

@@ -1,7 +1,7 @@
-// Fault injection: every system call of MmapFile and
-// FileBackedMemory create / open / flush made to fail with ENOSPC, EIO and
-// EINTR, every read and write cut short and every thread refused, one call
-// position at a time.
+// Fault injection: every system call of MmapFile and FileBackedMemory
+// create / open / flush, and of remove_pool() and restore_previous(), made to
+// fail with ENOSPC, EIO and EINTR, every read and write cut short and every
+// thread refused, one call position at a time.
 //
 // For each operation a counting run first records the calls it makes. Then,
 // for every position N and every fault, a fresh directory is prepared, the
@@ -836,6 +836,96 @@ TEST(FaultInjection, FileBackedMemoryFlushWithoutRenameExchange) {
   std::optional<FileBackedMemory> pool;
   sweep("FileBackedMemory::flush (no RENAME_EXCHANGE)", file_backed_memory_flush(pool, true),
         true);
+}
+
+// A pool whose file holds generation 2 and whose spare holds generation 1
+// (marked in use: it was the pool file while a pool had it open).
+void save_two_generations(const TempDir& dir) {
+  {
+    auto pool = FileBackedMemory::create(pool_path(dir), kDataSize, kUserVersion);
+    fill(pool.data(), 1);
+    pool.flush();
+  }
+  auto pool = FileBackedMemory::open(pool_path(dir), kDataSize, kUserVersion);
+  fill(pool.data(), 2);
+  pool.flush();
+}
+
+// Whether `path` is a pool file holding `generation`, intact.
+bool intact_generation(const std::filesystem::path& path, std::uint64_t generation) {
+  return std::filesystem::exists(path) && verify_file(path, verify_options(true)).ok() &&
+         holds(stored_data(path), generation);
+}
+
+// A failed remove_pool() leaves both files, the pool file alone, or (when
+// only the directory sync failed) neither; never a spare without its pool
+// file.
+TEST(FaultInjection, RemovePool) {
+  Operation op;
+  op.durability_order = {"unlink", "unlink", "fsync"};  // the spare, the pool file, the directory
+  op.prepare = [](const TempDir& dir) { save_two_generations(dir); };
+  op.act = [](const TempDir& dir) { remove_pool(pool_path(dir)); };
+  op.on_success = [](const TempDir&) {};
+  op.on_failure = [](const TempDir&) {};
+  op.release = [] {};
+  op.check_files = [](const TempDir& dir, bool failed) {
+    const bool pool = std::filesystem::exists(pool_path(dir));
+    const bool spare = std::filesystem::exists(spare_path(dir));
+    if (!failed || current_case.call == "fsync") {
+      EXPECT_FALSE(pool || spare);
+      return;
+    }
+    EXPECT_TRUE(intact_generation(pool_path(dir), 2));
+    if (spare) {
+      EXPECT_TRUE(intact_generation(spare_path(dir), 1));
+    }
+  };
+  sweep("remove_pool", op);
+}
+
+// restore_previous() loses no snapshot whatever call fails: both generations
+// stay somewhere, intact. Where names can be exchanged, the pool's name holds
+// one of them at every moment. Success leaves generation 1 under the pool's
+// name, unmarked, and generation 2 set aside.
+void sweep_restore_previous(const std::string& name, bool exchange_unsupported) {
+  Operation op;
+  // The cleared mark, the renames, the directory.
+  op.durability_order = {"fdatasync", exchange_unsupported ? "renameat2" : "renameat2(EXCHANGE)",
+                         "renameat2", "fsync"};
+  op.prepare = [](const TempDir& dir) { save_two_generations(dir); };
+  op.act = [](const TempDir& dir) { restore_previous(pool_path(dir)); };
+  op.on_success = [](const TempDir&) {};
+  op.on_failure = [](const TempDir&) {};
+  op.release = [] {};
+  op.check_files = [exchange_unsupported](const TempDir& dir, bool failed) {
+    const auto aside = dir / "pool.damaged";
+    if (!failed) {
+      EXPECT_TRUE(verify_file(pool_path(dir), verify_options(false)).ok());
+      EXPECT_TRUE(intact_generation(pool_path(dir), 1));
+      EXPECT_TRUE(intact_generation(aside, 2));
+      EXPECT_FALSE(std::filesystem::exists(spare_path(dir)));
+      return;
+    }
+    const std::vector<std::filesystem::path> files = {pool_path(dir), spare_path(dir), aside};
+    for (const std::uint64_t generation : {std::uint64_t{1}, std::uint64_t{2}}) {
+      EXPECT_TRUE(
+          std::any_of(files.begin(), files.end(),
+                      [&](const auto& file) { return intact_generation(file, generation); }))
+          << "generation " << generation << " was lost";
+    }
+    if (!exchange_unsupported) {
+      EXPECT_TRUE(intact_generation(pool_path(dir), 1) || intact_generation(pool_path(dir), 2));
+    }
+  };
+  sweep(name, op, exchange_unsupported);
+}
+
+TEST(FaultInjection, RestorePrevious) {
+  sweep_restore_previous("restore_previous", false);
+}
+
+TEST(FaultInjection, RestorePreviousWithoutRenameExchange) {
+  sweep_restore_previous("restore_previous (no RENAME_EXCHANGE)", true);
 }
 
 }  // namespace

@@ -31,11 +31,6 @@ using testing::TempDir;
 constexpr std::size_t kSize = 3 * 4096 + 100;
 constexpr std::uint64_t kUserVersion = 4;
 
-bool holds(std::span<const std::byte> data, std::uint64_t seed) {
-  const auto expected = testing::splitmix64_bytes(data.size(), seed);
-  return std::equal(data.begin(), data.end(), expected.begin(), expected.end());
-}
-
 std::uint64_t inode_of(const std::filesystem::path& path) {
   struct stat st {};
   EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
@@ -110,7 +105,7 @@ TEST(SaveErrors, FailedDataSyncIsStickyTheNextSaveUsesANewSpare) {
   EXPECT_NE(inode_of(path), static_cast<std::uint64_t>(st.st_ino));
   pool.close();
   auto reopened = FileBackedMemory::open(path, kSize, kUserVersion);
-  EXPECT_TRUE(holds(reopened.data(), 3));
+  EXPECT_TRUE(testing::holds_splitmix64(reopened.data(), 3));
 }
 
 // After the directory sync that follows the exchange failed, the durable
@@ -143,7 +138,7 @@ TEST(SaveErrors, FailedDirectorySyncIsStickyTheOldPoolFileIsNeverWritten) {
   EXPECT_EQ(after, before) << "a save wrote into the file the durable directory calls the pool";
   pool.close();
   auto reopened = FileBackedMemory::open(path, kSize, kUserVersion);
-  EXPECT_TRUE(holds(reopened.data(), 5));
+  EXPECT_TRUE(testing::holds_splitmix64(reopened.data(), 5));
 }
 
 // An MmapFile whose write-back failed refuses every later save with the
@@ -188,7 +183,7 @@ TEST(FallbackToPrevious, DamagedPoolFileLoadsThePreviousSnapshot) {
                         errc::checksum_mismatch);
   {
     auto pool = FileBackedMemory::open(path, kSize, kUserVersion, fallback());
-    EXPECT_TRUE(holds(pool.data(), 2));
+    EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 2));
     const Recovery& recovery = pool.recovery();
     EXPECT_TRUE(recovery.used_previous);
     EXPECT_EQ(recovery.reason, errc::checksum_mismatch);
@@ -200,7 +195,7 @@ TEST(FallbackToPrevious, DamagedPoolFileLoadsThePreviousSnapshot) {
   }
   // The previous snapshot is the pool file now, and saves go on from it.
   auto pool = FileBackedMemory::open(path, kSize, kUserVersion);
-  EXPECT_TRUE(holds(pool.data(), 4));
+  EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 4));
   EXPECT_FALSE(pool.recovery().used_previous);
   EXPECT_TRUE(std::filesystem::exists(dir / "pool.damaged"));
 }

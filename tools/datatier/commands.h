@@ -13,8 +13,9 @@ namespace datatier::cli {
 // Exit statuses, the same for every subcommand.
 inline constexpr int kExitOk = 0;
 // verify: the file is not an intact pool (a failed size, magic, version, user
-// version, in-use or checksum check). Other subcommands: a pool file check
-// failed (datatier::errc).
+// version, in-use or checksum check), or a pool object holds it. Other
+// subcommands: a pool file check failed, or a pool object holds the file
+// (datatier::errc).
 inline constexpr int kExitNotIntact = 1;
 // Bad usage, or an operating-system error (missing file, no permission, no
 // space).
@@ -46,6 +47,8 @@ struct Command {
 Command add_info_command(CLI::App& parent);
 Command add_verify_command(CLI::App& parent);
 Command add_create_command(CLI::App& parent);
+Command add_rm_command(CLI::App& parent);
+Command add_restore_prev_command(CLI::App& parent);
 Command add_bench_command(CLI::App& parent);
 
 }  // namespace datatier::cli

@@ -28,7 +28,7 @@ struct CreateOptions {
   bool json = false;
 };
 
-// Fills the pool's data() (all of it: the golden files' convention), saves
+// Fills the pool's data() (all of it, as the reference's test files do), saves
 // it with a clean close and returns the header now on disk. On failure
 // removes the files the pool made, so no half-made pool is left behind.
 template <typename Pool>
@@ -64,11 +64,13 @@ int run_create(const CreateOptions& options) {
   const std::uint64_t file_size = std::filesystem::file_size(path);
   const std::string fill =
       options.fill == "random" ? fmt::format("random (splitmix64, seed {})", options.seed) : "zero";
-  const std::string spare = fbm ? FileBackedMemory::spare_path(path).string() : std::string();
+  const std::string spare =
+      fbm ? printable_path(FileBackedMemory::spare_path(path)) : std::string();
 
   if (options.json) {
     nlohmann::json out = {
-        {"path", path.string()},
+        {"ok", true},
+        {"path", printable_path(path)},
         {"kind", options.kind},
         {"file_size", file_size},
         {"data_size", data_size},
@@ -76,11 +78,11 @@ int run_create(const CreateOptions& options) {
         {"seed", options.fill == "random" ? nlohmann::json(options.seed) : nlohmann::json(nullptr)},
         {"spare_path", fbm ? nlohmann::json(spare) : nlohmann::json(nullptr)}};
     out.update(header_to_json(header));
-    fmt::print("{}\n", out.dump(2));
+    print_json(out);
     return kExitOk;
   }
   fmt::print("created {} ({} pool): {} data bytes ({}) in a {}-byte file, user version {}\n",
-             path.string(), options.kind, data_size, format_size(data_size), file_size,
+             printable_path(path), options.kind, data_size, format_size(data_size), file_size,
              options.user_version);
   fmt::print("fill            {}\n", fill);
   fmt::print("checksum        {}\n", to_hex(header.checksum));
@@ -94,22 +96,28 @@ Command add_create_command(CLI::App& parent) {
   auto options = std::make_shared<CreateOptions>();
   CLI::App* app = parent.add_subcommand("create", "Create a pool file, fill it and flush it");
   app->add_option("FILE", options->file, "Pool file to create (must not exist)")->required();
-  app->add_option("--size", options->size, "Data size in bytes, e.g. 4096, 64KiB, 1.5GiB")
-      ->required();
+  app->add_option("--size", options->size, "Data size (required), e.g. 4096, 64KiB, 1.5GiB")
+      ->required()
+      ->option_text("SIZE");
   app->add_option("--user-version", options->user_version, "User version to record (default 0)")
-      ->check(kNotNegative);
+      ->check(kNotNegative)
+      ->option_text("N");
   app->add_option("--kind", options->kind,
-                  "mmap (MmapFile) or fbm (FileBackedMemory, which also makes FILE.prev)")
+                  "mmap (MmapFile, the default) or fbm (FileBackedMemory, which also makes the "
+                  "spare file FILE.prev)")
       ->check(CLI::IsMember({"mmap", "fbm"}))
-      ->capture_default_str();
+      ->option_text("mmap|fbm");
   app->add_option("--fill", options->fill,
-                  "zero, or random: the golden files' splitmix64 stream over all data bytes")
+                  "zero (the default), or random: the splitmix64 stream from --seed over all data "
+                  "bytes, 64-bit words little-endian (the data of the reference "
+                  "implementation's test files)")
       ->check(CLI::IsMember({"zero", "random"}))
-      ->capture_default_str();
+      ->option_text("zero|random");
   options->seed_option =
       app->add_option("--seed", options->seed, "Seed of the random fill (default 0)")
-          ->check(kNotNegative);
-  app->add_flag("--json", options->json, "Print JSON instead of text");
+          ->check(kNotNegative)
+          ->option_text("N");
+  app->add_flag("--json", options->json, "Print JSON instead of text (also on failure)");
   return {app, [options] { return run_create(*options); }};
 }
 

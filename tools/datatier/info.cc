@@ -7,6 +7,7 @@
 #include <string>
 
 #include "commands.h"
+#include "datatier/error.h"
 #include "datatier/verify.h"
 #include "output.h"
 #include "size.h"
@@ -21,7 +22,13 @@ struct InfoOptions {
 
 int run_info(const InfoOptions& options) {
   const std::filesystem::path path = options.file;
-  const Header header = read_header(path);  // throws for a missing or short file
+  Header header;
+  try {
+    header = read_header(path);
+  } catch (const Error& e) {
+    if (e.code() != errc::size_mismatch) throw;  // a missing file, no permission, ...
+    throw Error(errc::bad_magic, path, *not_a_pool(std::filesystem::file_size(path), {}));
+  }
   const std::uint64_t file_size = std::filesystem::file_size(path);
   // The reference implementation records no data size; its files hold whole
   // pages, so the data size is what follows the header.
@@ -29,17 +36,18 @@ int run_info(const InfoOptions& options) {
   const std::uint64_t data_size = recorded ? header.data_size : file_size - kHeaderSize;
 
   if (options.json) {
-    nlohmann::json out = {{"path", path.string()},
+    nlohmann::json out = {{"ok", true},
+                          {"path", printable_path(path)},
                           {"file_size", file_size},
                           {"data_size", data_size},
                           {"data_size_source", recorded ? "header" : "file size"}};
     out.update(header_to_json(header));
-    fmt::print("{}\n", out.dump(2));
+    print_json(out);
     return kExitOk;
   }
 
   const bool in_use = (header.options & kOptionInUse) != 0;
-  fmt::print("file            {}\n", path.string());
+  fmt::print("file            {}\n", printable_path(path));
   fmt::print("file size       {} bytes ({})\n", file_size, format_size(file_size));
   fmt::print("data size       {} bytes ({}), {}\n", data_size, format_size(data_size),
              recorded ? "recorded in the header" : "implied by the file size");
@@ -65,7 +73,7 @@ Command add_info_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "info", "Print a pool file's header (reads only the header; checks nothing)");
   app->add_option("FILE", options->file, "Pool file")->required();
-  app->add_flag("--json", options->json, "Print JSON instead of text");
+  app->add_flag("--json", options->json, "Print JSON instead of text (also on failure)");
   return {app, [options] { return run_info(*options); }};
 }
 

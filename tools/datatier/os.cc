@@ -10,6 +10,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -106,6 +107,10 @@ void fault_in_for_reading(std::byte* data, std::size_t size, const std::filesyst
 
 bool stderr_is_terminal() noexcept {
   return ::isatty(STDERR_FILENO) == 1;
+}
+
+const char* errno_name(int error) noexcept {
+  return ::strerrorname_np(error);
 }
 
 Interrupted::Interrupted(int signal)

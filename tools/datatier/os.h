@@ -16,6 +16,9 @@ namespace datatier::cli::os {
 // Whether standard error is a terminal (progress output goes there only then).
 bool stderr_is_terminal() noexcept;
 
+// The symbolic name of an errno value ("ENOENT"), or nullptr for an unknown one.
+const char* errno_name(int error) noexcept;
+
 // --- Interruption --------------------------------------------------------
 
 // Thrown by throw_if_interrupted() once SIGINT or SIGTERM has arrived, so that

@@ -14,8 +14,98 @@
 
 namespace datatier::cli {
 
+namespace {
+
+// The length of the UTF-8 sequence `text` starts with, if it is a well-formed
+// one (no overlong form, no surrogate, nothing past U+10FFFF) that encodes
+// no control character; 0 otherwise.
+std::size_t printable_sequence(std::string_view text) {
+  const auto byte = [&](std::size_t i) {
+    return i < text.size() ? static_cast<unsigned char>(text[i]) : 0u;
+  };
+  const unsigned lead = byte(0);
+  const auto continues = [&](std::size_t i, unsigned low, unsigned high) {
+    return byte(i) >= low && byte(i) <= high;
+  };
+  if (lead >= 0x20 && lead < 0x7f) return 1;
+  // Two bytes from U+00A0: U+0080 to U+009F are the C1 controls.
+  if (lead == 0xc2) return continues(1, 0xa0, 0xbf) ? 2 : 0;
+  if (lead >= 0xc3 && lead <= 0xdf) return continues(1, 0x80, 0xbf) ? 2 : 0;
+  if (lead >= 0xe0 && lead <= 0xef) {
+    const unsigned low = lead == 0xe0 ? 0xa0 : 0x80;
+    const unsigned high = lead == 0xed ? 0x9f : 0xbf;
+    return continues(1, low, high) && continues(2, 0x80, 0xbf) ? 3 : 0;
+  }
+  if (lead >= 0xf0 && lead <= 0xf4) {
+    const unsigned low = lead == 0xf0 ? 0x90 : 0x80;
+    const unsigned high = lead == 0xf4 ? 0x8f : 0xbf;
+    return continues(1, low, high) && continues(2, 0x80, 0xbf) && continues(3, 0x80, 0xbf) ? 4 : 0;
+  }
+  return 0;
+}
+
+std::string escaped(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (c == '\\') {
+      out += "\\\\";
+    } else if (c == '\n') {
+      out += "\\n";
+    } else if (c == '\r') {
+      out += "\\r";
+    } else if (c == '\t') {
+      out += "\\t";
+    } else if (const std::size_t n = printable_sequence(text.substr(i)); n > 0) {
+      out.append(text.substr(i, n));
+      i += n;
+      continue;
+    } else {
+      out += fmt::format("\\x{:02x}", static_cast<unsigned char>(c));
+    }
+    ++i;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string printable_text(std::string_view text) {
+  return escaped(text);
+}
+
+std::string printable_path(const std::filesystem::path& path) {
+  return escaped(path.native());
+}
+
 void print_error(std::string_view message) {
-  fmt::print(stderr, "datatier: {}\n", message);
+  fmt::print(stderr, "datatier: {}\n", printable_text(message));
+}
+
+void print_json(const nlohmann::json& value) {
+  fmt::print("{}\n", value.dump(2, ' ', false, nlohmann::json::error_handler_t::replace));
+  // Out now: a process ended by a signal next (an interrupted bench) would
+  // lose what is still buffered.
+  std::fflush(stdout);
+}
+
+nlohmann::json failure_json(std::string_view error, std::string_view message) {
+  return {{"ok", false}, {"error", error}, {"message", printable_text(message)}};
+}
+
+std::optional<std::string> not_a_pool(std::uint64_t file_size,
+                                      const std::optional<Header>& header) {
+  if (file_size < kHeaderSize || !header) {
+    return fmt::format("{} bytes, shorter than the {}-byte header of a pool", file_size,
+                       kHeaderSize);
+  }
+  if (header->magic != kMagic) {
+    const auto* magic = reinterpret_cast<const char*>(header->magic.data());
+    return fmt::format(R"(no pool magic "PELIKAN!" at offset 32, found "{}")",
+                       std::string_view(magic, header->magic.size()));
+  }
+  return std::nullopt;
 }
 
 std::string to_hex(const Checksum& checksum) {
@@ -40,16 +130,9 @@ std::string seconds_ns(std::uint64_t nanoseconds) {
 }
 
 std::string printable_magic(const Header& header) {
-  std::string out;
-  for (std::byte b : header.magic) {
-    const auto c = std::to_integer<unsigned char>(b);
-    if (c >= 0x20 && c < 0x7f && c != '\\') {
-      out.push_back(static_cast<char>(c));
-    } else {
-      out += fmt::format("\\x{:02x}", c);
-    }
-  }
-  return out;
+  std::string bytes;
+  for (std::byte b : header.magic) bytes.push_back(static_cast<char>(b));
+  return escaped(bytes);
 }
 
 std::string error_name(std::error_code code) {
@@ -72,6 +155,9 @@ std::string error_name(std::error_code code) {
       case errc::file_replaced:
         return "file_replaced";
     }
+  }
+  if (code.category() == std::system_category() || code.category() == std::generic_category()) {
+    if (const char* name = os::errno_name(code.value())) return name;
   }
   return fmt::format("{}:{}", code.category().name(), code.value());
 }

@@ -6,6 +6,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <filesystem>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
@@ -14,8 +16,32 @@
 
 namespace datatier::cli {
 
-// Prints "datatier: <message>" on standard error.
+// `text` made safe for a terminal and for JSON: control characters and bytes
+// that are not UTF-8 become escapes (\n, \r, \t, \xNN) and a backslash is
+// doubled, so a file name can neither drive the terminal nor make the JSON
+// output invalid, and no two names look alike.
+std::string printable_text(std::string_view text);
+// A file name, as printable_text() shows it.
+std::string printable_path(const std::filesystem::path& path);
+
+// Prints "datatier: <message>" on standard error, as printable_text().
 void print_error(std::string_view message);
+
+// Prints `value` on standard output, indented. Its strings must be printable
+// already; should one not be UTF-8 even so, its bad bytes are replaced rather
+// than the printing failing after the command has done its work.
+void print_json(const nlohmann::json& value);
+
+// {"ok": false, "error": `error`, "message": `message`}: what --json prints
+// for a command that failed. `error` is a datatier::errc name, an errno name
+// ("ENOENT"), "usage", "interrupted" or "error"; `message` is made printable.
+nlohmann::json failure_json(std::string_view error, std::string_view message);
+
+// Why a file of `file_size` bytes whose header is `header` (none when the
+// file is too short for one) is not a pool file: too short for a header, or
+// without the pool magic; nullopt when it is one. The text holds the magic
+// bytes as found: print it through printable_text().
+std::optional<std::string> not_a_pool(std::uint64_t file_size, const std::optional<Header>& header);
 
 // Lower-case hexadecimal, 64 characters.
 std::string to_hex(const Checksum& checksum);
@@ -27,11 +53,11 @@ std::string utc_time_ns(std::uint64_t unix_nanoseconds);
 // "519.574574892" for nanoseconds.
 std::string seconds_ns(std::uint64_t nanoseconds);
 
-// The magic bytes, with non-printable ones as \xNN.
+// The magic bytes, escaped as printable_path() escapes a file name.
 std::string printable_magic(const Header& header);
 
-// The snake_case name of a datatier::errc ("checksum_mismatch"), or the
-// category and value of any other code ("system:2").
+// The snake_case name of a datatier::errc ("checksum_mismatch"), the name of
+// an errno value ("ENOENT"), or the category and value of any other code.
 std::string error_name(std::error_code code);
 
 // Every header field, with the timestamps also as ISO-8601 UTC and seconds.

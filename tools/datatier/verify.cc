@@ -34,17 +34,18 @@ std::string verdict_line(const VerifyReport& report, std::uint64_t user_version)
                        to_hex(report.header->checksum));
   }
   if (report.error == errc::pool_in_use) return fmt::format("in use: {}", report.message);
-  return fmt::format("not intact: {}: {}", report.error.message(), report.message);
+  if (report.error == errc::bad_magic) return printable_text(report.message);  // not a pool file
+  return fmt::format("not intact: {}: {}", report.error.message(), printable_text(report.message));
 }
 
 nlohmann::json verdict_json(const std::filesystem::path& path, const VerifyReport& report) {
   return {
-      {"path", path.string()},
+      {"path", printable_path(path)},
       {"ok", report.ok()},
       {"error", report.ok() ? nlohmann::json(nullptr) : nlohmann::json(error_name(report.error))},
       {"error_description",
        report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.error.message())},
-      {"message", report.message},
+      {"message", printable_text(report.message)},
   };
 }
 
@@ -63,8 +64,17 @@ int run_verify(const VerifyCommandOptions& options) {
     progress.update(done, total);
   };
 
-  const VerifyReport report = verify_file(path, verify);  // throws only for I/O errors
+  VerifyReport report = verify_file(path, verify);  // throws only for I/O errors
   progress.finish();
+  // The library checks the size first, as open() does; a file that is no
+  // pool at all is better called that than the wrong size.
+  const auto foreign = report.error == errc::pool_in_use
+                           ? std::nullopt
+                           : not_a_pool(report.file_size, report.header);
+  if (foreign) {
+    report.error = errc::bad_magic;
+    report.message = "not a pool file: " + *foreign;
+  }
 
   // A check that could not even be made (a --size too large for any file) is
   // a usage error, not a verdict about the file.
@@ -84,8 +94,12 @@ int run_verify(const VerifyCommandOptions& options) {
     VerifyOptions spare_options = verify;
     spare_options.accept_unclean = true;
     spare_options.progress = {};
-    spare_options.user_version = user_version;
-    spare_options.data_size = report.data_size;
+    // Checked against what the pool file says, unless that is no pool
+    // (then against what was asked for, else its own header).
+    if (!foreign) {
+      spare_options.user_version = user_version;
+      spare_options.data_size = report.data_size;
+    }
     previous = verify_file(spare, spare_options);
     // A spare that never held a snapshot (the pool was created and saved
     // once since) is no damage: say so instead of "checksum mismatch".
@@ -97,6 +111,7 @@ int run_verify(const VerifyCommandOptions& options) {
 
   if (options.json) {
     nlohmann::json out = verdict_json(path, report);
+    out["not_a_pool"] = foreign.has_value();
     out["file_size"] = report.file_size;
     out["data_size"] = report.data_size;
     out["user_version"] = user_version;
@@ -105,11 +120,11 @@ int run_verify(const VerifyCommandOptions& options) {
                                    : nlohmann::json(nullptr);
     out["header"] = report.header ? header_to_json(*report.header) : nlohmann::json(nullptr);
     out["previous"] = previous ? verdict_json(spare, *previous) : nlohmann::json(nullptr);
-    fmt::print("{}\n", out.dump(2));
+    print_json(out);
   } else {
     fmt::print("{}\n", verdict_line(report, user_version));
     if (previous) {
-      fmt::print("previous snapshot '{}': {}\n", spare.string(),
+      fmt::print("previous snapshot '{}': {}\n", printable_path(spare),
                  verdict_line(*previous, user_version));
     }
   }
@@ -122,20 +137,22 @@ Command add_verify_command(CLI::App& parent) {
   auto options = std::make_shared<VerifyCommandOptions>();
   CLI::App* app = parent.add_subcommand(
       "verify",
-      "Check a pool file as open() would: size, magic, version, user version, in-use mark, "
-      "checksum (read-only; a file a running pool holds is reported in use, unchecked), and "
-      "the previous snapshot FILE.prev beside it. Exit 0 intact, 1 not intact or in use, 2 "
-      "usage or I/O error");
+      "Check a pool file as opening it would (size, magic, version, user version, in-use mark, "
+      "checksum), and the previous snapshot FILE.prev beside it; read-only. Exit 0 intact, 1 "
+      "not intact, not a pool file, or in use by a running pool");
   app->add_option("FILE", options->file, "Pool file")->required();
-  options->size_option = app->add_option(
-      "--size", options->size,
-      "Data size to check against (default: recorded in the header, else file size - 4096)");
+  options->size_option =
+      app->add_option(
+             "--size", options->size,
+             "Data size to check against (default: recorded in the header, else file size - 4096)")
+          ->option_text("SIZE");
   options->user_version_option = app->add_option("--user-version", options->user_version,
                                                  "User version to expect (default: the header's)")
-                                     ->check(kNotNegative);
+                                     ->check(kNotNegative)
+                                     ->option_text("N");
   app->add_flag("--accept-unclean", options->accept_unclean,
                 "Accept a file marked in use (owner ended without flushing) if its checksum holds");
-  app->add_flag("--json", options->json, "Print JSON instead of text");
+  app->add_flag("--json", options->json, "Print JSON instead of text (also on failure)");
   return {app, [options] { return run_verify(*options); }};
 }
 
