@@ -52,6 +52,7 @@ void check_is_pool(const platform::File& file) {
   }
   std::array<std::byte, kHeaderSize> bytes;
   file.read_exact(bytes, 0);
+  detail::recover_first_sector(bytes);  // a header write torn by a power cut
   if (decode_header(bytes).magic != kMagic) {
     throw Error(errc::bad_magic, file.path(), "not removed: no pool magic \"PELIKAN!\"");
   }

@@ -121,6 +121,17 @@ TEST_F(RemovePool, RefusesAFileThatIsNotAPoolUnlessForced) {
   }
 }
 
+// A save's header write torn by a power cut leaves the magic in the header
+// copy (bytes 1024..1536): still a pool file.
+TEST_F(RemovePool, TakesAPoolWhoseHeaderWriteWasTorn) {
+  MmapFile::create(path_, kSize, kUserVersion).close();
+  auto bytes = testing::read_file(path_);
+  std::copy_n(bytes.begin(), 512, bytes.begin() + 1024);
+  std::fill_n(bytes.begin(), 512, std::byte{0xee});
+  testing::write_file(path_, bytes);
+  EXPECT_EQ(remove_pool(path_), std::vector<std::filesystem::path>{path_});
+}
+
 TEST_F(RemovePool, MissingFileIsNoSuchFileAndRemovesNothing) {
   testing::write_file(spare_, std::vector<std::byte>(10));
   EXPECT_DATATIER_ERROR(remove_pool(path_), std::errc::no_such_file_or_directory);
