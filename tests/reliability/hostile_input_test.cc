@@ -1,4 +1,4 @@
-// Hostile input (issue 4, item 8): a read-only file system, a file that
+// Hostile input: a read-only file system, a file that
 // shrinks or grows under open() or under a pool that holds it, a path that is
 // a directory, a file without permission, files that are not pools at all.
 // Each gives a datatier::Error (or a verify_file() report) with the exact
