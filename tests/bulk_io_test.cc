@@ -4,10 +4,13 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -34,14 +37,38 @@ void evict(const platform::File& file) {
   ASSERT_EQ(::posix_fadvise(file.fd(), 0, 0, POSIX_FADV_DONTNEED), 0);
 }
 
-// Brings bytes [offset, offset + length) into the page cache, and no more:
-// through a descriptor of its own with read-ahead off.
-void cache(const platform::File& file, std::uint64_t offset, std::size_t length) {
-  const auto reader = platform::File::open(file.path(), platform::File::Access::read_only);
-  ASSERT_EQ(::posix_fadvise(reader.fd(), 0, 0, POSIX_FADV_RANDOM), 0);
-  std::vector<std::byte> scratch(length);
-  reader.read_exact(scratch, offset);
-}
+// Bytes [offset, offset + length) of a file, brought into the page cache and
+// no more (through a descriptor of its own with read-ahead off), then locked
+// there while this lives, so that memory pressure from whatever else runs on
+// the machine cannot evict them before the test reads.
+class CachedRange {
+ public:
+  CachedRange(const platform::File& file, std::uint64_t offset, std::size_t length)
+      : length_(length) {
+    const auto reader = platform::File::open(file.path(), platform::File::Access::read_only);
+    EXPECT_EQ(::posix_fadvise(reader.fd(), 0, 0, POSIX_FADV_RANDOM), 0);
+    std::vector<std::byte> scratch(length);
+    reader.read_exact(scratch, offset);
+    void* mapped =
+        ::mmap(nullptr, length, PROT_READ, MAP_SHARED, reader.fd(), static_cast<off_t>(offset));
+    if (mapped == MAP_FAILED) {
+      ADD_FAILURE() << "mmap: " << std::strerror(errno);
+      return;
+    }
+    data_ = mapped;
+    EXPECT_EQ(::madvise(data_, length_, MADV_RANDOM), 0) << std::strerror(errno);
+    EXPECT_EQ(::mlock(data_, length_), 0) << std::strerror(errno);
+  }
+  CachedRange(const CachedRange&) = delete;
+  CachedRange& operator=(const CachedRange&) = delete;
+  ~CachedRange() {
+    if (data_ != nullptr) ::munmap(data_, length_);
+  }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t length_;
+};
 
 // Bytes read through each descriptor, while alive.
 class ReadCounter {
@@ -108,12 +135,13 @@ class BulkReadTest : public ::testing::Test {
 TEST_F(BulkReadTest, InPageCacheTellsCachedFromEvictedPages) {
   if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
   EXPECT_FALSE(file_->in_page_cache(0, kBytes));
-  cache(*file_, 0, kBulkBlock);
+  std::optional<CachedRange> cached(std::in_place, *file_, 0, kBulkBlock);
   EXPECT_TRUE(file_->in_page_cache(0, kBulkBlock));
   EXPECT_TRUE(file_->in_page_cache(100, 5000));  // unaligned, inside what is cached
   EXPECT_FALSE(file_->in_page_cache(0, kBulkBlock + 1));
   EXPECT_FALSE(file_->in_page_cache(kBulkBlock, kBulkBlock));
   EXPECT_TRUE(file_->in_page_cache(kBulkBlock, 0));
+  cached.reset();
   evict(*file_);
   EXPECT_FALSE(file_->in_page_cache(0, kBulkBlock));
 }
@@ -140,9 +168,9 @@ TEST_F(BulkReadTest, ReadsAnUncachedFileDirectly) {
 
 TEST_F(BulkReadTest, ReadsCachedBlocksFromThePageCache) {
   if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
-  cache(*file_, 1 * kBulkBlock, kBulkBlock);
-  cache(*file_, 3 * kBulkBlock, kBulkBlock);
-  cache(*file_, 4 * kBulkBlock, kBulkBlock / 2);  // half a block: read directly
+  const CachedRange second(*file_, 1 * kBulkBlock, kBulkBlock);
+  const CachedRange fourth(*file_, 3 * kBulkBlock, kBulkBlock);
+  const CachedRange half(*file_, 4 * kBulkBlock, kBulkBlock / 2);  // half a block: read directly
   ReadCounter counter;
   read_and_check();
   EXPECT_EQ(counter.bytes_through(*direct_), 3 * kBulkBlock);
@@ -151,7 +179,7 @@ TEST_F(BulkReadTest, ReadsCachedBlocksFromThePageCache) {
 
 TEST_F(BulkReadTest, ReadsAWhollyCachedFileFromThePageCache) {
   if (!testing::kernel_has_cachestat()) GTEST_SKIP() << "this kernel has no cachestat(2)";
-  cache(*file_, 0, kBytes);
+  const CachedRange whole(*file_, 0, kBytes);
   ReadCounter counter;
   read_and_check();
   EXPECT_EQ(counter.bytes_through(*direct_), 0u);
