@@ -3,15 +3,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <vector>
 
 #include "parallel.h"
 
 namespace datatier::detail {
 namespace {
-
-std::size_t block_count(std::size_t bytes) {
-  return (bytes + kBulkBlock - 1) / kBulkBlock;
-}
 
 // The descriptor to write a block through: direct for whole pages when there
 // is one.
@@ -30,22 +27,40 @@ const platform::File& read_descriptor_for(const DataFile& file, std::uint64_t of
                                                                                 : chosen;
 }
 
-// Calls `transfer(begin, length)` for every block of `bytes` on
-// kBulkDepth threads. A partial last page becomes a block of its own, so
-// every other block is whole pages.
-template <typename Transfer>
-void for_each_block(std::size_t bytes, Transfer transfer) {
+struct Piece {
+  std::size_t begin;
+  std::size_t length;
+};
+
+// Splits bytes [begin, end) of a transfer of `bytes` bytes into requests of
+// at most kBulkBlock. The partial last page of the transfer becomes a
+// request of its own, so every other request is whole pages.
+void add_pieces(std::size_t begin, std::size_t end, std::size_t bytes, std::vector<Piece>& pieces) {
   const std::size_t pages_end = bytes / platform::kDirectIoAlignment * platform::kDirectIoAlignment;
-  const std::size_t full_blocks = block_count(pages_end);
-  const std::size_t blocks = full_blocks + (pages_end < bytes ? 1 : 0);
+  for (std::size_t at = begin; at < std::min(end, pages_end); at += kBulkBlock) {
+    pieces.push_back({at, std::min(at + kBulkBlock, std::min(end, pages_end)) - at});
+  }
+  if (end > pages_end)
+    pieces.push_back({std::max(begin, pages_end), end - std::max(begin, pages_end)});
+}
+
+// Calls `transfer(begin, length)` for every piece on kBulkDepth threads.
+template <typename Transfer>
+void for_each_piece(const std::vector<Piece>& pieces, Transfer transfer) {
   std::atomic<std::size_t> next{0};
-  run_parallel(static_cast<unsigned>(std::min<std::size_t>(kBulkDepth, blocks)), [&](unsigned) {
-    for (std::size_t i = next++; i < blocks; i = next++) {
-      const std::size_t begin = i < full_blocks ? i * kBulkBlock : pages_end;
-      const std::size_t end = i < full_blocks ? std::min(begin + kBulkBlock, pages_end) : bytes;
-      transfer(begin, end - begin);
-    }
-  });
+  run_parallel(static_cast<unsigned>(std::min<std::size_t>(kBulkDepth, pieces.size())),
+               [&](unsigned) {
+                 for (std::size_t i = next++; i < pieces.size(); i = next++) {
+                   transfer(pieces[i].begin, pieces[i].length);
+                 }
+               });
+}
+
+// Every request of a transfer of `bytes` bytes.
+std::vector<Piece> all_pieces(std::size_t bytes) {
+  std::vector<Piece> pieces;
+  add_pieces(0, bytes, bytes, pieces);
+  return pieces;
 }
 
 }  // namespace
@@ -77,7 +92,18 @@ bool ReadProgress::wait_until(std::uint64_t end) {
 }
 
 void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset) {
-  for_each_block(data.size(), [&](std::size_t begin, std::size_t length) {
+  const ByteRange whole{0, data.size()};
+  write_ranges(file, data, std::span(&whole, 1), offset);
+}
+
+void write_ranges(const DataFile& file, std::span<const std::byte> data,
+                  std::span<const ByteRange> ranges, std::uint64_t offset) {
+  std::vector<Piece> pieces;
+  for (const ByteRange& range : ranges) {
+    add_pieces(static_cast<std::size_t>(range.offset),
+               static_cast<std::size_t>(range.offset + range.length), data.size(), pieces);
+  }
+  for_each_piece(pieces, [&](std::size_t begin, std::size_t length) {
     descriptor_for(file, length).write_all(data.subspan(begin, length), offset + begin);
   });
 }
@@ -85,7 +111,7 @@ void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint
 void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
                ReadProgress& progress) {
   try {
-    for_each_block(out.size(), [&](std::size_t begin, std::size_t length) {
+    for_each_piece(all_pieces(out.size()), [&](std::size_t begin, std::size_t length) {
       read_descriptor_for(file, offset + begin, length)
           .read_exact(out.subspan(begin, length), offset + begin);
       progress.arrived(begin, begin + length);

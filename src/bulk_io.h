@@ -10,6 +10,7 @@
 #include <optional>
 #include <span>
 
+#include "datatier/block_index.h"
 #include "platform/file.h"
 
 namespace datatier::detail {
@@ -50,6 +51,12 @@ inline constexpr unsigned kBulkDepth = 4;
 // descriptor. Durability is the caller's (sync afterwards). Throws
 // datatier::Error.
 void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset);
+
+// Writes the bytes of `ranges` of `data` (ascending, each starting on a page
+// boundary), each at `offset` + its offset, under the same rules, up to
+// kBulkDepth requests at once.
+void write_ranges(const DataFile& file, std::span<const std::byte> data,
+                  std::span<const ByteRange> ranges, std::uint64_t offset);
 
 // Reads `out.size()` bytes at `offset` of the file into `out`, under the same
 // alignment rules, reporting each block to `progress` as it arrives.

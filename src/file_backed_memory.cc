@@ -2,10 +2,13 @@
 // with crash-safe saves through a spare file swapped into place.
 #include "datatier/file_backed_memory.h"
 
+#include <algorithm>
+#include <cstddef>
 #include <mutex>
 #include <optional>
 #include <string>
 
+#include "block_index.h"
 #include "bulk_io.h"
 #include "checksum.h"
 #include "datatier/error.h"
@@ -20,14 +23,21 @@ namespace datatier {
 
 struct FileBackedMemory::Impl {
   Impl(detail::PoolLocation at, Memory mem, detail::PoolFile pool_file, detail::PoolFile spare_file,
-       const FileOptions& opts, Recovery found) noexcept
+       const FileOptions& opts, const detail::BlockLayout& blocks,
+       std::optional<detail::BlockIndex> pool_values, detail::FoundIndex spare_values,
+       Recovery found)
       : location(std::move(at)),
         memory(std::move(mem)),
         pool(std::move(pool_file)),
         spare(std::move(spare_file)),
         options(opts),
         recovery(std::move(found)),
-        user_area(pool.header().user_area) {}
+        user_area(pool.header().user_area),
+        layout(blocks),
+        pool_index(std::move(pool_values)),
+        spare_index(std::move(spare_values.index)),
+        spare_index_file(spare_values.file_exists),
+        dirty(blocks) {}
 
   detail::PoolLocation location;  // the directory held open, the pool file's name
   Memory memory;
@@ -45,6 +55,22 @@ struct FileBackedMemory::Impl {
   // will still write of it, and which names the directory's durable state
   // gives, are unknown. The next save starts from a new spare.
   bool spare_suspect = false;
+
+  detail::BlockLayout layout;  // of the index of both files
+  // The block values of the snapshot in the pool file, and in the spare
+  // file, when known: what lets a save write only the blocks that changed.
+  std::optional<detail::BlockIndex> pool_index;
+  std::optional<detail::BlockIndex> spare_index;
+  // Whether the spare's index file may exist (and vouch for the spare).
+  bool spare_index_file = true;
+  detail::DirtyBlocks dirty;       // mark_dirty()'s marks
+  std::vector<ByteRange> damaged;  // zeroed by a salvaging open()
+
+  // Removes the spare's index file, durably, before the spare is written.
+  void forget_spare_index();
+
+  // flush(), or with `full`, flush_full().
+  void save(bool full);
 
   // Makes sure the spare can take the next snapshot: a regular file that
   // only the spare's name links to, of the pool's size. A spare removed
@@ -64,13 +90,16 @@ MemoryOptions memory_options(const FileOptions& options) {
 
 detail::PoolFile open_spare_for(const detail::PoolLocation& at, const detail::PoolFile& pool,
                                 const FileOptions& options, bool* created = nullptr) {
-  return detail::PoolFile::open_spare(at.dir, detail::spare_name(at.name), pool,
-                                      options.direct_io, created);
+  return detail::PoolFile::open_spare(at.dir, detail::spare_name(at.name), pool, options.direct_io,
+                                      created);
 }
 
 // Reads the data of `pool` into `memory` and checks it against the header's
-// checksum. Throws for an I/O error; returns a failed check.
-detail::Verdict load(const detail::PoolFile& pool, Memory& memory, const FileOptions& options) {
+// checksum; the values of its blocks go to *index (for an indexed layout).
+// Throws for an I/O error; returns a failed check.
+detail::Verdict load(const detail::PoolFile& pool, Memory& memory,
+                     const detail::BlockLayout& layout, const FileOptions& options,
+                     std::optional<detail::BlockIndex>* index) {
   // Read straight into the pool's memory and hash each part as soon as it
   // has arrived: the hash trails the read by one task instead of following it.
   detail::ReadProgress arrived;
@@ -83,18 +112,43 @@ detail::Verdict load(const detail::PoolFile& pool, Memory& memory, const FileOpt
         hashing.before_hashing = [&](std::uint64_t, std::uint64_t end) {
           return arrived.wait_until(end);
         };
-        computed = detail::pool_checksum(detail::covered_header(pool.header_bytes()),
-                                         std::as_const(memory).data(), hashing);
+        computed = detail::hash_stream(detail::covered_header(pool.header_bytes()),
+                                       std::as_const(memory).data(), layout, index, hashing);
       });
   return detail::check_checksum(pool.header(), computed);
+}
+
+// How many damaged ranges a message lists before it counts the rest.
+constexpr std::size_t kRangesNamed = 8;
+
+std::string describe(const std::vector<ByteRange>& ranges) {
+  std::string out = "damaged data (offset+length):";
+  for (std::size_t i = 0; i < std::min(ranges.size(), kRangesNamed); ++i) {
+    out += " " + std::to_string(ranges[i].offset) + "+" + std::to_string(ranges[i].length);
+  }
+  if (ranges.size() > kRangesNamed) {
+    out += " and " + std::to_string(ranges.size() - kRangesNamed) + " more ranges";
+  }
+  return out;
+}
+
+// After a checksum mismatch: the blocks whose values, as `computed` from the
+// file's bytes, differ from those its valid index recorded; empty without
+// such an index.
+std::vector<std::uint64_t> damaged_blocks(const detail::PoolLocation& at,
+                                          const detail::PoolFile& pool,
+                                          const detail::BlockIndex& computed) {
+  const auto recorded = detail::BlockIndex::read(
+      at.dir, detail::index_name(pool.name()), computed.layout().length(), pool.header().checksum);
+  if (!recorded || recorded->layout() != computed.layout()) return {};
+  return computed.differing(*recorded);
 }
 
 // The verdicts that damage to the file explains, for which the previous
 // snapshot is worth loading; the others (versions, the in-use mark) would
 // hold for the spare too.
 bool damage(const std::error_code& code) {
-  return code == errc::size_mismatch || code == errc::bad_magic ||
-         code == errc::checksum_mismatch;
+  return code == errc::size_mismatch || code == errc::bad_magic || code == errc::checksum_mismatch;
 }
 
 // Loads the previous snapshot from the spare after the pool file `damaged`
@@ -102,8 +156,9 @@ bool damage(const std::error_code& code) {
 // aside. Throws why's errc when the spare cannot serve.
 detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFile damaged,
                                   const detail::Verdict& why, Memory& memory,
-                                  detail::Expectation expected, const FileOptions& options,
-                                  Recovery& recovery) {
+                                  detail::Expectation expected, const detail::BlockLayout& layout,
+                                  const FileOptions& options, Recovery& recovery,
+                                  std::optional<detail::BlockIndex>* index) {
   const std::string spare = detail::spare_name(at.name);
   // The spare was the pool file, marked in use, until the save that swapped
   // it out: its mark says nothing about its snapshot.
@@ -113,7 +168,7 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
   try {
     previous.emplace(detail::PoolFile::open(at.dir, spare, expected, &verdict));
     if (options.direct_io) previous->enable_direct_io();
-    if (!verdict) verdict = load(*previous, memory, options);
+    if (!verdict) verdict = load(*previous, memory, layout, options, index);
   } catch (const Error& e) {
     verdict = {e.code(), e.what()};
   }
@@ -150,9 +205,136 @@ void FileBackedMemory::Impl::ready_spare() {
     }
   }
   s.spare.reset();
+  s.spare_index.reset();
   s.spare = detail::PoolFile::replace_spare(dir, name, s.pool, s.options.direct_io);
   dir.sync();
   s.spare_suspect = false;
+}
+
+void FileBackedMemory::Impl::forget_spare_index() {
+  if (!spare_index_file) return;
+  // The index is about to stop describing the spare: its name goes, durably,
+  // before the spare changes, or a power cut could leave it vouching for
+  // blocks half rewritten.
+  location.dir.remove(detail::index_name(spare->name()));
+  location.dir.sync();
+  spare_index_file = false;
+}
+
+namespace {
+
+// Puts the marks a save took back unless it completes, so that the next save
+// writes those blocks.
+class MarksBack {
+ public:
+  MarksBack(detail::DirtyBlocks& dirty, const std::vector<std::uint64_t>& blocks) noexcept
+      : dirty_(dirty), blocks_(blocks) {}
+  MarksBack(const MarksBack&) = delete;
+  MarksBack& operator=(const MarksBack&) = delete;
+  ~MarksBack() {
+    if (armed_) dirty_.restore(blocks_);
+  }
+  void disarm() noexcept { armed_ = false; }
+
+ private:
+  detail::DirtyBlocks& dirty_;
+  const std::vector<std::uint64_t>& blocks_;
+  bool armed_ = true;
+};
+
+}  // namespace
+
+void FileBackedMemory::Impl::save(bool full) {
+  Impl& s = *this;
+  detail::check_owner_process(s.owner_process, s.pool.path());
+  const std::lock_guard lock(s.saving);
+  s.ready_spare();
+  // Until this save completes, a failure anywhere leaves the spare suspect.
+  s.spare_suspect = true;
+  detail::PoolFile& pool_file = s.pool;
+  detail::PoolFile& spare_file = *s.spare;
+  const platform::Directory& dir = s.location.dir;
+  const std::span<const std::byte> bytes = std::as_const(s.memory).data();
+  std::vector<std::uint64_t> marked;
+  if (s.options.changes == Changes::marked) marked = s.dirty.take();
+  MarksBack marks_back(s.dirty, marked);
+
+  // 1. The new snapshot goes into the spare file; the pool file is untouched.
+  Header header = pool_file.fresh_header();
+  header.user_area = s.user_area;
+  const detail::CoveredHeader covered = detail::covered_header(header);
+  detail::TreeHashOptions hashing;
+  hashing.threads = s.options.threads;
+  std::optional<detail::BlockIndex> next;
+  if (!full && s.spare_index) {
+    // Only the blocks that differ from the spare's snapshot are written.
+    if (s.options.changes == Changes::marked && s.pool_index) {
+      // Block 0 holds the header, new in every snapshot.
+      if (marked.empty() || marked.front() != 0) marked.insert(marked.begin(), 0);
+      next.emplace(*s.pool_index);
+      detail::hash_blocks(detail::whole_stream(covered, bytes), s.layout.block_bytes(), marked,
+                          next->values(), hashing);
+      header.checksum = next->root();
+    } else {
+      header.checksum = detail::hash_stream(covered, bytes, s.layout, &next, hashing);
+    }
+    std::vector<std::uint64_t> changed = next->differing(*s.spare_index);
+    if (changed.empty() || changed.front() != 0) changed.insert(changed.begin(), 0);
+    s.forget_spare_index();
+    s.spare_index.reset();
+    detail::write_ranges(spare_file.data_file(), bytes, s.layout.data_ranges(changed), kHeaderSize);
+    spare_file.zero_tail();
+  } else {
+    // The data is in memory already, so writing and hashing run side by side.
+    s.forget_spare_index();
+    s.spare_index.reset();
+    detail::run_side_by_side(
+        [&] {
+          detail::write_bulk(spare_file.data_file(), bytes, kHeaderSize);
+          spare_file.zero_tail();
+        },
+        [&] { header.checksum = detail::hash_stream(covered, bytes, s.layout, &next, hashing); });
+  }
+  spare_file.write_header(header);
+  spare_file.file().sync_data();
+  // The spare's index, once the snapshot it describes is durable.
+  if (next) {
+    next->write(dir, detail::index_name(spare_file.name()), header.checksum,
+                pool_file.file().status().permissions());
+  }
+
+  // 2. One atomic rename puts it under the pool's name, provided both names
+  //    still name the files held. With RENAME_EXCHANGE the previous snapshot
+  //    lands under the spare name, ready for the next save; without it, the
+  //    previous file is replaced and a new spare made. The indexes follow
+  //    their files; a cut between the two renames leaves each index beside
+  //    a file whose checksum is not its root, where it is ignored.
+  detail::check_names_before_swap(dir, pool_file, spare_file);
+  const bool exchanged = dir.exchange(spare_file.name(), pool_file.name());
+  if (!exchanged) dir.rename(spare_file.name(), pool_file.name());
+  pool_file.swap_files(spare_file);
+  s.spare_index = exchanged ? std::move(s.pool_index) : std::nullopt;
+  s.pool_index = std::move(next);
+  if (s.pool_index) {
+    const std::string pool_index_name = detail::index_name(pool_file.name());
+    const std::string spare_index_name = detail::index_name(spare_file.name());
+    if (!exchanged || !dir.entry(pool_index_name) ||
+        !dir.exchange(spare_index_name, pool_index_name)) {
+      dir.rename(spare_index_name, pool_index_name);
+    }
+  }
+  if (!exchanged) {
+    // `spare` now holds the replaced pool file, unlinked: never write to it.
+    s.spare.reset();
+    s.spare = open_spare_for(s.location, pool_file, s.options);
+  }
+  s.spare_index_file = dir.entry(detail::index_name(s.spare->name())).has_value();
+  if (!s.spare_index_file) s.spare_index.reset();
+
+  // 3. Make the renames durable.
+  dir.sync();
+  s.spare_suspect = false;
+  marks_back.disarm();
 }
 
 FileBackedMemory::FileBackedMemory(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -166,9 +348,15 @@ std::filesystem::path FileBackedMemory::spare_path(const std::filesystem::path& 
   return spare;
 }
 
+std::filesystem::path FileBackedMemory::index_path(const std::filesystem::path& file) {
+  return file.parent_path() / detail::index_name(file.filename().string());
+}
+
 FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path, std::size_t data_size,
                                           std::uint64_t user_version, const FileOptions& options) {
   auto at = detail::PoolLocation::of(path);
+  const detail::BlockLayout layout(
+      data_size, detail::BlockLayout::checked_block_bytes(options.block_size, path));
   auto pool = detail::PoolFile::create(at.dir, at.name, data_size, user_version,
                                        detail::creation_mode(options));
   detail::RemoveOnFailure remove_pool(at.dir, at.name);
@@ -176,15 +364,20 @@ FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path, std
   auto spare = open_spare_for(at, pool, options, &spare_created);
   detail::RemoveOnFailure remove_spare(at.dir, spare.name(), spare_created);
   auto memory = Memory::create(data_size, memory_options(options));
+  auto spare_index = detail::find_index(at.dir, spare.name(), spare.read_header().checksum, layout);
+  auto impl =
+      std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool), std::move(spare),
+                             options, layout, std::nullopt, std::move(spare_index), Recovery{});
   remove_pool.disarm();
   remove_spare.disarm();
-  return FileBackedMemory(std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool),
-                                                 std::move(spare), options, Recovery{}));
+  return FileBackedMemory(std::move(impl));
 }
 
 FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::size_t data_size,
                                         std::uint64_t user_version, const FileOptions& options) {
   auto at = detail::PoolLocation::of(path);
+  const detail::BlockLayout layout(
+      data_size, detail::BlockLayout::checked_block_bytes(options.block_size, path));
   const detail::Expectation expected{.data_size = data_size,
                                      .user_version = user_version,
                                      .accept_unclean = options.accept_unclean};
@@ -200,42 +393,85 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
   throw_unless_fallback();
   if (options.direct_io) pool.enable_direct_io();
   auto memory = Memory::create(data_size, memory_options(options));
-  if (!verdict) verdict = load(pool, memory, options);
+  std::optional<detail::BlockIndex> pool_index;
+  if (!verdict) verdict = load(pool, memory, layout, options, &pool_index);
+  std::vector<std::uint64_t> salvaged;
+  std::vector<ByteRange> damaged;
+  if (verdict.code == errc::checksum_mismatch && pool_index) {
+    const std::vector<std::uint64_t> blocks = damaged_blocks(at, pool, *pool_index);
+    if (!blocks.empty()) {
+      const std::vector<ByteRange> ranges = layout.data_ranges(blocks);
+      verdict.message += "; " + describe(ranges);
+      // Block 0 holds the header too: damage there may be damage to the
+      // header, which no part of the file can be trusted without.
+      if (options.salvage && blocks.front() != 0) {
+        for (const ByteRange& range : ranges) {
+          std::fill_n(memory.data().begin() + static_cast<std::ptrdiff_t>(range.offset),
+                      range.length, std::byte{0});
+        }
+        salvaged = blocks;
+        damaged = ranges;
+        verdict = {};
+      }
+    }
+  }
   Recovery recovery;
   if (verdict) {
     throw_unless_fallback();
-    pool = restore_previous(at, std::move(pool), verdict, memory, expected, options, recovery);
+    pool = restore_previous(at, std::move(pool), verdict, memory, expected, layout, options,
+                            recovery, &pool_index);
   }
   auto spare = open_spare_for(at, pool, options);
+  const std::string index = detail::index_name(pool.name());
+  if (!salvaged.empty()) {
+    // The index vouches for bytes the file no longer holds: it must not
+    // follow the file to the spare's name at the next save.
+    at.dir.remove(index);
+    at.dir.sync();
+  } else if (pool_index) {
+    const auto recorded =
+        detail::BlockIndex::read(at.dir, index, layout.length(), pool.header().checksum);
+    if (!recorded || recorded->layout() != layout) {
+      pool_index->write(at.dir, index, pool.header().checksum, pool.file().status().permissions());
+      at.dir.sync();
+    }
+  }
   pool.mark_in_use();
-  return FileBackedMemory(std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool),
-                                                 std::move(spare), options, std::move(recovery)));
+  auto spare_index = detail::find_index(at.dir, spare.name(), spare.read_header().checksum, layout);
+  auto impl = std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool),
+                                     std::move(spare), options, layout, std::move(pool_index),
+                                     std::move(spare_index), std::move(recovery));
+  impl->damaged = std::move(damaged);
+  impl->dirty.restore(salvaged);
+  return FileBackedMemory(std::move(impl));
 }
 
 Opened<FileBackedMemory> FileBackedMemory::open_or_create(const std::filesystem::path& path,
-                                                         std::size_t data_size,
-                                                         std::uint64_t user_version,
-                                                         const FileOptions& options) {
+                                                          std::size_t data_size,
+                                                          std::uint64_t user_version,
+                                                          const FileOptions& options) {
   return detail::open_or_create<FileBackedMemory>(path, data_size, user_version, options);
 }
 
-std::optional<FileBackedMemory> FileBackedMemory::create(const std::filesystem::path& path, std::size_t data_size,
-                                        std::uint64_t user_version, const FileOptions& options,
-                                        std::error_code& ec) noexcept {
+std::optional<FileBackedMemory> FileBackedMemory::create(const std::filesystem::path& path,
+                                                         std::size_t data_size,
+                                                         std::uint64_t user_version,
+                                                         const FileOptions& options,
+                                                         std::error_code& ec) noexcept {
   return detail::capture(ec, [&] { return create(path, data_size, user_version, options); });
 }
 
-std::optional<FileBackedMemory> FileBackedMemory::open(const std::filesystem::path& path, std::size_t data_size,
-                                      std::uint64_t user_version, const FileOptions& options,
-                                      std::error_code& ec) noexcept {
+std::optional<FileBackedMemory> FileBackedMemory::open(const std::filesystem::path& path,
+                                                       std::size_t data_size,
+                                                       std::uint64_t user_version,
+                                                       const FileOptions& options,
+                                                       std::error_code& ec) noexcept {
   return detail::capture(ec, [&] { return open(path, data_size, user_version, options); });
 }
 
-std::optional<Opened<FileBackedMemory>> FileBackedMemory::open_or_create(const std::filesystem::path& path,
-                                                        std::size_t data_size,
-                                                        std::uint64_t user_version,
-                                                        const FileOptions& options,
-                                                        std::error_code& ec) noexcept {
+std::optional<Opened<FileBackedMemory>> FileBackedMemory::open_or_create(
+    const std::filesystem::path& path, std::size_t data_size, std::uint64_t user_version,
+    const FileOptions& options, std::error_code& ec) noexcept {
   return detail::capture(ec,
                          [&] { return open_or_create(path, data_size, user_version, options); });
 }
@@ -258,51 +494,16 @@ std::span<const std::byte> FileBackedMemory::data() const noexcept {
 
 void FileBackedMemory::flush() {
   if (!impl_) detail::throw_moved_from();
-  Impl& s = *impl_;
-  detail::check_owner_process(s.owner_process, s.pool.path());
-  const std::lock_guard lock(s.saving);
-  s.ready_spare();
-  // Until this save completes, a failure anywhere leaves the spare suspect.
-  s.spare_suspect = true;
-  detail::PoolFile& pool = s.pool;
-  detail::PoolFile& spare = *s.spare;
-  const platform::Directory& dir = s.location.dir;
-  const std::span<const std::byte> bytes = std::as_const(s.memory).data();
+  impl_->save(false);
+}
 
-  // 1. The new snapshot goes into the spare file; the pool file is untouched.
-  //    The data is in memory already, so writing and hashing run side by side.
-  Header header = pool.fresh_header();
-  header.user_area = s.user_area;
-  detail::run_side_by_side(
-      [&] {
-        detail::write_bulk(spare.data_file(), bytes, kHeaderSize);
-        spare.zero_tail();
-      },
-      [&] {
-        detail::TreeHashOptions hashing;
-        hashing.threads = s.options.threads;
-        header.checksum = detail::pool_checksum(detail::covered_header(header), bytes, hashing);
-      });
-  spare.write_header(header);
-  spare.file().sync_data();
+void FileBackedMemory::flush_full() {
+  if (!impl_) detail::throw_moved_from();
+  impl_->save(true);
+}
 
-  // 2. One atomic rename puts it under the pool's name, provided both names
-  //    still name the files held. With RENAME_EXCHANGE the previous snapshot
-  //    lands under the spare name, ready for the next save; without it, the
-  //    previous file is replaced and a new spare made.
-  detail::check_names_before_swap(dir, pool, spare);
-  const bool exchanged = dir.exchange(spare.name(), pool.name());
-  if (!exchanged) dir.rename(spare.name(), pool.name());
-  pool.swap_files(spare);
-  if (!exchanged) {
-    // `spare` now holds the replaced pool file, unlinked: never write to it.
-    s.spare.reset();
-    s.spare = open_spare_for(s.location, pool, s.options);
-  }
-
-  // 3. Make the rename itself durable.
-  dir.sync();
-  s.spare_suspect = false;
+void FileBackedMemory::mark_dirty(std::size_t offset, std::size_t length) noexcept {
+  if (impl_) impl_->dirty.mark(offset, length);
 }
 
 void FileBackedMemory::close() {
@@ -326,6 +527,11 @@ std::span<std::byte> FileBackedMemory::user_area() noexcept {
 
 std::span<const std::byte> FileBackedMemory::user_area() const noexcept {
   return impl_ ? std::span<const std::byte>(impl_->user_area) : std::span<const std::byte>{};
+}
+
+const std::vector<ByteRange>& FileBackedMemory::damaged() const noexcept {
+  static const std::vector<ByteRange> kNone;
+  return impl_ ? impl_->damaged : kNone;
 }
 
 const Recovery& FileBackedMemory::recovery() const noexcept {

@@ -5,27 +5,12 @@
 #include <limits>
 
 #include "header_layout.h"
+#include "little_endian.h"
 
 namespace datatier {
 namespace {
 
 using namespace detail;
-
-template <typename T>
-void put_le(std::span<std::byte, kHeaderSize> out, std::size_t offset, T value) noexcept {
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    out[offset + i] = static_cast<std::byte>(value >> (8 * i));
-  }
-}
-
-template <typename T>
-T get_le(std::span<const std::byte, kHeaderSize> in, std::size_t offset) noexcept {
-  T value = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i) {
-    value = static_cast<T>(value | static_cast<T>(static_cast<T>(in[offset + i]) << (8 * i)));
-  }
-  return value;
-}
 
 }  // namespace
 

@@ -7,6 +7,7 @@
 #include <span>
 #include <string>
 
+#include "block_index.h"
 #include "datatier/error.h"
 #include "datatier/header.h"
 #include "header_layout.h"
@@ -107,6 +108,13 @@ std::vector<std::filesystem::path> remove_pool(const std::filesystem::path& path
   check_still_named(at.dir, at.name, pool);
   if (spare_file) check_still_named(at.dir, spare, *spare_file);
   std::vector<std::filesystem::path> removed;
+  // The block indexes first (never opened: only names): an index is only
+  // ever an aid, so a failure here leaves both pool files whole.
+  for (const std::string& index : {detail::index_name(spare), detail::index_name(at.name)}) {
+    if (!at.dir.entry(index)) continue;
+    at.dir.remove(index);
+    removed.push_back(at.dir.entry_path(index));
+  }
   if (spare_entry) {
     at.dir.remove(spare);
     removed.push_back(at.dir.entry_path(spare));

@@ -29,7 +29,7 @@ constexpr std::uint64_t kMinTaskBytes = std::uint64_t{1} << 20;
 // streamed input keeps every thread busy until near its end.
 constexpr std::uint64_t kTasksPerThread = 16;
 
-using ChainingValue = std::array<std::uint8_t, BLAKE3_OUT_LEN>;
+static_assert(sizeof(ChainingValue) == BLAKE3_OUT_LEN);
 
 ChainingValue to_bytes(const std::uint32_t (&words)[8]) noexcept {
   ChainingValue out;
@@ -45,6 +45,18 @@ ChainingValue to_bytes(const std::uint32_t (&words)[8]) noexcept {
 // the largest power-of-two number of whole chunks that leaves bytes over.
 std::uint64_t left_length(std::uint64_t len) noexcept {
   return std::bit_floor((len - 1) / kChunk) * kChunk;
+}
+
+// The parent node of two chaining values (the root's hash, with `root`).
+ChainingValue parent(const ChainingValue& left, const ChainingValue& right, bool root) noexcept {
+  std::uint8_t block[kBlock];
+  std::memcpy(block, left.data(), left.size());
+  std::memcpy(block + left.size(), right.data(), right.size());
+  std::uint32_t cv[8];
+  std::memcpy(cv, IV, sizeof cv);
+  blake3_compress_in_place(cv, block, kBlock, 0,
+                           static_cast<std::uint8_t>(PARENT | (root ? ROOT : 0)));
+  return to_bytes(cv);
 }
 
 // Working memory for complete_subtree(), one per thread: on the heap, since a
@@ -141,18 +153,6 @@ class TreeInput {
     ChainingValue out;
     std::memcpy(out.data(), level.data(), out.size());
     return out;
-  }
-
-  static ChainingValue parent(const ChainingValue& left, const ChainingValue& right,
-                              bool root) noexcept {
-    std::uint8_t block[kBlock];
-    std::memcpy(block, left.data(), left.size());
-    std::memcpy(block + left.size(), right.data(), right.size());
-    std::uint32_t cv[8];
-    std::memcpy(cv, IV, sizeof cv);
-    blake3_compress_in_place(cv, block, kBlock, 0,
-                             static_cast<std::uint8_t>(PARENT | (root ? ROOT : 0)));
-    return to_bytes(cv);
   }
 
   const std::uint8_t* header_;
@@ -264,57 +264,69 @@ Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<con
   return combine(input, tasks, results);
 }
 
-struct WindowedTreeHash::State {
-  std::span<const std::byte, kHeaderSize> header;
-  std::uint64_t length;
-  unsigned threads;
-  std::vector<Task> tasks;
-  std::vector<ChainingValue> results;
-};
+StreamBytes whole_stream(std::span<const std::byte, kHeaderSize> header,
+                         std::span<const std::byte> data) noexcept {
+  return {header, data.data(), kHeaderSize, kHeaderSize + std::uint64_t{data.size()}};
+}
 
-WindowedTreeHash::WindowedTreeHash(std::span<const std::byte, kHeaderSize> header,
-                                   std::uint64_t length, std::uint64_t window_bytes,
-                                   unsigned threads)
-    : state_(std::make_unique<State>(State{header, length, threads, {}, {}})) {
+std::uint64_t block_count(std::uint64_t length, std::uint64_t block_bytes) noexcept {
+  return (length + block_bytes - 1) / block_bytes;
+}
+
+bool hash_blocks(const StreamBytes& stream, std::uint64_t block_bytes,
+                 std::span<const std::uint64_t> blocks, std::span<ChainingValue> out,
+                 const TreeHashOptions& options) {
   detect_cpu_features_once();
-  // Tasks aligned to a power of two no larger than a window stay inside one,
-  // and a window holds a few per thread, so that all threads hash it.
-  const std::uint64_t per_window =
-      std::max(kMinTaskBytes, std::bit_floor(window_bytes / (4 * std::uint64_t{resolve_threads(threads)})));
-  split_tasks(0, length, std::min({task_bytes(length, threads), window_bytes, per_window}),
-              state_->tasks);
-  state_->results.resize(state_->tasks.size());
-}
-
-WindowedTreeHash::~WindowedTreeHash() = default;
-
-void WindowedTreeHash::add(std::uint64_t offset, std::span<const std::byte> bytes) {
-  State& s = *state_;
-  const TreeInput input(s.header, bytes.data(), offset, s.length);
-  const auto first = std::lower_bound(s.tasks.begin(), s.tasks.end(), offset,
-                                      [](const Task& t, std::uint64_t o) { return t.offset < o; });
-  const auto last =
-      std::lower_bound(first, s.tasks.end(), offset + bytes.size(),
-                       [](const Task& t, std::uint64_t o) { return t.offset < o; });
-  const auto begin = static_cast<std::size_t>(first - s.tasks.begin());
-  const auto end = static_cast<std::size_t>(last - s.tasks.begin());
-  std::atomic<std::size_t> next{begin};
-  const auto workers = static_cast<unsigned>(
-      std::min<std::size_t>(resolve_threads(s.threads), std::max<std::size_t>(end - begin, 1)));
-  run_parallel(workers, [&](unsigned) {
+  const TreeInput input(stream.header, stream.rest, stream.rest_offset, stream.length);
+  // Groups of blocks as large as tree_hash()'s tasks over the bytes asked for.
+  const std::uint64_t per_task = std::max<std::uint64_t>(
+      1, task_bytes(blocks.size() * block_bytes, options.threads) / block_bytes);
+  const std::size_t tasks = static_cast<std::size_t>((blocks.size() + per_task - 1) / per_task);
+  std::atomic<std::size_t> next_task{0};
+  std::atomic<bool> abandoned{false};
+  const auto work = [&](unsigned) {
     Scratch scratch;
-    for (std::size_t i = next++; i < end; i = next++) {
-      s.results[i] = input.node(s.tasks[i].offset, s.tasks[i].len, s.tasks.size() == 1, nullptr,
-                                scratch);
+    for (std::size_t t = next_task++; t < tasks && !abandoned.load(); t = next_task++) {
+      const std::size_t first = t * static_cast<std::size_t>(per_task);
+      const std::size_t last = std::min(blocks.size(), first + static_cast<std::size_t>(per_task));
+      const std::uint64_t begin = std::max(blocks[first] * block_bytes, std::uint64_t{kHeaderSize});
+      const std::uint64_t end = std::min((blocks[last - 1] + 1) * block_bytes, stream.length);
+      if (options.before_hashing &&
+          !options.before_hashing(begin - kHeaderSize, end - kHeaderSize)) {
+        abandoned.store(true);
+        return;
+      }
+      for (std::size_t i = first; i < last; ++i) {
+        const std::uint64_t offset = blocks[i] * block_bytes;
+        out[blocks[i]] = input.node(offset, std::min(block_bytes, stream.length - offset), false,
+                                    nullptr, scratch);
+      }
     }
-  });
+  };
+  run_parallel(static_cast<unsigned>(std::min<std::size_t>(resolve_threads(options.threads),
+                                                           std::max<std::size_t>(tasks, 1))),
+               work);
+  return !abandoned.load();
 }
 
-Checksum WindowedTreeHash::finish() const {
-  const State& s = *state_;
-  if (s.tasks.size() == 1) return to_checksum(s.results[0]);
-  // Every leaf is known: combining reads no input bytes.
-  return combine(TreeInput(s.header, nullptr, 0, s.length), s.tasks, s.results);
+Checksum merge_blocks(std::span<const ChainingValue> blocks) {
+  detect_cpu_features_once();
+  // BLAKE3's tree over the blocks, level by level: each level pairs its
+  // nodes left to right and carries an odd last one up unchanged, which
+  // gives exactly the tree whose left subtrees are complete powers of two.
+  std::vector<ChainingValue> level(blocks.begin(), blocks.end());
+  std::vector<ChainingValue> next;
+  std::vector<const std::uint8_t*> inputs;
+  while (level.size() > 2) {
+    const std::size_t pairs = level.size() / 2;
+    inputs.resize(pairs);
+    for (std::size_t i = 0; i < pairs; ++i) inputs[i] = level[2 * i].data();
+    next.resize(pairs + level.size() % 2);
+    blake3_hash_many(inputs.data(), pairs, 1, IV, 0, false, PARENT, 0, 0, next[0].data());
+    if (level.size() % 2 != 0) next.back() = level.back();
+    level.swap(next);
+  }
+  return to_checksum(parent(level[0], level[1], true));
 }
 
 }  // namespace datatier::detail

@@ -2,6 +2,7 @@
 // the single-threaded official function.
 #pragma once
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -34,32 +35,40 @@ struct TreeHashOptions {
 Checksum tree_hash(std::span<const std::byte, kHeaderSize> header, std::span<const std::byte> data,
                    const TreeHashOptions& options);
 
-// The same hash for an input too large to hold at once, given window by
-// window: stream bytes [0, 4096) are `header`, the rest come through add().
-// Its leaf tasks never straddle two windows, so each window is hashed on all
-// threads as soon as it is given, and finish() only combines.
-class WindowedTreeHash {
- public:
-  // A hash of `length` stream bytes (the header's 4096 included) to be given
-  // in windows of `window_bytes` (a power of two, at least 1 MiB).
-  WindowedTreeHash(std::span<const std::byte, kHeaderSize> header, std::uint64_t length,
-                   std::uint64_t window_bytes, unsigned threads);
-  ~WindowedTreeHash();
-  WindowedTreeHash(const WindowedTreeHash&) = delete;
-  WindowedTreeHash& operator=(const WindowedTreeHash&) = delete;
+// The chaining value of a node of the tree below the root.
+using ChainingValue = std::array<std::uint8_t, 32>;
 
-  // Hashes the window holding stream bytes [offset, offset + bytes.size()):
-  // `offset` a multiple of window_bytes, `bytes` the whole window (the last
-  // may be shorter). In a window at offset 0, bytes [0, 4096) are ignored:
-  // the header given to the constructor stands in for them.
-  void add(std::uint64_t offset, std::span<const std::byte> bytes);
-
-  // The hash, once every window was added.
-  Checksum finish() const;
-
- private:
-  struct State;
-  std::unique_ptr<State> state_;
+// Stream bytes for hash_blocks(): [0, 4096) from `header`, and from
+// `rest_offset` (a multiple of 4096) on, as many as needed, from `rest`.
+struct StreamBytes {
+  std::span<const std::byte, kHeaderSize> header;
+  const std::byte* rest;
+  std::uint64_t rest_offset;
+  std::uint64_t length;  // of the whole stream, header included
 };
+
+// The stream of a pool held whole in memory: its covered header, then `data`.
+StreamBytes whole_stream(std::span<const std::byte, kHeaderSize> header,
+                         std::span<const std::byte> data) noexcept;
+
+// The number of blocks of `block_bytes` a stream of `length` bytes has (the
+// last may be shorter).
+std::uint64_t block_count(std::uint64_t length, std::uint64_t block_bytes) noexcept;
+
+// Sets out[i], for every i in `blocks` (ascending), to the chaining value of
+// stream bytes [i * block_bytes, min((i + 1) * block_bytes, length)): a node
+// of BLAKE3's tree whenever block_bytes is a power of two of at least 4096
+// and the stream has at least two blocks, which this requires; the bytes of
+// those blocks must be in `input`. Hashes on options.threads threads; workers
+// call options.before_hashing with the data bytes of a group of blocks before
+// reading them, in ascending order, and stop when it returns false (then
+// this returns false); progress is not reported.
+bool hash_blocks(const StreamBytes& input, std::uint64_t block_bytes,
+                 std::span<const std::uint64_t> blocks, std::span<ChainingValue> out,
+                 const TreeHashOptions& options);
+
+// The hash of a stream of two or more blocks from the chaining values of all
+// its blocks, in order: the same as tree_hash() over the stream's bytes.
+Checksum merge_blocks(std::span<const ChainingValue> blocks);
 
 }  // namespace datatier::detail

@@ -4,12 +4,15 @@
 #include <algorithm>
 #include <array>
 #include <bit>
+#include <optional>
 #include <string>
+#include <vector>
 
+#include "block_index.h"
 #include "bulk_io.h"
 #include "checksum.h"
-#include "header_layout.h"
 #include "datatier/error.h"
+#include "header_layout.h"
 #include "platform/file.h"
 #include "platform/mapping.h"
 #include "pool_check.h"
@@ -45,27 +48,48 @@ std::size_t implied_data_size(std::uint64_t file_size, const std::optional<Heade
 // machines).
 constexpr std::uint64_t kWindow = std::uint64_t{16} << 20;
 
-// The checksum of the pool `file`, whose covered header is `header`, over
-// `data_size` data bytes read with pread (never through a mapping, whose
-// read errors would be signals), window by window: each read on the bulk
-// reader's threads, then hashed on all cores.
+// The checksum of the pool `file`, whose covered header is `header`, read
+// with pread (never through a mapping, whose read errors would be signals),
+// window by window: each read on the bulk reader's threads, then its blocks
+// hashed on all cores. With an indexed `layout`, the values of all blocks go
+// to *computed.
 Checksum streamed_checksum(const platform::File& file, const detail::CoveredHeader& header,
-                           std::size_t data_size, const VerifyOptions& options) {
-  const std::uint64_t length = kHeaderSize + std::uint64_t{data_size};
+                           const detail::BlockLayout& layout,
+                           std::optional<detail::BlockIndex>* computed,
+                           const VerifyOptions& options) {
+  const std::uint64_t length = layout.length();
+  const std::uint64_t data_size = length - kHeaderSize;
+  // A window holds whole blocks (a block is at most kWindow), or the whole
+  // stream when that is shorter.
   const std::uint64_t window = std::min(kWindow, std::bit_ceil(length));
   const platform::Mapping buffer =
       platform::Mapping::anonymous(static_cast<std::size_t>(window), PageSize::transparent);
-  detail::WindowedTreeHash hash(header, length, window, options.threads);
+  detail::TreeHashOptions hashing;
+  hashing.threads = options.threads;
+  if (layout.indexed()) computed->emplace(layout);
   for (std::uint64_t at = 0; at < length; at += window) {
-    const auto bytes = buffer.bytes().first(static_cast<std::size_t>(std::min(window, length - at)));
+    const auto bytes =
+        buffer.bytes().first(static_cast<std::size_t>(std::min(window, length - at)));
     // The window's header bytes are the covered header's, not the file's.
     const std::uint64_t skip = at == 0 ? kHeaderSize : 0;
     detail::ReadProgress arrived;
     detail::read_bulk({&file, nullptr}, bytes.subspan(skip), at + skip, arrived);
-    hash.add(at, bytes);
+    if (!layout.indexed()) {
+      const Checksum whole =
+          detail::hash_stream(header, bytes.subspan(kHeaderSize), layout, computed, hashing);
+      if (options.progress) options.progress(data_size, data_size);
+      return whole;
+    }
+    std::vector<std::uint64_t> blocks;
+    for (std::uint64_t b = at / layout.block_bytes();
+         b < layout.count() && b * layout.block_bytes() < at + bytes.size(); ++b) {
+      blocks.push_back(b);
+    }
+    detail::hash_blocks({header, bytes.data(), at, length}, layout.block_bytes(), blocks,
+                        (*computed)->values(), hashing);
     if (options.progress) options.progress(at + bytes.size() - kHeaderSize, data_size);
   }
-  return hash.finish();
+  return (*computed)->root();
 }
 
 bool record(VerifyReport& report, const detail::Verdict& verdict) {
@@ -129,9 +153,19 @@ VerifyReport verify_locked(const platform::File& file, const VerifyOptions& opti
       .accept_unclean = options.accept_unclean};
   if (record(report, detail::check_header(header, expected))) return report;
 
+  const std::uint64_t length = kHeaderSize + std::uint64_t{report.data_size};
+  std::filesystem::path index = file.path();
+  index += ".index";  // beside the pool or spare file
+  const auto recorded = detail::BlockIndex::read(index, length, header.checksum);
+  const detail::BlockLayout layout(report.data_size,
+                                   recorded ? recorded->layout().block_bytes() : kDefaultBlockSize);
+  std::optional<detail::BlockIndex> computed;
   report.computed_checksum =
-      streamed_checksum(file, detail::covered_header(header_bytes), report.data_size, options);
-  record(report, detail::check_checksum(header, *report.computed_checksum));
+      streamed_checksum(file, detail::covered_header(header_bytes), layout, &computed, options);
+  if (record(report, detail::check_checksum(header, *report.computed_checksum)) && recorded &&
+      computed) {
+    report.damaged = layout.data_ranges(computed->differing(*recorded));
+  }
   return report;
 }
 

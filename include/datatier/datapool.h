@@ -33,6 +33,17 @@ class Datapool {
   // is documented by each pool type.
   virtual void flush() = 0;
 
+  // Declares that bytes [offset, offset + length) of data() were written
+  // since the last flush(), for a pool that saves only what was marked
+  // (FileOptions::changes = Changes::marked): a bit per block of the block
+  // index, set atomically, no lock, no system call. Bytes past the end are
+  // ignored. Thread-safe, also while other threads write data(). Pools that
+  // find changes themselves, or save nothing, ignore it.
+  virtual void mark_dirty(std::size_t offset, std::size_t length) noexcept {
+    static_cast<void>(offset);
+    static_cast<void>(length);
+  }
+
   // The clean shutdown: persists the contents as flush() does, marks a file
   // as cleanly saved, and releases the pool, which is then as a moved-from
   // one. On an error the pool is still held (see each pool type).

@@ -11,7 +11,9 @@
 #include <span>
 #include <string>
 #include <system_error>
+#include <vector>
 
+#include "datatier/block_index.h"
 #include "datatier/datapool.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"
@@ -59,7 +61,18 @@ struct Recovery {
 // errc::unclean_shutdown unless the caller accepts the last saved snapshot
 // (FileOptions::accept_unclean).
 //
-// Thread safety: data() may be used from any number of threads. flush() and
+// Saves write only what changed. Each pool file and spare has a block index
+// beside it (datatier/block_index.h), so a save knows the snapshot the spare
+// holds block by block and writes into it only the blocks that differ from
+// the current bytes, found by hashing the pool again
+// (FileOptions::changes = Changes::compare) or from the caller's
+// mark_dirty() calls (Changes::marked). The first save after create(), or
+// when the spare's index is missing or stale, writes everything. Whatever
+// is written, the snapshot's checksum is the full-file checksum, bit for bit
+// what a whole save gives: the file opens in every reader of the format.
+//
+// Thread safety: data() and mark_dirty() may be used from any number of
+// threads. flush() and
 // close() may be called from any thread; concurrent calls are serialised
 // (each saves the bytes as they are when it writes them), and callers keep
 // writers away from data() for the length of a save. Moves and destruction
@@ -91,7 +104,9 @@ class FileBackedMemory final : public Datapool {
   // (errc::incompatible_version), the data size recorded in the header
   // (errc::size_mismatch), user version (errc::user_version_mismatch), in-use
   // mark (errc::unclean_shutdown, unless options.accept_unclean), checksum
-  // (errc::checksum_mismatch). With options.fallback_to_previous, a file
+  // (errc::checksum_mismatch; when the file's block index is valid, the
+  // message names the damaged data ranges, and options.salvage may open the
+  // rest, see FileOptions). With options.fallback_to_previous, a file
   // failing the size, magic or checksum check is replaced by the previous
   // snapshot if that passes (see FileOptions and recovery()). Then marks the
   // file in use and prepares the spare file.
@@ -154,12 +169,18 @@ class FileBackedMemory final : public Datapool {
   std::span<std::byte> data() noexcept override;
   std::span<const std::byte> data() const noexcept override;
 
-  // Saves the current bytes as a new snapshot: writes header and data to the
-  // spare file, syncs it, checks that both names still name the files the
+  // Saves the current bytes as a new snapshot: writes header and the blocks
+  // that changed (see above) to the spare file, syncs it, writes the spare's
+  // block index and syncs it, checks that both names still name the files the
   // pool holds, swaps them and syncs the directory. When flush() returns the
   // new snapshot is durable under `path`, and the spare holds the one before.
   // Crash or power cut inside flush(): `path` holds either the previous
-  // snapshot or the new one, exactly, never a mixture.
+  // snapshot or the new one, exactly, never a mixture. The spare's index
+  // file is removed, durably, before the first byte is written into the
+  // spare, and written again only once the spare is durable: an index never
+  // vouches for bytes that are not in its file. A cut between the exchange
+  // of the two files and that of their indexes leaves indexes whose roots
+  // do not match their files, which are ignored (the next save is whole).
   // Errors are sticky: after a flush() that failed once it had begun to
   // write (a failed write, data sync or directory sync leaves the page
   // cache, or the directory's durable state, unknown), the next flush()
@@ -181,6 +202,15 @@ class FileBackedMemory final : public Datapool {
   // other than the one that opened the pool, std::errc::bad_file_descriptor
   // on a moved-from pool.
   void flush() override;
+
+  // As flush(), but hashes and writes every block, whatever the indexes
+  // say: a save that depends on nothing but the pool's bytes.
+  // Throws: as flush().
+  void flush_full();
+
+  // Marks data bytes [offset, offset + length) as written since the last
+  // save, for FileOptions::changes = Changes::marked (see Datapool).
+  void mark_dirty(std::size_t offset, std::size_t length) noexcept override;
 
   // The clean shutdown: flush(), then release the pool (memory, files,
   // locks), leaving it as a moved-from pool. On an error the pool is still
@@ -207,8 +237,17 @@ class FileBackedMemory final : public Datapool {
   // the pool file itself was loaded.
   const Recovery& recovery() const noexcept;
 
+  // The data ranges found damaged and zeroed by an open() with
+  // FileOptions::salvage, ascending; empty otherwise. Each range is whole
+  // blocks of the block index (the last block may end early).
+  const std::vector<ByteRange>& damaged() const noexcept;
+
   // Where the spare file of a pool at `path` lives: `path` + ".prev".
   static std::filesystem::path spare_path(const std::filesystem::path& path);
+
+  // Where the block index of the pool or spare file `file` lives: `file` +
+  // ".index" (datatier/block_index.h).
+  static std::filesystem::path index_path(const std::filesystem::path& file);
 
  private:
   struct Impl;

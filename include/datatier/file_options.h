@@ -3,8 +3,10 @@
 
 #include "datatier/cxx_standard.h"
 
+#include <cstddef>
 #include <filesystem>
 
+#include "datatier/block_index.h"
 #include "datatier/memory_options.h"
 
 namespace datatier {
@@ -44,6 +46,27 @@ struct FileOptions {
   // what happened. Other verdicts (version, user version, in-use mark) are
   // reported as without this option: the spare would fail them too.
   bool fallback_to_previous = false;
+
+  // FileBackedMemory::flush(): how a save finds the blocks that changed
+  // since the snapshot in the spare file (see datatier/block_index.h). With
+  // either, only those are written; flush_full() writes everything.
+  Changes changes = Changes::compare;
+
+  // The block size of the block index of a FileBackedMemory (a power of two
+  // from 4096 to 16 MiB; 0 = kDefaultBlockSize): the unit a save writes and
+  // a failed check names. An index of another block size found on disk is
+  // ignored and replaced by the next save.
+  std::size_t block_size = 0;
+
+  // FileBackedMemory::open() only. When the file's only fault is damage to
+  // data blocks that its block index names, open anyway: those ranges are
+  // zeroed in memory, never served, and listed by
+  // FileBackedMemory::damaged(), so that a cache drops what was stored there
+  // and keeps the rest. Damage to the first block (which holds the header),
+  // to the header, or a file without a valid index, is reported as without
+  // this option (or answered by fallback_to_previous, which salvage, where it
+  // applies, goes before).
+  bool salvage = false;
 
   // FileBackedMemory only: how its memory is placed (MemoryOptions::threads
   // of 0 takes `threads` above).

@@ -17,14 +17,15 @@ struct RemoveOptions {
   bool force = false;
 };
 
-// Removes the pool file `path` and the spare file beside it
-// (FileBackedMemory::spare_path(path), if there is one), then makes the
-// directory durable. `path` is resolved as the pools resolve it: a symbolic
+// Removes the block indexes of a pool (`path`.prev.index and `path`.index,
+// where they exist; see datatier/block_index.h), the spare file
+// (FileBackedMemory::spare_path(path), if there is one) and the pool file
+// `path`, then makes the directory durable. `path` is resolved as the pools resolve it: a symbolic
 // link names the pool it points to, and that pool's files go (the link
 // stays). Nothing is removed while a pool object holds either file: both are
 // locked exclusively first, and every name is checked to still name the file
 // locked right before it goes.
-// Returns the paths removed, the spare first.
+// Returns the paths removed, in that order.
 // Throws: datatier::Error, and removes nothing, for errc::pool_in_use (a
 // pool object, in this or another process, holds the pool file or the
 // spare), errc::bad_magic (not a pool file, unless options.force),
@@ -34,7 +35,7 @@ struct RemoveOptions {
 // sync after the spare (or both files) went.
 // Crash: the spare goes before the pool file, so a crash leaves both files,
 // the pool file alone (an intact pool, whose next open makes a new spare) or
-// neither.
+// neither (the indexes, gone first, cost the next save a whole write).
 std::vector<std::filesystem::path> remove_pool(const std::filesystem::path& path,
                                                const RemoveOptions& options = {});
 

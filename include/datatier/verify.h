@@ -9,8 +9,10 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 #include <system_error>
 
+#include "datatier/block_index.h"
 #include "datatier/header.h"
 
 namespace datatier {
@@ -48,6 +50,11 @@ struct VerifyReport {
   std::optional<Header> header;
   // The checksum computed over header and data, when the checks got that far.
   std::optional<Checksum> computed_checksum;
+  // After errc::checksum_mismatch, when a valid block index lies beside the
+  // file (datatier/block_index.h): the data ranges whose blocks differ from
+  // what the index recorded, ascending. Empty otherwise. A range in the
+  // first block may be damage to the header.
+  std::vector<ByteRange> damaged;
 
   bool ok() const noexcept { return !error; }
 };

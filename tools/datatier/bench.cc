@@ -381,7 +381,11 @@ class Bench {
     for (Kind kind : kinds_) {
       KindResult result{kind, {}};
       const auto path = scratch_.file(fmt::format("{}.pool", kind_name(kind)));
-      if (kind == Kind::fbm) scratch_.track(FileBackedMemory::spare_path(path));
+      if (kind == Kind::fbm) {
+        scratch_.track(FileBackedMemory::spare_path(path));
+        scratch_.track(FileBackedMemory::index_path(path));
+        scratch_.track(FileBackedMemory::index_path(FileBackedMemory::spare_path(path)));
+      }
       for (unsigned r = 1; r <= options_.repeat; ++r) {
         auto step = [&](Phase p) {
           status_.show(fmt::format("datatier bench: {} {}/{}: {}", kind_name(kind), r,
