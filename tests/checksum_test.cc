@@ -2,7 +2,6 @@
 // parallel tree hash against the official single-threaded BLAKE3.
 #include "checksum.h"
 
-#include <blake3.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -11,21 +10,13 @@
 #include <utility>
 #include <vector>
 
+#include "official_blake3.h"
 #include "test_util.h"
 
 namespace datatier::detail {
 namespace {
 
-// The official BLAKE3 C implementation, one thread, one stream.
-Checksum official_blake3(std::span<const std::byte> header, std::span<const std::byte> data) {
-  blake3_hasher hasher;
-  blake3_hasher_init(&hasher);
-  blake3_hasher_update(&hasher, header.data(), header.size());
-  blake3_hasher_update(&hasher, data.data(), data.size());
-  Checksum out;
-  blake3_hasher_finalize(&hasher, reinterpret_cast<std::uint8_t*>(out.data()), out.size());
-  return out;
-}
+using testing::official_blake3;
 
 CoveredHeader sample_header(std::uint64_t seed) {
   CoveredHeader bytes;
