@@ -272,8 +272,13 @@ datatier_status new_handle(datatier_kind kind, const char* path, datatier_pool**
 // records the failure and returns false if one is wrong.
 bool file_arguments_ok(const char* function, const char* path, const datatier_options* options,
                        datatier_pool** out, datatier::FileOptions& file_options) noexcept {
-  if (out == nullptr || path == nullptr) {
-    fail_null(function, out == nullptr ? "out" : "path");
+  if (out == nullptr) {
+    fail_null(function, "out");
+    return false;
+  }
+  *out = nullptr;
+  if (path == nullptr) {
+    fail_null(function, "path");
     return false;
   }
   datatier_options resolved;
@@ -419,6 +424,7 @@ datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
 datatier_status datatier_memory_create_with_options(size_t size, const datatier_options* options,
                                                     datatier_pool** out) {
   if (out == nullptr) return fail_null(__func__, "out");
+  *out = nullptr;
   datatier_options resolved;
   if (!resolve_options(__func__, options, resolved)) return DATATIER_ERR_INVALID_ARGUMENT;
   return new_handle(DATATIER_KIND_MEMORY, nullptr, out, [&](datatier_pool& handle) {

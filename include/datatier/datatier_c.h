@@ -24,7 +24,8 @@
  * what was being done to which file and what was expected and found
  * (datatier_last_error_message()) and, for failures of a system call, the
  * errno value (datatier_last_errno()). No C++ exception ever crosses this
- * interface, and nothing here calls abort().
+ * interface, and nothing here calls abort(). A function that hands out a
+ * pool through `out` stores NULL there when it fails (unless `out` is NULL).
  *
  * Structs that may grow (options, reports) start with a `size_t size` that
  * the caller sets, through the *_init function or to sizeof the struct: the
