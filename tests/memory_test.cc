@@ -81,6 +81,32 @@ TEST(MemoryPlacement, ExplicitHugePagesWithoutFallbackFailCleanlyWhenNoneAreFree
   EXPECT_DATATIER_ERROR(Memory::create(kSize, options), std::errc::not_enough_memory);
 }
 
+// Free explicit 1 GiB huge pages; 0 where the kernel has no such pool.
+std::size_t free_1gib_pages() {
+  std::ifstream free_pages("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages");
+  std::size_t value = 0;
+  free_pages >> value;
+  return value;
+}
+
+TEST(MemoryPlacement, ExplicitOneGibPagesWithoutFallbackSayTheyAreNotAvailable) {
+  if (free_1gib_pages() > 0) {
+    GTEST_SKIP() << "this machine has a free 1 GiB huge page; the refusal cannot be provoked";
+  }
+  MemoryOptions options;
+  options.page_size = PageSize::huge_1gib;
+  options.fallback = false;
+  try {
+    Memory::create(kSize, options);
+    ADD_FAILURE() << "1 GiB huge pages were mapped with none free";
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    EXPECT_EQ(e.code(), std::errc::not_enough_memory) << what;
+    EXPECT_NE(what.find("1 GiB huge pages are not available"), std::string::npos) << what;
+    EXPECT_NE(what.find("hugepages-1048576kB/nr_hugepages"), std::string::npos) << what;
+  }
+}
+
 #if DATATIER_HAVE_LIBNUMA
 TEST(MemoryPlacement, NumaBindToAnExistingNode) {
   MemoryOptions options;
