@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 #include "bulk_io.h"
 #include "datatier/file_options.h"
@@ -185,6 +186,16 @@ std::string put_spare_in_place(const platform::Directory& dir, const std::string
 // pages, where the file size implies the data size and the header stays byte
 // for byte the reference implementation's; the size itself otherwise.
 std::uint64_t recorded_data_size(std::size_t data_size) noexcept;
+
+// Takes the exclusive lock a pool object holds its files by, or throws
+// errc::pool_in_use: `what` is the message, to which the processes holding
+// the file's lock are added where the kernel names them.
+void lock_or_throw(const platform::File& file, const std::string& what);
+
+// The processes that hold locks on `file`, as the kernel lists them, for an
+// errc::pool_in_use message: " (locked by process 1234)", " (locked by this
+// process, 1234)", " (locked by processes 12, 34)"; "" where it does not say.
+std::string lock_holders_text(const platform::File& file);
 
 // Throws datatier::Error (std::errc::bad_file_descriptor) for a call on a
 // moved-from pool that has no file to answer from.

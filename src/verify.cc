@@ -8,11 +8,12 @@
 
 #include "bulk_io.h"
 #include "checksum.h"
-#include "header_layout.h"
 #include "datatier/error.h"
+#include "header_layout.h"
 #include "platform/file.h"
 #include "platform/mapping.h"
 #include "pool_check.h"
+#include "pool_file.h"
 #include "tree_checksum.h"
 #include "verify_locked.h"
 
@@ -57,7 +58,8 @@ Checksum streamed_checksum(const platform::File& file, const detail::CoveredHead
       platform::Mapping::anonymous(static_cast<std::size_t>(window), PageSize::transparent);
   detail::WindowedTreeHash hash(header, length, window, options.threads);
   for (std::uint64_t at = 0; at < length; at += window) {
-    const auto bytes = buffer.bytes().first(static_cast<std::size_t>(std::min(window, length - at)));
+    const auto bytes =
+        buffer.bytes().first(static_cast<std::size_t>(std::min(window, length - at)));
     // The window's header bytes are the covered header's, not the file's.
     const std::uint64_t skip = at == 0 ? kHeaderSize : 0;
     detail::ReadProgress arrived;
@@ -93,8 +95,8 @@ VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions&
     report.file_size = file.size();
     report.error = errc::pool_in_use;
     report.message =
-        "a pool object, in this or another process, holds the file and may be saving it: "
-        "not checked";
+        "a pool object, in this or another process, holds the file and may be saving it" +
+        detail::lock_holders_text(file) + ": not checked";
     return report;
   }
   return detail::verify_locked(file, options);

@@ -207,6 +207,7 @@ static void test_file_errors(const file_kind* k) {
   CHECK_STATUS(k->open(path, size, 7, NULL, &holder), DATATIER_OK);
   CHECK_STATUS(k->open(path, size, 7, NULL, &pool), DATATIER_ERR_POOL_IN_USE);
   CHECK(pool == NULL);
+  CHECK(strstr(datatier_last_error_message(), "locked by this process") != NULL);
   /* Closed without a flush: the file keeps its in-use mark. */
   datatier_pool_close(holder);
   CHECK_STATUS(k->open(path, size, 7, NULL, &pool), DATATIER_ERR_UNCLEAN_SHUTDOWN);
