@@ -2,14 +2,13 @@
  * pool is fresh on the first start, warm on the next, and fresh again when
  * the configured size changes.
  *
- *   datapool_example [DIRECTORY]
+ *   datapool_example POOL_FILE
  *
- * Works in DIRECTORY (default: a new directory under $TMPDIR or /tmp) and
- * removes what it made. Exits 0 when everything went as expected. */
+ * Makes the pool file POOL_FILE (replacing what is there) and removes it at
+ * the end. Exits 0 when everything went as expected. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -49,21 +48,12 @@ static int start_cache(const char* path, size_t size) {
 }
 
 int main(int argc, char** argv) {
-  char dir[256];
-  int made_dir = 0;
-  if (argc > 1) {
-    snprintf(dir, sizeof dir, "%s", argv[1]);
-  } else {
-    const char* tmp = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/datapool_example_XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
-    if (mkdtemp(dir) == NULL) {
-      perror("datapool_example: mkdtemp");
-      return 1;
-    }
-    made_dir = 1;
+  if (argc != 2) {
+    fprintf(stderr, "usage: datapool_example POOL_FILE\n");
+    return 2;
   }
-  char path[300];
-  snprintf(path, sizeof path, "%s/cache.pool", dir);
+  const char* path = argv[1];
+  unlink(path); /* a first start: no pool file yet */
 
   int ok = start_cache(NULL, kSize) == 1;   /* anonymous: always fresh */
   ok = start_cache(path, kSize) == 1 && ok; /* first start: no file yet */
@@ -72,7 +62,6 @@ int main(int argc, char** argv) {
   ok = start_cache(path, 2 * kSize) == 1 && ok; /* resized: started afresh */
 
   unlink(path);
-  if (made_dir) rmdir(dir);
   printf("datapool_example: %s\n", ok ? "ok" : "FAILED");
   return ok ? 0 : 1;
 }

@@ -347,6 +347,21 @@ bool with_file_pool(const datatier_pool& pool, Call call) {
   return false;
 }
 
+// The body of the C entry point `function`, which reports what the `Pool`
+// behind `pool` says of itself (`describe`) in the caller's sized struct
+// `out`, whose first version ends at `minimum`.
+template <typename Pool, typename Struct, typename Describe>
+datatier_status describe_pool(const char* function, const datatier_pool* pool, Struct* out,
+                              std::size_t minimum, Describe describe) noexcept {
+  if (pool == nullptr) return fail_null(function, "pool");
+  if (out == nullptr) return fail_null(function, "out");
+  if (!size_ok(function, "out", *out, minimum)) return DATATIER_ERR_INVALID_ARGUMENT;
+  const auto* typed = dynamic_cast<const Pool*>(pool->pool.get());
+  if (typed == nullptr) return fail_kind(function, *pool);
+  write_sized(describe(*typed), *out);
+  return DATATIER_OK;
+}
+
 datatier_header to_c_header(const datatier::Header& header) noexcept {
   datatier_header out;
   std::memcpy(out.checksum, header.checksum.data(), sizeof out.checksum);
@@ -517,8 +532,8 @@ void* datatier_pool_user_area(datatier_pool* pool, size_t* size) {
 }
 
 datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header* out) {
-  if (pool == nullptr || out == nullptr)
-    return fail_null(__func__, pool == nullptr ? "pool" : "out");
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  if (out == nullptr) return fail_null(__func__, "out");
   bool file_pool = false;
   const datatier_status status = guarded(
       [&] { file_pool = with_file_pool(*pool, [&](auto& p) { *out = to_c_header(p.header()); }); });
@@ -527,37 +542,31 @@ datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header*
 }
 
 datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out) {
-  if (pool == nullptr || out == nullptr)
-    return fail_null(__func__, pool == nullptr ? "pool" : "out");
-  if (!size_ok(__func__, "out", *out, kPlacementMinSize)) return DATATIER_ERR_INVALID_ARGUMENT;
-  const auto* memory = dynamic_cast<const datatier::Memory*>(pool->pool.get());
-  if (memory == nullptr) return fail_kind(__func__, *pool);
-  const datatier::Placement placement = memory->placement();
-  datatier_placement full{};
-  full.page_size = static_cast<datatier_page_size>(placement.page_size);
-  full.page_bytes = placement.page_bytes;
-  full.numa = static_cast<datatier_numa_policy>(placement.numa);
-  full.numa_node = placement.numa_node;
-  full.locked = placement.locked;
-  full.threads = placement.threads;
-  write_sized(full, *out);
-  return DATATIER_OK;
+  return describe_pool<datatier::Memory>(
+      __func__, pool, out, kPlacementMinSize, [](const datatier::Memory& memory) {
+        const datatier::Placement placement = memory.placement();
+        datatier_placement full{};
+        full.page_size = static_cast<datatier_page_size>(placement.page_size);
+        full.page_bytes = placement.page_bytes;
+        full.numa = static_cast<datatier_numa_policy>(placement.numa);
+        full.numa_node = placement.numa_node;
+        full.locked = placement.locked;
+        full.threads = placement.threads;
+        return full;
+      });
 }
 
 datatier_status datatier_pool_recovery(const datatier_pool* pool, datatier_recovery* out) {
-  if (pool == nullptr || out == nullptr)
-    return fail_null(__func__, pool == nullptr ? "pool" : "out");
-  if (!size_ok(__func__, "out", *out, kRecoveryMinSize)) return DATATIER_ERR_INVALID_ARGUMENT;
-  const auto* fbm = dynamic_cast<const datatier::FileBackedMemory*>(pool->pool.get());
-  if (fbm == nullptr) return fail_kind(__func__, *pool);
-  const datatier::Recovery& recovery = fbm->recovery();
-  datatier_recovery full{};
-  full.used_previous = recovery.used_previous;
-  full.reason = recovery.reason ? status_of(recovery.reason) : DATATIER_OK;
-  full.message = recovery.message.c_str();
-  full.set_aside = recovery.set_aside.c_str();
-  write_sized(full, *out);
-  return DATATIER_OK;
+  return describe_pool<datatier::FileBackedMemory>(
+      __func__, pool, out, kRecoveryMinSize, [](const datatier::FileBackedMemory& fbm) {
+        const datatier::Recovery& recovery = fbm.recovery();
+        datatier_recovery full{};
+        full.used_previous = recovery.used_previous;
+        full.reason = recovery.reason ? status_of(recovery.reason) : DATATIER_OK;
+        full.message = recovery.message.c_str();
+        full.set_aside = recovery.set_aside.c_str();
+        return full;
+      });
 }
 
 datatier_status datatier_pool_flush(datatier_pool* pool) {
@@ -585,8 +594,8 @@ void datatier_verify_options_init(datatier_verify_options* options) {
 
 datatier_status datatier_verify_file(const char* path, const datatier_verify_options* options,
                                      datatier_verify_report* out) {
-  if (path == nullptr || out == nullptr)
-    return fail_null(__func__, path == nullptr ? "path" : "out");
+  if (path == nullptr) return fail_null(__func__, "path");
+  if (out == nullptr) return fail_null(__func__, "out");
   if (!size_ok(__func__, "out", *out, kVerifyReportMinSize)) return DATATIER_ERR_INVALID_ARGUMENT;
   datatier_verify_options resolved;
   datatier_verify_options_init(&resolved);

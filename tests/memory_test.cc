@@ -26,6 +26,19 @@ std::size_t free_huge_pages() {
   return 0;
 }
 
+// The message of the datatier::Error that Memory::create(kSize, options)
+// throws, whose code must be `expected`; "" and a failure if it does not throw.
+std::string create_error(const MemoryOptions& options, std::errc expected) {
+  try {
+    Memory::create(kSize, options);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), expected) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "Memory::create did not throw";
+  return "";
+}
+
 void expect_usable(Memory& pool, std::size_t size) {
   ASSERT_EQ(pool.size(), size);
   for (std::byte b : pool.data()) ASSERT_EQ(b, std::byte{0});
@@ -96,15 +109,9 @@ TEST(MemoryPlacement, ExplicitOneGibPagesWithoutFallbackSayTheyAreNotAvailable) 
   MemoryOptions options;
   options.page_size = PageSize::huge_1gib;
   options.fallback = false;
-  try {
-    Memory::create(kSize, options);
-    ADD_FAILURE() << "1 GiB huge pages were mapped with none free";
-  } catch (const Error& e) {
-    const std::string what = e.what();
-    EXPECT_EQ(e.code(), std::errc::not_enough_memory) << what;
-    EXPECT_NE(what.find("1 GiB huge pages are not available"), std::string::npos) << what;
-    EXPECT_NE(what.find("hugepages-1048576kB/nr_hugepages"), std::string::npos) << what;
-  }
+  const std::string what = create_error(options, std::errc::not_enough_memory);
+  EXPECT_NE(what.find("1 GiB huge pages are not available"), std::string::npos) << what;
+  EXPECT_NE(what.find("hugepages-1048576kB/nr_hugepages"), std::string::npos) << what;
 }
 
 #if DATATIER_HAVE_LIBNUMA
@@ -137,15 +144,9 @@ TEST(MemoryPlacement, NumaPoliciesFailClearlyWithoutLibnuma) {
   for (const NumaPolicy policy : {NumaPolicy::bind, NumaPolicy::interleave}) {
     MemoryOptions options;
     options.numa = policy;
-    try {
-      Memory::create(kSize, options);
-      ADD_FAILURE() << "a build without libnuma accepted a NUMA policy";
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      EXPECT_EQ(e.code(), std::errc::function_not_supported) << what;
-      EXPECT_NE(what.find("NUMA"), std::string::npos) << what;
-      EXPECT_NE(what.find("without libnuma"), std::string::npos) << what;
-    }
+    const std::string what = create_error(options, std::errc::function_not_supported);
+    EXPECT_NE(what.find("NUMA"), std::string::npos) << what;
+    EXPECT_NE(what.find("without libnuma"), std::string::npos) << what;
   }
 }
 #endif

@@ -96,15 +96,21 @@ static const file_kind kFileKinds[] = {
      datatier_file_backed_memory_open},
 };
 
+/* Fills `pool` from `seed` and shuts it down (closes it all the same if
+ * that fails); whether the shutdown succeeded. */
+static int fill_and_shut_down(datatier_pool* pool, unsigned seed) {
+  fill(datatier_pool_data(pool), datatier_pool_size(pool), seed);
+  const datatier_status s = datatier_pool_shutdown(pool);
+  if (s != DATATIER_OK) datatier_pool_close(pool);
+  return s == DATATIER_OK;
+}
+
 /* Creates `path` holding `size` bytes from `seed`, flushed and closed. */
 static int make_saved_pool(const file_kind* k, const char* path, size_t size, uint64_t user_version,
                            unsigned seed) {
   datatier_pool* pool = NULL;
   if (k->create(path, size, user_version, NULL, &pool) != DATATIER_OK) return 0;
-  fill(datatier_pool_data(pool), size, seed);
-  const datatier_status s = datatier_pool_shutdown(pool);
-  if (s != DATATIER_OK) datatier_pool_close(pool);
-  return s == DATATIER_OK;
+  return fill_and_shut_down(pool, seed);
 }
 
 static void test_memory_round_trip(void) {
@@ -717,10 +723,7 @@ static int make_two_snapshots(const char* path, size_t size, unsigned seed1, uns
   if (!make_saved_pool(&kFileKinds[1], path, size, 1, seed1)) return 0;
   datatier_pool* pool = NULL;
   if (datatier_file_backed_memory_open(path, size, 1, NULL, &pool) != DATATIER_OK) return 0;
-  fill(datatier_pool_data(pool), size, seed2);
-  const datatier_status s = datatier_pool_shutdown(pool);
-  if (s != DATATIER_OK) datatier_pool_close(pool);
-  return s == DATATIER_OK;
+  return fill_and_shut_down(pool, seed2);
 }
 
 static void test_restore_previous(void) {
