@@ -525,8 +525,9 @@ const char* datatier_pool_path(const datatier_pool* pool) {
 
 void* datatier_pool_user_area(datatier_pool* pool, size_t* size) {
   std::span<std::byte> area;
-  if (pool != nullptr)
+  if (pool != nullptr) {
     with_file_pool(*pool, [&](auto& file_pool) { area = file_pool.user_area(); });
+  }
   if (size != nullptr) *size = area.size();
   return area.empty() ? nullptr : area.data();
 }
