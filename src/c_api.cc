@@ -2,7 +2,9 @@
 // with every exception turned into a datatier_status at the boundary.
 #include "datatier/datatier_c.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstddef>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -17,7 +19,11 @@
 #include "datatier/file_backed_memory.h"
 #include "datatier/file_options.h"
 #include "datatier/memory.h"
+#include "datatier/memory_options.h"
 #include "datatier/mmap_file.h"
+#include "datatier/opened.h"
+#include "datatier/remove.h"
+#include "datatier/verify.h"
 
 #ifndef DATATIER_VERSION_STRING
 #define DATATIER_VERSION_STRING "unknown"
@@ -27,7 +33,23 @@ struct datatier_pool {
   datatier_kind kind;
   std::unique_ptr<datatier::Datapool> pool;
   std::string path;  // "" for memory
+  datatier_open_outcome outcome = DATATIER_OUTCOME_CREATED;
+  datatier_status reason = DATATIER_OK;  // why the file was recreated
 };
+
+// The C enums carry the values of the C++ ones, so that a cast converts.
+static_assert(static_cast<int>(datatier::PageSize::transparent) == DATATIER_PAGE_SIZE_TRANSPARENT);
+static_assert(static_cast<int>(datatier::PageSize::small) == DATATIER_PAGE_SIZE_SMALL);
+static_assert(static_cast<int>(datatier::PageSize::huge_2mib) == DATATIER_PAGE_SIZE_HUGE_2MIB);
+static_assert(static_cast<int>(datatier::PageSize::huge_1gib) == DATATIER_PAGE_SIZE_HUGE_1GIB);
+static_assert(static_cast<int>(datatier::NumaPolicy::local) == DATATIER_NUMA_LOCAL);
+static_assert(static_cast<int>(datatier::NumaPolicy::bind) == DATATIER_NUMA_BIND);
+static_assert(static_cast<int>(datatier::NumaPolicy::interleave) == DATATIER_NUMA_INTERLEAVE);
+static_assert(static_cast<int>(datatier::Outcome::opened) == DATATIER_OUTCOME_OPENED);
+static_assert(static_cast<int>(datatier::Outcome::created) == DATATIER_OUTCOME_CREATED);
+static_assert(static_cast<int>(datatier::Outcome::recreated) == DATATIER_OUTCOME_RECREATED);
+static_assert(DATATIER_USER_AREA_SIZE == datatier::kUserAreaSize);
+static_assert(DATATIER_OPTION_IN_USE == datatier::kOptionInUse);
 
 namespace {
 
@@ -48,6 +70,22 @@ datatier_status fail(datatier_status status, const char* text, int error_number)
   set_message(text);
   last_errno = error_number;
   return status;
+}
+
+// Records that `function` was called with `argument` NULL.
+datatier_status fail_null(const char* function, const char* argument) noexcept {
+  std::snprintf(last_message, kMessageCapacity, "%s: %s is NULL", function, argument);
+  last_errno = 0;
+  return DATATIER_ERR_INVALID_ARGUMENT;
+}
+
+// Records that `function` does not apply to `pool`'s kind.
+datatier_status fail_kind(const char* function, const datatier_pool& pool) noexcept {
+  static constexpr const char* kKindNames[] = {"a memory pool", "an mmap file pool",
+                                               "a file-backed memory pool"};
+  std::snprintf(last_message, kMessageCapacity, "%s: not for %s", function, kKindNames[pool.kind]);
+  last_errno = 0;
+  return DATATIER_ERR_WRONG_KIND;
 }
 
 datatier_status from_errc(datatier::errc e) noexcept {
@@ -87,20 +125,26 @@ datatier_status from_errno(int e) noexcept {
   }
 }
 
+bool is_errno(const std::error_code& code) noexcept {
+  return code.category() == std::system_category() || code.category() == std::generic_category();
+}
+
+// The status of an error code the library threw or reported.
+datatier_status status_of(const std::error_code& code) noexcept {
+  if (code.category() == datatier::error_category()) {
+    return from_errc(static_cast<datatier::errc>(code.value()));
+  }
+  if (is_errno(code)) return from_errno(code.value());
+  return DATATIER_ERR_INTERNAL;
+}
+
 // Maps the exception being handled to a status and records its message.
 // Call only from inside a catch block.
 datatier_status fail_from_current_exception() noexcept {
   try {
     throw;
   } catch (const std::system_error& e) {
-    const std::error_code& code = e.code();
-    if (code.category() == datatier::error_category()) {
-      return fail(from_errc(static_cast<datatier::errc>(code.value())), e.what(), 0);
-    }
-    if (code.category() == std::system_category() || code.category() == std::generic_category()) {
-      return fail(from_errno(code.value()), e.what(), code.value());
-    }
-    return fail(DATATIER_ERR_INTERNAL, e.what(), 0);
+    return fail(status_of(e.code()), e.what(), is_errno(e.code()) ? e.code().value() : 0);
   } catch (const std::bad_alloc&) {
     return fail(DATATIER_ERR_OUT_OF_MEMORY, "out of memory", ENOMEM);
   } catch (const std::exception& e) {
@@ -110,32 +154,137 @@ datatier_status fail_from_current_exception() noexcept {
   }
 }
 
-datatier::FileOptions to_file_options(const datatier_options* options) {
-  datatier::FileOptions result;
-  if (options != nullptr) {
-    result.create_mode =
-        static_cast<std::filesystem::perms>(options->create_mode) & std::filesystem::perms::mask;
-    result.accept_unclean = options->accept_unclean;
-  }
-  return result;
-}
-
-// Hands the caller, through *out, a new handle of `kind` for the pool that
-// `make()` returns; `path` is the pool file's, or nullptr for memory.
-template <typename Make>
-datatier_status new_handle(datatier_kind kind, const char* path, datatier_pool** out,
-                           Make make) noexcept {
-  *out = nullptr;
+// Runs `call`, which may throw; returns DATATIER_OK or the status of what it
+// threw, with its message recorded.
+template <typename Call>
+datatier_status guarded(Call call) noexcept {
   try {
-    auto handle = std::make_unique<datatier_pool>();
-    handle->kind = kind;
-    if (path != nullptr) handle->path = path;
-    handle->pool = make();
-    *out = handle.release();
+    call();
     return DATATIER_OK;
   } catch (...) {
     return fail_from_current_exception();
   }
+}
+
+// Whether the caller's struct `s`, whose first version ends at `minimum`,
+// says it is at least that long; records the failure if not. `name` is the
+// argument's name in `function`.
+template <typename Struct>
+bool size_ok(const char* function, const char* name, const Struct& s,
+             std::size_t minimum) noexcept {
+  if (s.size >= minimum) return true;
+  std::snprintf(last_message, kMessageCapacity,
+                "%s: %s->size is %zu, less than the %zu bytes of the struct's first version "
+                "(set it with the struct's _init function or to sizeof the struct)",
+                function, name, s.size, minimum);
+  last_errno = 0;
+  return false;
+}
+
+// The end of the first version of each output struct that carries its size.
+constexpr std::size_t kPlacementMinSize =
+    offsetof(datatier_placement, threads) + sizeof(datatier_placement::threads);
+constexpr std::size_t kRecoveryMinSize =
+    offsetof(datatier_recovery, set_aside) + sizeof(datatier_recovery::set_aside);
+constexpr std::size_t kVerifyReportMinSize = offsetof(datatier_verify_report, computed_checksum) +
+                                             sizeof(datatier_verify_report::computed_checksum);
+
+// The caller's `in` as this library's struct: the bytes within in.size
+// copied over `defaults`, which keeps the fields beyond. Each version's
+// fields start at or beyond the previous version's end (see
+// datatier_options), so the copied prefix holds whole fields only.
+template <typename Struct>
+Struct read_sized(const Struct& in, Struct defaults) noexcept {
+  std::memcpy(&defaults, &in, std::min(in.size, sizeof(Struct)));
+  defaults.size = sizeof(Struct);
+  return defaults;
+}
+
+// Writes the fields of `full` that lie within out.size into `out`;
+// out.size stays as the caller set it.
+template <typename Struct>
+void write_sized(Struct full, Struct& out) noexcept {
+  full.size = out.size;
+  std::memcpy(&out, &full, std::min(out.size, sizeof(Struct)));
+}
+
+// Reads the caller's options (NULL: the defaults) into `resolved`; records
+// the failure and returns false when their size or an enum is out of range.
+bool resolve_options(const char* function, const datatier_options* options,
+                     datatier_options& resolved) noexcept {
+  datatier_options_init(&resolved);
+  if (options == nullptr) return true;
+  if (!size_ok(function, "options", *options, DATATIER_OPTIONS_MIN_SIZE)) return false;
+  resolved = read_sized(*options, resolved);
+  const bool page_size_known = resolved.page_size >= DATATIER_PAGE_SIZE_TRANSPARENT &&
+                               resolved.page_size <= DATATIER_PAGE_SIZE_HUGE_1GIB;
+  const bool numa_known =
+      resolved.numa >= DATATIER_NUMA_LOCAL && resolved.numa <= DATATIER_NUMA_INTERLEAVE;
+  if (page_size_known && numa_known) return true;
+  std::snprintf(
+      last_message, kMessageCapacity, "%s: options->%s is %d, not a %s", function,
+      page_size_known ? "numa" : "page_size",
+      page_size_known ? static_cast<int>(resolved.numa) : static_cast<int>(resolved.page_size),
+      page_size_known ? "datatier_numa_policy" : "datatier_page_size");
+  last_errno = 0;
+  return false;
+}
+
+datatier::MemoryOptions to_memory_options(const datatier_options& options) noexcept {
+  datatier::MemoryOptions result;
+  result.page_size = static_cast<datatier::PageSize>(options.page_size);
+  result.fallback = options.page_size_fallback;
+  result.numa = static_cast<datatier::NumaPolicy>(options.numa);
+  result.numa_node = options.numa_node;
+  result.lock = options.lock_memory;
+  result.threads = options.memory_threads != 0 ? options.memory_threads : options.threads;
+  return result;
+}
+
+datatier::FileOptions to_file_options(const datatier_options& options) noexcept {
+  datatier::FileOptions result;
+  result.create_mode =
+      static_cast<std::filesystem::perms>(options.create_mode) & std::filesystem::perms::mask;
+  result.accept_unclean = options.accept_unclean;
+  result.threads = options.threads;
+  result.direct_io = options.direct_io;
+  result.fallback_to_previous = options.fallback_to_previous;
+  result.memory = to_memory_options(options);
+  return result;
+}
+
+// Hands the caller, through *out, a new handle of `kind` whose pool `fill`
+// makes; `path` is the pool file's, or nullptr for memory.
+template <typename Fill>
+datatier_status new_handle(datatier_kind kind, const char* path, datatier_pool** out,
+                           Fill fill) noexcept {
+  *out = nullptr;
+  return guarded([&] {
+    auto handle = std::make_unique<datatier_pool>();
+    handle->kind = kind;
+    if (path != nullptr) handle->path = path;
+    fill(*handle);
+    *out = handle.release();
+  });
+}
+
+// Checks the arguments every file pool call takes and resolves its options;
+// records the failure and returns false if one is wrong.
+bool file_arguments_ok(const char* function, const char* path, const datatier_options* options,
+                       datatier_pool** out, datatier::FileOptions& file_options) noexcept {
+  if (out == nullptr) {
+    fail_null(function, "out");
+    return false;
+  }
+  *out = nullptr;
+  if (path == nullptr) {
+    fail_null(function, "path");
+    return false;
+  }
+  datatier_options resolved;
+  if (!resolve_options(function, options, resolved)) return false;
+  file_options = to_file_options(resolved);
+  return true;
 }
 
 // The signature of MmapFile's and FileBackedMemory's create() and open().
@@ -144,20 +293,121 @@ using FilePoolFactory = Pool (*)(const std::filesystem::path&, std::size_t, std:
                                  const datatier::FileOptions&);
 
 // The body of the C entry point `function`, which makes a file pool of `kind`
-// with `make` (Pool::create or Pool::open).
+// with `make` (Pool::create or Pool::open, whose outcome is `outcome`).
 template <typename Pool>
 datatier_status make_file_pool(datatier_kind kind, const char* function, FilePoolFactory<Pool> make,
-                               const char* path, std::size_t data_size, std::uint64_t user_version,
+                               datatier_open_outcome outcome, const char* path,
+                               std::size_t data_size, std::uint64_t user_version,
                                const datatier_options* options, datatier_pool** out) noexcept {
-  if (out == nullptr || path == nullptr) {
-    std::snprintf(last_message, kMessageCapacity, "%s: %s is NULL", function,
-                  out == nullptr ? "out" : "path");
-    last_errno = 0;
+  datatier::FileOptions file_options;
+  if (!file_arguments_ok(function, path, options, out, file_options)) {
     return DATATIER_ERR_INVALID_ARGUMENT;
   }
-  return new_handle(kind, path, out, [&] {
-    return std::make_unique<Pool>(make(path, data_size, user_version, to_file_options(options)));
+  return new_handle(kind, path, out, [&](datatier_pool& handle) {
+    handle.pool = std::make_unique<Pool>(make(path, data_size, user_version, file_options));
+    handle.outcome = outcome;
   });
+}
+
+// The body of the C entry point `function`: Pool::open_or_create.
+template <typename Pool>
+datatier_status open_or_create_file_pool(datatier_kind kind, const char* function, const char* path,
+                                         std::size_t data_size, std::uint64_t user_version,
+                                         const datatier_options* options, datatier_pool** out,
+                                         int* fresh) noexcept {
+  datatier::FileOptions file_options;
+  if (!file_arguments_ok(function, path, options, out, file_options)) {
+    return DATATIER_ERR_INVALID_ARGUMENT;
+  }
+  const datatier_status status = new_handle(kind, path, out, [&](datatier_pool& handle) {
+    datatier::Opened<Pool> opened =
+        Pool::open_or_create(path, data_size, user_version, file_options);
+    handle.pool = std::make_unique<Pool>(std::move(opened.pool));
+    handle.outcome = static_cast<datatier_open_outcome>(opened.outcome);
+    handle.reason = opened.reason ? status_of(opened.reason) : DATATIER_OK;
+  });
+  if (status == DATATIER_OK && fresh != nullptr) {
+    *fresh = (*out)->outcome == DATATIER_OUTCOME_OPENED ? 0 : 1;
+  }
+  return status;
+}
+
+// Calls `call` with `pool`'s MmapFile or FileBackedMemory and returns true,
+// or returns false for a memory pool.
+template <typename Call>
+bool with_file_pool(const datatier_pool& pool, Call call) {
+  if (auto* mmap = dynamic_cast<datatier::MmapFile*>(pool.pool.get())) {
+    call(*mmap);
+    return true;
+  }
+  if (auto* fbm = dynamic_cast<datatier::FileBackedMemory*>(pool.pool.get())) {
+    call(*fbm);
+    return true;
+  }
+  return false;
+}
+
+// The body of the C entry point `function`, which reports what the `Pool`
+// behind `pool` says of itself (`describe`) in the caller's sized struct
+// `out`, whose first version ends at `minimum`.
+template <typename Pool, typename Struct, typename Describe>
+datatier_status describe_pool(const char* function, const datatier_pool* pool, Struct* out,
+                              std::size_t minimum, Describe describe) noexcept {
+  if (pool == nullptr) return fail_null(function, "pool");
+  if (out == nullptr) return fail_null(function, "out");
+  if (!size_ok(function, "out", *out, minimum)) return DATATIER_ERR_INVALID_ARGUMENT;
+  const auto* typed = dynamic_cast<const Pool*>(pool->pool.get());
+  if (typed == nullptr) return fail_kind(function, *pool);
+  write_sized(describe(*typed), *out);
+  return DATATIER_OK;
+}
+
+datatier_header to_c_header(const datatier::Header& header) noexcept {
+  datatier_header out;
+  std::memcpy(out.checksum, header.checksum.data(), sizeof out.checksum);
+  std::memcpy(out.magic, header.magic.data(), sizeof out.magic);
+  out.version = header.version;
+  out.time_monotonic_s = header.time_monotonic_s;
+  out.time_unix_s = header.time_unix_s;
+  out.time_monotonic_ns = header.time_monotonic_ns;
+  out.time_unix_ns = header.time_unix_ns;
+  out.user_version = header.user_version;
+  out.options = header.options;
+  out.data_size = header.data_size;
+  std::memcpy(out.user_area, header.user_area.data(), sizeof out.user_area);
+  return out;
+}
+
+datatier_verify_report to_c_report(const datatier::VerifyReport& report) noexcept {
+  datatier_verify_report out{};
+  out.status = report.ok() ? DATATIER_OK : status_of(report.error);
+  const std::size_t n = std::min(report.message.size(), sizeof out.message - 1);
+  std::memcpy(out.message, report.message.data(), n);
+  out.file_size = report.file_size;
+  out.data_size = report.data_size;
+  out.has_header = report.header.has_value();
+  if (report.header) out.header = to_c_header(*report.header);
+  out.has_computed_checksum = report.computed_checksum.has_value();
+  if (report.computed_checksum) {
+    std::memcpy(out.computed_checksum, report.computed_checksum->data(),
+                sizeof out.computed_checksum);
+  }
+  return out;
+}
+
+datatier::VerifyOptions to_verify_options(const datatier_verify_options& options) {
+  datatier::VerifyOptions result;
+  if (options.check_data_size) result.data_size = options.data_size;
+  if (options.check_user_version) result.user_version = options.user_version;
+  result.accept_unclean = options.accept_unclean;
+  result.threads = options.threads;
+  if (options.progress != nullptr) {
+    result.progress = [progress = options.progress, context = options.progress_context](
+                          std::uint64_t done, std::uint64_t total) {
+      progress(done, total, context);
+    };
+  }
+  return result;
 }
 
 }  // namespace
@@ -166,29 +416,48 @@ extern "C" {
 
 void datatier_options_init(datatier_options* options) {
   if (options == nullptr) return;
+  *options = datatier_options{};
+  options->size = sizeof(datatier_options);
   options->create_mode = 0600;
   options->accept_unclean = false;
+  options->direct_io = true;
+  options->fallback_to_previous = false;
+  options->threads = 0;
+  options->page_size = DATATIER_PAGE_SIZE_TRANSPARENT;
+  options->page_size_fallback = true;
+  options->lock_memory = false;
+  options->numa = DATATIER_NUMA_LOCAL;
+  options->numa_node = 0;
+  options->memory_threads = 0;
 }
 
 datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
-  if (out == nullptr) {
-    return fail(DATATIER_ERR_INVALID_ARGUMENT, "datatier_memory_create: out is NULL", 0);
-  }
-  return new_handle(DATATIER_KIND_MEMORY, nullptr, out, [&] {
-    return std::make_unique<datatier::Memory>(datatier::Memory::create(size));
+  if (out == nullptr) return fail_null(__func__, "out");
+  return datatier_memory_create_with_options(size, nullptr, out);
+}
+
+datatier_status datatier_memory_create_with_options(size_t size, const datatier_options* options,
+                                                    datatier_pool** out) {
+  if (out == nullptr) return fail_null(__func__, "out");
+  *out = nullptr;
+  datatier_options resolved;
+  if (!resolve_options(__func__, options, resolved)) return DATATIER_ERR_INVALID_ARGUMENT;
+  return new_handle(DATATIER_KIND_MEMORY, nullptr, out, [&](datatier_pool& handle) {
+    handle.pool = std::make_unique<datatier::Memory>(
+        datatier::Memory::create(size, to_memory_options(resolved)));
   });
 }
 
 datatier_status datatier_mmap_file_create(const char* path, size_t data_size, uint64_t user_version,
                                           const datatier_options* options, datatier_pool** out) {
-  return make_file_pool(DATATIER_KIND_MMAP_FILE, __func__, &datatier::MmapFile::create, path,
-                        data_size, user_version, options, out);
+  return make_file_pool(DATATIER_KIND_MMAP_FILE, __func__, &datatier::MmapFile::create,
+                        DATATIER_OUTCOME_CREATED, path, data_size, user_version, options, out);
 }
 
 datatier_status datatier_mmap_file_open(const char* path, size_t data_size, uint64_t user_version,
                                         const datatier_options* options, datatier_pool** out) {
-  return make_file_pool(DATATIER_KIND_MMAP_FILE, __func__, &datatier::MmapFile::open, path,
-                        data_size, user_version, options, out);
+  return make_file_pool(DATATIER_KIND_MMAP_FILE, __func__, &datatier::MmapFile::open,
+                        DATATIER_OUTCOME_OPENED, path, data_size, user_version, options, out);
 }
 
 datatier_status datatier_file_backed_memory_create(const char* path, size_t data_size,
@@ -196,8 +465,8 @@ datatier_status datatier_file_backed_memory_create(const char* path, size_t data
                                                    const datatier_options* options,
                                                    datatier_pool** out) {
   return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, __func__,
-                        &datatier::FileBackedMemory::create, path, data_size, user_version, options,
-                        out);
+                        &datatier::FileBackedMemory::create, DATATIER_OUTCOME_CREATED, path,
+                        data_size, user_version, options, out);
 }
 
 datatier_status datatier_file_backed_memory_open(const char* path, size_t data_size,
@@ -205,8 +474,35 @@ datatier_status datatier_file_backed_memory_open(const char* path, size_t data_s
                                                  const datatier_options* options,
                                                  datatier_pool** out) {
   return make_file_pool(DATATIER_KIND_FILE_BACKED_MEMORY, __func__,
-                        &datatier::FileBackedMemory::open, path, data_size, user_version, options,
-                        out);
+                        &datatier::FileBackedMemory::open, DATATIER_OUTCOME_OPENED, path, data_size,
+                        user_version, options, out);
+}
+
+datatier_status datatier_mmap_file_open_or_create(const char* path, size_t data_size,
+                                                  uint64_t user_version,
+                                                  const datatier_options* options,
+                                                  datatier_pool** out, int* fresh) {
+  return open_or_create_file_pool<datatier::MmapFile>(DATATIER_KIND_MMAP_FILE, __func__, path,
+                                                      data_size, user_version, options, out, fresh);
+}
+
+datatier_status datatier_file_backed_memory_open_or_create(const char* path, size_t data_size,
+                                                           uint64_t user_version,
+                                                           const datatier_options* options,
+                                                           datatier_pool** out, int* fresh) {
+  return open_or_create_file_pool<datatier::FileBackedMemory>(DATATIER_KIND_FILE_BACKED_MEMORY,
+                                                              __func__, path, data_size,
+                                                              user_version, options, out, fresh);
+}
+
+datatier_status datatier_pool_outcome(const datatier_pool* pool, datatier_open_outcome* outcome,
+                                      datatier_status* reason) {
+  if (pool == nullptr || outcome == nullptr) {
+    return fail_null(__func__, pool == nullptr ? "pool" : "outcome");
+  }
+  *outcome = pool->outcome;
+  if (reason != nullptr) *reason = pool->reason;
+  return DATATIER_OK;
 }
 
 void* datatier_pool_data(datatier_pool* pool) {
@@ -227,34 +523,104 @@ const char* datatier_pool_path(const datatier_pool* pool) {
   return pool->path.c_str();
 }
 
+void* datatier_pool_user_area(datatier_pool* pool, size_t* size) {
+  std::span<std::byte> area;
+  if (pool != nullptr) {
+    with_file_pool(*pool, [&](auto& file_pool) { area = file_pool.user_area(); });
+  }
+  if (size != nullptr) *size = area.size();
+  return area.empty() ? nullptr : area.data();
+}
+
+datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header* out) {
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  if (out == nullptr) return fail_null(__func__, "out");
+  bool file_pool = false;
+  const datatier_status status = guarded(
+      [&] { file_pool = with_file_pool(*pool, [&](auto& p) { *out = to_c_header(p.header()); }); });
+  if (status == DATATIER_OK && !file_pool) return fail_kind(__func__, *pool);
+  return status;
+}
+
+datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out) {
+  return describe_pool<datatier::Memory>(
+      __func__, pool, out, kPlacementMinSize, [](const datatier::Memory& memory) {
+        const datatier::Placement placement = memory.placement();
+        datatier_placement full{};
+        full.page_size = static_cast<datatier_page_size>(placement.page_size);
+        full.page_bytes = placement.page_bytes;
+        full.numa = static_cast<datatier_numa_policy>(placement.numa);
+        full.numa_node = placement.numa_node;
+        full.locked = placement.locked;
+        full.threads = placement.threads;
+        return full;
+      });
+}
+
+datatier_status datatier_pool_recovery(const datatier_pool* pool, datatier_recovery* out) {
+  return describe_pool<datatier::FileBackedMemory>(
+      __func__, pool, out, kRecoveryMinSize, [](const datatier::FileBackedMemory& fbm) {
+        const datatier::Recovery& recovery = fbm.recovery();
+        datatier_recovery full{};
+        full.used_previous = recovery.used_previous;
+        full.reason = recovery.reason ? status_of(recovery.reason) : DATATIER_OK;
+        full.message = recovery.message.c_str();
+        full.set_aside = recovery.set_aside.c_str();
+        return full;
+      });
+}
+
 datatier_status datatier_pool_flush(datatier_pool* pool) {
-  if (pool == nullptr) {
-    return fail(DATATIER_ERR_INVALID_ARGUMENT, "datatier_pool_flush: pool is NULL", 0);
-  }
-  try {
-    pool->pool->flush();
-    return DATATIER_OK;
-  } catch (...) {
-    return fail_from_current_exception();
-  }
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  return guarded([&] { pool->pool->flush(); });
 }
 
 datatier_status datatier_pool_shutdown(datatier_pool* pool) {
-  if (pool == nullptr) {
-    return fail(DATATIER_ERR_INVALID_ARGUMENT, "datatier_pool_shutdown: pool is NULL", 0);
-  }
-  try {
-    pool->pool->close();
-  } catch (...) {
-    return fail_from_current_exception();
-  }
-  delete pool;
-  return DATATIER_OK;
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  const datatier_status status = guarded([&] { pool->pool->close(); });
+  if (status == DATATIER_OK) delete pool;
+  return status;
 }
 
 void datatier_pool_close(datatier_pool* pool) {
   // The pools' destructors are noexcept and never throw.
   delete pool;
+}
+
+void datatier_verify_options_init(datatier_verify_options* options) {
+  if (options == nullptr) return;
+  *options = datatier_verify_options{};
+  options->size = sizeof(datatier_verify_options);
+}
+
+datatier_status datatier_verify_file(const char* path, const datatier_verify_options* options,
+                                     datatier_verify_report* out) {
+  if (path == nullptr) return fail_null(__func__, "path");
+  if (out == nullptr) return fail_null(__func__, "out");
+  if (!size_ok(__func__, "out", *out, kVerifyReportMinSize)) return DATATIER_ERR_INVALID_ARGUMENT;
+  datatier_verify_options resolved;
+  datatier_verify_options_init(&resolved);
+  if (options != nullptr) {
+    if (!size_ok(__func__, "options", *options, DATATIER_VERIFY_OPTIONS_MIN_SIZE)) {
+      return DATATIER_ERR_INVALID_ARGUMENT;
+    }
+    resolved = read_sized(*options, resolved);
+  }
+  return guarded([&] {
+    write_sized(to_c_report(datatier::verify_file(path, to_verify_options(resolved))), *out);
+  });
+}
+
+datatier_status datatier_remove_pool(const char* path, int force) {
+  if (path == nullptr) return fail_null(__func__, "path");
+  datatier::RemoveOptions options;
+  options.force = force != 0;
+  return guarded([&] { datatier::remove_pool(path, options); });
+}
+
+datatier_status datatier_restore_previous(const char* path) {
+  if (path == nullptr) return fail_null(__func__, "path");
+  return guarded([&] { datatier::restore_previous(path); });
 }
 
 const char* datatier_strerror(datatier_status status) {
@@ -289,6 +655,8 @@ const char* datatier_strerror(datatier_status status) {
       return "internal error";
     case DATATIER_ERR_FILE_REPLACED:
       return "pool file replaced by another program";
+    case DATATIER_ERR_WRONG_KIND:
+      return "not for this kind of pool";
   }
   return "unknown datatier status";
 }

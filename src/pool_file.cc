@@ -10,18 +10,15 @@
 #include "datatier/error.h"
 #include "header_layout.h"
 #include "platform/clock.h"
+#include "platform/proc_locks.h"
 #include "platform/process.h"
 #include "platform/system_error.h"
 
 namespace datatier::detail {
 namespace {
 
-void lock_or_throw(const platform::File& file) {
-  if (!file.try_lock_exclusive()) {
-    throw Error(errc::pool_in_use, file.path(),
-                "another pool object, in this or another process, holds the file");
-  }
-}
+constexpr const char* kHeldByAnotherPool =
+    "another pool object, in this or another process, holds the file";
 
 // Gives the entry `from` of `dir` the first free name of `name`.damaged,
 // `name`.damaged.1, ...; returns it.
@@ -40,6 +37,31 @@ std::string set_aside(const platform::Directory& dir, const std::string& from,
 }
 
 }  // namespace
+
+void lock_or_throw(const platform::File& file, const std::string& what, const std::string& then) {
+  if (!file.try_lock_exclusive()) {
+    throw Error(errc::pool_in_use, file.path(), what + lock_holders_text(file) + then);
+  }
+}
+
+std::string lock_holders_text(const platform::File& file) {
+  std::vector<int> holders;
+  try {
+    holders = platform::flock_holders(file.status().id);
+  } catch (const Error&) {
+    // fstat failed: the kernel has not told; the verdict stands without.
+  }
+  if (holders.empty()) return "";
+  if (holders.size() == 1 && holders.front() == platform::process_id()) {
+    return " (locked by this process, " + std::to_string(holders.front()) + ")";
+  }
+  std::string text = holders.size() == 1 ? " (locked by process " : " (locked by processes ";
+  for (std::size_t i = 0; i < holders.size(); ++i) {
+    if (i > 0) text += ", ";
+    text += std::to_string(holders[i]);
+  }
+  return text + ")";
+}
 
 RemoveOnFailure::~RemoveOnFailure() {
   if (!armed_) return;
@@ -103,7 +125,7 @@ PoolFile PoolFile::create(const platform::Directory& dir, const std::string& nam
   const std::uint64_t file_size = checked_file_size(dir.entry_path(name), data_size);
   PoolFile pool(dir.create_file(name, mode), name, data_size, user_version, file_size);
   RemoveOnFailure cleanup(dir, name);
-  lock_or_throw(pool.file_);
+  lock_or_throw(pool.file_, kHeldByAnotherPool, "");
   pool.file_.allocate(file_size);
   Header header;
   header.user_version = user_version;
@@ -121,7 +143,7 @@ PoolFile PoolFile::open(const platform::Directory& dir, const std::string& name,
   checked_file_size(dir.entry_path(name), expected.data_size);
   PoolFile pool(dir.open_file(name, platform::File::Access::read_write), name, expected.data_size,
                 expected.user_version, 0);
-  lock_or_throw(pool.file_);
+  lock_or_throw(pool.file_, kHeldByAnotherPool, "");
   pool.file_size_ = pool.file_.size();
   Verdict verdict = check_file_size(pool.file_size_, expected.data_size);
   if (!verdict) {
@@ -184,7 +206,7 @@ PoolFile PoolFile::open_spare(const platform::Directory& dir, const std::string&
   }
   PoolFile spare(std::move(*file), name, pool.data_size_, pool.user_version_, pool.file_size_);
   RemoveOnFailure cleanup(dir, name, made);
-  lock_or_throw(spare.file_);
+  lock_or_throw(spare.file_, kHeldByAnotherPool, "");
   spare.match_owner_and_mode(owner);
   if (spare.file_.size() != spare.file_size_) spare.file_.allocate(spare.file_size_);
   if (direct_io) spare.enable_direct_io();

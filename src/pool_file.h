@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <optional>
+#include <string>
 
 #include "bulk_io.h"
 #include "datatier/file_options.h"
@@ -121,8 +122,8 @@ class PoolFile {
   void zero_tail();
 
  private:
-  PoolFile(platform::File file, std::string name, std::size_t data_size,
-           std::uint64_t user_version, std::uint64_t file_size) noexcept
+  PoolFile(platform::File file, std::string name, std::size_t data_size, std::uint64_t user_version,
+           std::uint64_t file_size) noexcept
       : file_(std::move(file)),
         name_(std::move(name)),
         data_size_(data_size),
@@ -185,6 +186,17 @@ std::string put_spare_in_place(const platform::Directory& dir, const std::string
 // pages, where the file size implies the data size and the header stays byte
 // for byte the reference implementation's; the size itself otherwise.
 std::uint64_t recorded_data_size(std::size_t data_size) noexcept;
+
+// Takes the exclusive lock a pool object holds its files by, or throws
+// errc::pool_in_use with the message `what`, the processes holding the
+// file's lock where the kernel names them, and `then` (what it means for
+// the call, or "").
+void lock_or_throw(const platform::File& file, const std::string& what, const std::string& then);
+
+// The processes that hold locks on `file`, as the kernel lists them, for an
+// errc::pool_in_use message: " (locked by process 1234)", " (locked by this
+// process, 1234)", " (locked by processes 12, 34)"; "" where it does not say.
+std::string lock_holders_text(const platform::File& file);
 
 // Throws datatier::Error (std::errc::bad_file_descriptor) for a call on a
 // moved-from pool that has no file to answer from.

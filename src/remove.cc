@@ -24,10 +24,8 @@ namespace {
 platform::File open_locked(const platform::Directory& dir, const std::string& name,
                            platform::File::Access access) {
   platform::File file = dir.open_file(name, access);
-  if (!file.try_lock_exclusive()) {
-    throw Error(errc::pool_in_use, file.path(),
-                "a pool object, in this or another process, holds the file: nothing was changed");
-  }
+  detail::lock_or_throw(file, "a pool object, in this or another process, holds the file",
+                        ": nothing was changed");
   return file;
 }
 

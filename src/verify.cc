@@ -16,6 +16,7 @@
 #include "platform/file.h"
 #include "platform/mapping.h"
 #include "pool_check.h"
+#include "pool_file.h"
 #include "tree_checksum.h"
 #include "verify_locked.h"
 
@@ -117,8 +118,8 @@ VerifyReport verify_file(const std::filesystem::path& path, const VerifyOptions&
     report.file_size = file.size();
     report.error = errc::pool_in_use;
     report.message =
-        "a pool object, in this or another process, holds the file and may be saving it: "
-        "not checked";
+        "a pool object, in this or another process, holds the file and may be saving it" +
+        detail::lock_holders_text(file) + ": not checked";
     return report;
   }
   return detail::verify_locked(file, options);

@@ -26,6 +26,19 @@ std::size_t free_huge_pages() {
   return 0;
 }
 
+// The message of the datatier::Error that Memory::create(kSize, options)
+// throws, whose code must be `expected`; "" and a failure if it does not throw.
+std::string create_error(const MemoryOptions& options, std::errc expected) {
+  try {
+    Memory::create(kSize, options);
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), expected) << e.what();
+    return e.what();
+  }
+  ADD_FAILURE() << "Memory::create did not throw";
+  return "";
+}
+
 void expect_usable(Memory& pool, std::size_t size) {
   ASSERT_EQ(pool.size(), size);
   for (std::byte b : pool.data()) ASSERT_EQ(b, std::byte{0});
@@ -81,6 +94,26 @@ TEST(MemoryPlacement, ExplicitHugePagesWithoutFallbackFailCleanlyWhenNoneAreFree
   EXPECT_DATATIER_ERROR(Memory::create(kSize, options), std::errc::not_enough_memory);
 }
 
+// Free explicit 1 GiB huge pages; 0 where the kernel has no such pool.
+std::size_t free_1gib_pages() {
+  std::ifstream free_pages("/sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages");
+  std::size_t value = 0;
+  free_pages >> value;
+  return value;
+}
+
+TEST(MemoryPlacement, ExplicitOneGibPagesWithoutFallbackSayTheyAreNotAvailable) {
+  if (free_1gib_pages() > 0) {
+    GTEST_SKIP() << "this machine has a free 1 GiB huge page; the refusal cannot be provoked";
+  }
+  MemoryOptions options;
+  options.page_size = PageSize::huge_1gib;
+  options.fallback = false;
+  const std::string what = create_error(options, std::errc::not_enough_memory);
+  EXPECT_NE(what.find("1 GiB huge pages are not available"), std::string::npos) << what;
+  EXPECT_NE(what.find("hugepages-1048576kB/nr_hugepages"), std::string::npos) << what;
+}
+
 #if DATATIER_HAVE_LIBNUMA
 TEST(MemoryPlacement, NumaBindToAnExistingNode) {
   MemoryOptions options;
@@ -111,15 +144,9 @@ TEST(MemoryPlacement, NumaPoliciesFailClearlyWithoutLibnuma) {
   for (const NumaPolicy policy : {NumaPolicy::bind, NumaPolicy::interleave}) {
     MemoryOptions options;
     options.numa = policy;
-    try {
-      Memory::create(kSize, options);
-      ADD_FAILURE() << "a build without libnuma accepted a NUMA policy";
-    } catch (const Error& e) {
-      const std::string what = e.what();
-      EXPECT_EQ(e.code(), std::errc::function_not_supported) << what;
-      EXPECT_NE(what.find("NUMA"), std::string::npos) << what;
-      EXPECT_NE(what.find("without libnuma"), std::string::npos) << what;
-    }
+    const std::string what = create_error(options, std::errc::function_not_supported);
+    EXPECT_NE(what.find("NUMA"), std::string::npos) << what;
+    EXPECT_NE(what.find("without libnuma"), std::string::npos) << what;
   }
 }
 #endif

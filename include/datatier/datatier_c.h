@@ -24,7 +24,13 @@
  * what was being done to which file and what was expected and found
  * (datatier_last_error_message()) and, for failures of a system call, the
  * errno value (datatier_last_errno()). No C++ exception ever crosses this
- * interface, and nothing here calls abort().
+ * interface, and nothing here calls abort(). A function that hands out a
+ * pool through `out` stores NULL there when it fails (unless `out` is NULL).
+ *
+ * Structs that may grow (options, reports) start with a `size_t size` that
+ * the caller sets, through the *_init function or to sizeof the struct: the
+ * library reads and writes only the fields within it, and refuses a size
+ * smaller than the struct's first version with DATATIER_ERR_INVALID_ARGUMENT.
  *
  * Thread safety: as in C++. Different pools may be used from different
  * threads at once. One pool's data may be read and written from any number
@@ -90,13 +96,55 @@ typedef enum datatier_status {
   DATATIER_ERR_INTERNAL = 13,
   /* flush: another program removed, renamed or replaced the pool file or
    * its spare; nothing was swapped. */
-  DATATIER_ERR_FILE_REPLACED = 14
+  DATATIER_ERR_FILE_REPLACED = 14,
+  /* The call does not apply to the pool's kind (e.g. the user area of a
+   * memory pool). */
+  DATATIER_ERR_WRONG_KIND = 15
 } datatier_status;
 
-/* Options for creating and opening file pools. Initialise with
- * datatier_options_init() and then change fields, so that fields added in
- * later versions get their defaults. Passing NULL means the defaults. */
+/* The page size to back memory with (MemoryOptions::page_size). */
+typedef enum datatier_page_size {
+  /* Ordinary pages, with transparent huge pages requested wherever the
+   * kernel allows them. The default. */
+  DATATIER_PAGE_SIZE_TRANSPARENT = 0,
+  /* Ordinary pages only. */
+  DATATIER_PAGE_SIZE_SMALL = 1,
+  /* Explicit 2 MiB huge pages from the kernel's pool (MAP_HUGETLB). */
+  DATATIER_PAGE_SIZE_HUGE_2MIB = 2,
+  /* Explicit 1 GiB huge pages from the kernel's pool (MAP_HUGETLB). */
+  DATATIER_PAGE_SIZE_HUGE_1GIB = 3
+} datatier_page_size;
+
+/* The NUMA policy for memory pages (MemoryOptions::numa). BIND and
+ * INTERLEAVE need a library built with libnuma; one built without it refuses
+ * them with DATATIER_ERR_OS, errno ENOTSUP. */
+typedef enum datatier_numa_policy {
+  /* The kernel's default: each page on the node of the thread that faults it. */
+  DATATIER_NUMA_LOCAL = 0,
+  /* Every page on datatier_options.numa_node. */
+  DATATIER_NUMA_BIND = 1,
+  /* Pages spread round-robin over all nodes. */
+  DATATIER_NUMA_INTERLEAVE = 2
+} datatier_numa_policy;
+
+/* Options for creating and opening pools (C++ FileOptions with its
+ * MemoryOptions). Initialise with datatier_options_init() and then change
+ * fields. Passing NULL means the defaults.
+ *
+ * The struct carries its own size: datatier_options_init() sets `size` to
+ * the size of the struct in the header the caller was compiled with. The
+ * library reads only the fields that lie within `size` and uses the defaults
+ * for the others, so a program compiled against an older header keeps
+ * working with a newer library; fields the library does not know (a program
+ * compiled against a newer header) are ignored. Fields are only ever added
+ * at the end, each at or beyond the previous version's sizeof, so a field
+ * lies within `size` only if the caller's header had it. A size smaller than
+ * DATATIER_OPTIONS_MIN_SIZE (the fields of the first version, all those
+ * below) is refused with DATATIER_ERR_INVALID_ARGUMENT. */
 typedef struct datatier_options {
+  /* sizeof(datatier_options) as the caller was compiled; set by
+   * datatier_options_init(). */
+  size_t size;
   /* Permission bits for files the pool creates, before the umask.
    * Default 0600. */
   uint32_t create_mode;
@@ -106,9 +154,43 @@ typedef struct datatier_options {
    * pool that is the last snapshot saved; for an mmap file pool, the last
    * flushed contents if nothing was written after the flush. Default false. */
   bool accept_unclean;
+  /* File-backed memory only: move the data between memory and file with
+   * direct I/O (O_DIRECT) where the file system allows it, buffered I/O
+   * otherwise. Default true. */
+  bool direct_io;
+  /* File-backed memory open only. When the pool file fails a check that
+   * damage explains (size, magic, checksum), load the previous snapshot from
+   * the spare file (path + ".prev") instead, provided it passes every check;
+   * the damaged file is set aside as path + ".damaged" (or .damaged.1, ...)
+   * and datatier_pool_recovery() says what happened. Default false. */
+  bool fallback_to_previous;
+  /* Threads to hash and fault pages in on; 0 = all cores (the default). The
+   * checksum is the same for every thread count. No thread outlives a call. */
+  unsigned threads;
+  /* Memory and file-backed memory: the page size of the memory. Default
+   * DATATIER_PAGE_SIZE_TRANSPARENT. */
+  datatier_page_size page_size;
+  /* When explicit huge pages cannot be had, fall back along
+   * 1 GiB -> 2 MiB -> transparent instead of failing (datatier_pool_placement()
+   * says what was used). Default true. */
+  bool page_size_fallback;
+  /* Lock the memory in RAM (mlock), so it is never swapped out. Default
+   * false. */
+  bool lock_memory;
+  /* The NUMA policy of the memory. Default DATATIER_NUMA_LOCAL. */
+  datatier_numa_policy numa;
+  /* The node for DATATIER_NUMA_BIND. Default 0. */
+  int numa_node;
+  /* Threads to fault the memory in on; 0 (the default) takes `threads`. */
+  unsigned memory_threads;
 } datatier_options;
 
-/* Sets every field of *options to its default. */
+/* The smallest datatier_options.size the library accepts: the end of the
+ * first version's last field. */
+#define DATATIER_OPTIONS_MIN_SIZE (offsetof(datatier_options, memory_threads) + sizeof(unsigned))
+
+/* Sets every field of *options to its default, and `size` to
+ * sizeof(datatier_options). */
 void datatier_options_init(datatier_options* options);
 
 /* Creates a volatile pool of `size` zero bytes in anonymous memory, pre-faulted.
@@ -116,6 +198,17 @@ void datatier_options_init(datatier_options* options);
  * Errors: DATATIER_ERR_OUT_OF_MEMORY, DATATIER_ERR_INVALID_ARGUMENT (out is
  * NULL). */
 datatier_status datatier_memory_create(size_t size, datatier_pool** out);
+
+/* As datatier_memory_create, with the memory placed as `options` asks
+ * (page_size, page_size_fallback, lock_memory, numa, numa_node, and
+ * memory_threads or else threads; the file fields are not used). NULL
+ * options means the defaults.
+ * Errors: DATATIER_ERR_OUT_OF_MEMORY (also explicit huge pages the kernel has
+ * none of, without page_size_fallback), DATATIER_ERR_INVALID_ARGUMENT (out is
+ * NULL, options->size too small), DATATIER_ERR_OS (a refused NUMA policy or
+ * mlock). */
+datatier_status datatier_memory_create_with_options(size_t size, const datatier_options* options,
+                                                    datatier_pool** out);
 
 /* Creates the pool file `path`, which must not exist, with room for
  * `data_size` zero bytes, reserving its disk space, and maps it. The file is
@@ -149,6 +242,50 @@ datatier_status datatier_file_backed_memory_open(const char* path, size_t data_s
                                                  const datatier_options* options,
                                                  datatier_pool** out);
 
+/* How datatier_*_open_or_create came by its pool. */
+typedef enum datatier_open_outcome {
+  /* The file was there and passed every check (also every pool made by a
+   * *_open function). */
+  DATATIER_OUTCOME_OPENED = 0,
+  /* There was no file: a new, zero-filled pool (also every pool made by a
+   * *_create function). */
+  DATATIER_OUTCOME_CREATED = 1,
+  /* The file failed a format check: it was replaced by a new, zero-filled
+   * pool. */
+  DATATIER_OUTCOME_RECREATED = 2
+} datatier_open_outcome;
+
+/* Opens `path` if it holds a pool that passes every check of
+ * datatier_mmap_file_open; creates it when there is no file; when the file
+ * fails a format check (size, magic, version, user version, in-use mark,
+ * checksum), removes it and creates a new pool in its place. On success
+ * stores 1 in *fresh (when `fresh` is not NULL) if the pool is new and
+ * zero-filled, 0 if it was opened; datatier_pool_outcome() says which and
+ * why. Operating-system errors, DATATIER_ERR_POOL_IN_USE and
+ * DATATIER_ERR_FILE_REPLACED are returned, never replaced.
+ * Errors: as datatier_mmap_file_open and datatier_mmap_file_create. */
+datatier_status datatier_mmap_file_open_or_create(const char* path, size_t data_size,
+                                                  uint64_t user_version,
+                                                  const datatier_options* options,
+                                                  datatier_pool** out, int* fresh);
+
+/* As datatier_mmap_file_open_or_create, for a file-backed memory pool. With
+ * options->fallback_to_previous, a damaged file whose previous snapshot
+ * passes every check loads that snapshot instead (*fresh 0, outcome OPENED;
+ * datatier_pool_recovery() says so). */
+datatier_status datatier_file_backed_memory_open_or_create(const char* path, size_t data_size,
+                                                           uint64_t user_version,
+                                                           const datatier_options* options,
+                                                           datatier_pool** out, int* fresh);
+
+/* How `pool` was come by: stores the outcome in *outcome and, when `reason`
+ * is not NULL, why the file was not opened in *reason (the format verdict,
+ * e.g. DATATIER_ERR_CHECKSUM_MISMATCH, for DATATIER_OUTCOME_RECREATED;
+ * DATATIER_OK otherwise). A memory pool is DATATIER_OUTCOME_CREATED.
+ * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or outcome is NULL). */
+datatier_status datatier_pool_outcome(const datatier_pool* pool, datatier_open_outcome* outcome,
+                                      datatier_status* reason);
+
 /* The pool's bytes: datatier_pool_size(pool) of them, valid until the pool
  * is closed. NULL for a NULL pool; may be NULL for a pool of size 0. */
 void* datatier_pool_data(datatier_pool* pool);
@@ -162,6 +299,101 @@ datatier_kind datatier_pool_kind(const datatier_pool* pool);
 /* The pool file's path, or "" for a memory pool; valid until the pool is
  * closed. `pool` must not be NULL. */
 const char* datatier_pool_path(const datatier_pool* pool);
+
+/* The size of the application's area of the header. */
+#define DATATIER_USER_AREA_SIZE 2048
+
+/* The application's 2 KiB of a file pool's header (DATATIER_USER_AREA_SIZE
+ * bytes), for what a program wants saved with its pool beside the data (root
+ * offsets, a schema version, a count): as the last saved snapshot had it
+ * after an open, zeros after a create. Written into the header by every
+ * flush and shutdown and covered by the checksum; changes reach the file only
+ * through them. Valid until the pool is closed. Stores its size in *size
+ * when `size` is not NULL. NULL (and size 0) for a memory pool or a NULL
+ * pool. Thread safety: as the pool's data. */
+void* datatier_pool_user_area(datatier_pool* pool, size_t* size);
+
+/* A pool file's header, decoded (docs/format.md). The fields are those of
+ * the file format, which changes only with its format version, so this
+ * struct has no size field. */
+typedef struct datatier_header {
+  /* BLAKE3 over header and data, as stored. */
+  uint8_t checksum[32];
+  /* "PELIKAN!" in a pool file. */
+  uint8_t magic[8];
+  /* The format version. */
+  uint64_t version;
+  /* When the header was last written: CLOCK_MONOTONIC_COARSE and
+   * CLOCK_REALTIME_COARSE seconds, CLOCK_MONOTONIC and CLOCK_REALTIME
+   * nanoseconds. */
+  uint32_t time_monotonic_s;
+  uint32_t time_unix_s;
+  uint64_t time_monotonic_ns;
+  uint64_t time_unix_ns;
+  uint64_t user_version;
+  /* Option bits; bit 0 (DATATIER_OPTION_IN_USE) is the in-use mark. */
+  uint64_t options;
+  /* The data size as recorded: only when it is not a multiple of 4096, 0
+   * otherwise (the file size then tells it). */
+  uint64_t data_size;
+  /* The application's area, as stored. */
+  uint8_t user_area[DATATIER_USER_AREA_SIZE];
+} datatier_header;
+
+/* datatier_header.options: set while a pool holds the file, cleared by a
+ * clean shutdown. */
+#define DATATIER_OPTION_IN_USE 1u
+
+/* Reads and decodes the header now in a file pool's file into *out.
+ * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or out is NULL),
+ * DATATIER_ERR_WRONG_KIND (a memory pool), DATATIER_ERR_OS (a read error). */
+datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header* out);
+
+/* What memory a pool actually got (C++ Memory::placement()). */
+typedef struct datatier_placement {
+  /* The caller sets sizeof(datatier_placement) here; the library fills the
+   * fields that fit, so a struct compiled against an older header keeps
+   * working. At least the size of this first version. */
+  size_t size;
+  datatier_page_size page_size;
+  /* Bytes per page of the mapping: the base page size, 2 MiB or 1 GiB. */
+  size_t page_bytes;
+  datatier_numa_policy numa;
+  /* The node for DATATIER_NUMA_BIND, else -1. */
+  int numa_node;
+  bool locked;
+  /* Threads the pages were faulted in on. */
+  unsigned threads;
+} datatier_placement;
+
+/* Stores the placement of a memory pool's memory in *out.
+ * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or out is NULL, out->size too
+ * small), DATATIER_ERR_WRONG_KIND (not a memory pool). */
+datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out);
+
+/* What a file-backed memory open did to find a snapshot it could load. */
+typedef struct datatier_recovery {
+  /* The caller sets sizeof(datatier_recovery) here, as for
+   * datatier_placement. */
+  size_t size;
+  /* True when the pool file failed a check and the previous snapshot, from
+   * the spare file, was loaded instead (options.fallback_to_previous). */
+  bool used_previous;
+  /* Why the pool file was not loaded (e.g. DATATIER_ERR_CHECKSUM_MISMATCH);
+   * DATATIER_OK when it was. */
+  datatier_status reason;
+  /* The details of `reason`, or "". Valid until the pool is closed. */
+  const char* message;
+  /* Where the damaged pool file was set aside, or "". Valid until the pool
+   * is closed. */
+  const char* set_aside;
+} datatier_recovery;
+
+/* Stores in *out what the open of a file-backed memory pool did; all empty
+ * after a create or when the pool file itself was loaded.
+ * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or out is NULL, out->size too
+ * small), DATATIER_ERR_WRONG_KIND (not a file-backed memory pool). */
+datatier_status datatier_pool_recovery(const datatier_pool* pool, datatier_recovery* out);
 
 /* Persists the current bytes: nothing for a memory pool; for a file pool, a
  * checked snapshot that a later open finds exactly. What a failed or
@@ -183,6 +415,98 @@ datatier_status datatier_pool_shutdown(datatier_pool* pool);
  * DATATIER_ERR_UNCLEAN_SHUTDOWN, and so is a file pool never flushed since it
  * was opened). NULL is allowed and does nothing. */
 void datatier_pool_close(datatier_pool* pool);
+
+/* Options for datatier_verify_file. Initialise with
+ * datatier_verify_options_init(); `size` works as in datatier_options. */
+typedef struct datatier_verify_options {
+  size_t size;
+  /* Check the file against `data_size` when true. Default false: the size
+   * recorded in the header, or else the one the file size implies. */
+  bool check_data_size;
+  size_t data_size;
+  /* Expect `user_version` when true. Default false: whatever the header
+   * holds. */
+  bool check_user_version;
+  uint64_t user_version;
+  /* Accept a file whose in-use mark is set. Default false. */
+  bool accept_unclean;
+  /* Threads to hash on; 0 = all cores (the default). */
+  unsigned threads;
+  /* Called now and then, on the calling thread, while the data is hashed,
+   * with the bytes done so far, the total and `progress_context`. May be
+   * NULL (the default). */
+  void (*progress)(uint64_t done, uint64_t total, void* progress_context);
+  void* progress_context;
+} datatier_verify_options;
+
+/* The smallest datatier_verify_options.size the library accepts: the end of
+ * the first version's last field. */
+#define DATATIER_VERIFY_OPTIONS_MIN_SIZE \
+  (offsetof(datatier_verify_options, progress_context) + sizeof(void*))
+
+/* Sets every field of *options to its default, and `size` to
+ * sizeof(datatier_verify_options). */
+void datatier_verify_options_init(datatier_verify_options* options);
+
+/* What datatier_verify_file found. */
+typedef struct datatier_verify_report {
+  /* The caller sets sizeof(datatier_verify_report) here, as for
+   * datatier_placement. */
+  size_t size;
+  /* DATATIER_OK when every check passed; else the verdict of the first
+   * failed check, in the order open checks them, or DATATIER_ERR_POOL_IN_USE
+   * when a pool holds the file (nothing was checked). */
+  datatier_status status;
+  /* What failed, with the expected and the found values ("" when intact);
+   * cut short to fit. */
+  char message[1024];
+  uint64_t file_size;
+  /* The data size the file was checked against. */
+  size_t data_size;
+  /* Whether `header` holds the file's header (the file is long enough). */
+  bool has_header;
+  datatier_header header;
+  /* Whether `computed_checksum` holds the checksum computed over header and
+   * data (the checks got that far). */
+  bool has_computed_checksum;
+  uint8_t computed_checksum[32];
+} datatier_verify_report;
+
+/* Runs every check an open runs on the pool file `path`, read-only, without
+ * changing it, and stores what it found in *out: a failed check is
+ * DATATIER_OK with out->status saying which. Takes a shared lock for the
+ * call: a file a pool holds is reported as DATATIER_ERR_POOL_IN_USE in
+ * out->status without being read. NULL options means the defaults.
+ * Errors (the file could not be read at all; *out is then not filled):
+ * DATATIER_ERR_NOT_FOUND, DATATIER_ERR_OS, DATATIER_ERR_SIZE_MISMATCH (the
+ * file shrank while read), DATATIER_ERR_INVALID_ARGUMENT (path or out NULL,
+ * a size field too small). */
+datatier_status datatier_verify_file(const char* path, const datatier_verify_options* options,
+                                     datatier_verify_report* out);
+
+/* Removes the pool file `path` and its spare (path + ".prev", if there is
+ * one), then makes the directory durable. A symbolic link at `path` names
+ * the pool it points to (the link stays). Nothing is removed while a pool
+ * holds either file. With `force` nonzero, a file that is not a pool file
+ * is removed too. A crash leaves both files, the pool file alone (an intact
+ * pool) or neither.
+ * Errors, with nothing removed: DATATIER_ERR_POOL_IN_USE,
+ * DATATIER_ERR_BAD_MAGIC (not a pool file, without force),
+ * DATATIER_ERR_FILE_REPLACED, DATATIER_ERR_NOT_FOUND, DATATIER_ERR_OS;
+ * DATATIER_ERR_OS also for a failed removal or directory sync.
+ * DATATIER_ERR_INVALID_ARGUMENT: path is NULL. */
+datatier_status datatier_remove_pool(const char* path, int force);
+
+/* Puts the previous snapshot a file-backed memory pool keeps in its spare
+ * file (path + ".prev") back under `path`, after verifying it; the file that
+ * was under `path` is set aside as path + ".damaged" (or .damaged.1, ...),
+ * never removed. A missing pool file is no error. Afterwards there is no
+ * spare; the pool's next open makes one. Both files are locked for the call.
+ * Errors, with nothing changed: DATATIER_ERR_POOL_IN_USE, the verdict of the
+ * spare's first failed check, DATATIER_ERR_FILE_REPLACED,
+ * DATATIER_ERR_NOT_FOUND (no spare), DATATIER_ERR_OS;
+ * DATATIER_ERR_INVALID_ARGUMENT: path is NULL. */
+datatier_status datatier_restore_previous(const char* path);
 
 /* A fixed English description of `status`, e.g. "checksum mismatch". Never
  * NULL; unknown values give "unknown datatier status". */

@@ -31,7 +31,9 @@ enum class errc {
   // process ended before flush() cleared the mark, so the contents are not a
   // snapshot anyone saved.
   unclean_shutdown,
-  // Another pool object, in this process or another, holds the file.
+  // Another pool object, in this process or another, holds the file. The
+  // message names the process holding its lock where the kernel tells it
+  // (/proc/locks).
   pool_in_use,
   // A name the pool saves under no longer names the file the pool holds:
   // another program removed, renamed or replaced its pool file or spare

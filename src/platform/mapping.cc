@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,21 @@ constexpr std::size_t k1GiB = std::size_t{1} << 30;
 
 std::size_t round_up(std::size_t n, std::size_t unit) {
   return (n + unit - 1) / unit * unit;
+}
+
+// Throws for an explicit huge-page mapping the kernel refused: ENOMEM (none
+// of that size free) or EINVAL (that size not supported, or never
+// reserved) both mean the pages cannot be had, which is how Memory reports
+// them (std::errc::not_enough_memory), saying where they are reserved.
+[[noreturn]] void throw_no_huge_pages(int err, std::size_t mapped, PageSize page_size_wanted) {
+  const bool one_gib = page_size_wanted == PageSize::huge_1gib;
+  const std::string what = std::string(one_gib ? "1 GiB" : "2 MiB") + " huge pages";
+  const std::string pool = one_gib ? "hugepages-1048576kB" : "hugepages-2048kB";
+  const std::string refusal = std::error_code(err, std::system_category()).message();
+  throw_errno(ENOMEM, {},
+              "cannot map " + std::to_string(mapped) + " bytes on explicit " + what + ": " + what +
+                  " are not available (the kernel said: " + refusal + "); reserve them in " +
+                  "/sys/kernel/mm/hugepages/" + pool + "/nr_hugepages");
 }
 
 }  // namespace
@@ -80,7 +96,13 @@ Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
   }
   const std::size_t mapped = round_up(size, page);
   void* p = syscalls().mmap(nullptr, mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
-  if (p == MAP_FAILED) throw_errno(errno, {}, "cannot map " + std::to_string(mapped) + " bytes");
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    if ((flags & MAP_HUGETLB) != 0 && (err == ENOMEM || err == EINVAL)) {
+      throw_no_huge_pages(err, mapped, page_size_wanted);
+    }
+    throw_errno(err, {}, "cannot map " + std::to_string(mapped) + " bytes");
+  }
   Mapping mapping(static_cast<std::byte*>(p), size, mapped, page, false);
   // Transparent huge pages are a preference, never a requirement: a kernel
   // that refuses the advice still gives ordinary pages.

@@ -23,8 +23,9 @@ class Mapping {
   ~Mapping();
 
   // `size` bytes of private zero-filled memory backed by pages of `page_size`
-  // (no fallback: explicit huge pages the kernel cannot supply fail with
-  // ENOMEM). Pages are not faulted in yet. Throws datatier::Error.
+  // (no fallback: explicit huge pages the kernel cannot supply, or does not
+  // support, fail with ENOMEM and a message saying which pages are not
+  // available). Pages are not faulted in yet. Throws datatier::Error.
   static Mapping anonymous(std::size_t size, PageSize page_size);
 
   // The first `size` bytes of `file`, mapped shared and read-write, or

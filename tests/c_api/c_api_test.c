@@ -1,5 +1,6 @@
 /* Tests of the C API (datatier/datatier_c.h), compiled as C11: round trips on
- * the three pool kinds and every status the API can be made to return. */
+ * the three pool kinds, every call and every status the API can be made to
+ * return. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "datatier/datatier_c.h"
@@ -94,15 +96,21 @@ static const file_kind kFileKinds[] = {
      datatier_file_backed_memory_open},
 };
 
+/* Fills `pool` from `seed` and shuts it down (closes it all the same if
+ * that fails); whether the shutdown succeeded. */
+static int fill_and_shut_down(datatier_pool* pool, unsigned seed) {
+  fill(datatier_pool_data(pool), datatier_pool_size(pool), seed);
+  const datatier_status s = datatier_pool_shutdown(pool);
+  if (s != DATATIER_OK) datatier_pool_close(pool);
+  return s == DATATIER_OK;
+}
+
 /* Creates `path` holding `size` bytes from `seed`, flushed and closed. */
 static int make_saved_pool(const file_kind* k, const char* path, size_t size, uint64_t user_version,
                            unsigned seed) {
   datatier_pool* pool = NULL;
   if (k->create(path, size, user_version, NULL, &pool) != DATATIER_OK) return 0;
-  fill(datatier_pool_data(pool), size, seed);
-  const datatier_status s = datatier_pool_shutdown(pool);
-  if (s != DATATIER_OK) datatier_pool_close(pool);
-  return s == DATATIER_OK;
+  return fill_and_shut_down(pool, seed);
 }
 
 static void test_memory_round_trip(void) {
@@ -205,6 +213,7 @@ static void test_file_errors(const file_kind* k) {
   CHECK_STATUS(k->open(path, size, 7, NULL, &holder), DATATIER_OK);
   CHECK_STATUS(k->open(path, size, 7, NULL, &pool), DATATIER_ERR_POOL_IN_USE);
   CHECK(pool == NULL);
+  CHECK(strstr(datatier_last_error_message(), "locked by this process") != NULL);
   /* Closed without a flush: the file keeps its in-use mark. */
   datatier_pool_close(holder);
   CHECK_STATUS(k->open(path, size, 7, NULL, &pool), DATATIER_ERR_UNCLEAN_SHUTDOWN);
@@ -264,7 +273,7 @@ static void test_other_errors(void) {
 
 static void test_strerror(void) {
   current_test = "strerror";
-  for (int i = DATATIER_OK; i <= DATATIER_ERR_FILE_REPLACED; ++i) {
+  for (int i = DATATIER_OK; i <= DATATIER_ERR_WRONG_KIND; ++i) {
     const char* text = datatier_strerror((datatier_status)i);
     CHECK(text != NULL && text[0] != '\0' && strstr(text, "unknown") == NULL);
     for (int j = DATATIER_OK; j < i; ++j) {
@@ -274,11 +283,527 @@ static void test_strerror(void) {
   CHECK(strcmp(datatier_strerror((datatier_status)999), "unknown datatier status") == 0);
   CHECK(strcmp(datatier_strerror(DATATIER_ERR_CHECKSUM_MISMATCH), "checksum mismatch") == 0);
   CHECK(datatier_version()[0] != '\0');
+}
 
+static int exists(const char* path) {
+  return access(path, F_OK) == 0;
+}
+
+/* `path` with `suffix` appended, in a static buffer per call site. */
+static const char* with_suffix(char* buffer, size_t capacity, const char* path,
+                               const char* suffix) {
+  snprintf(buffer, capacity, "%s%s", path, suffix);
+  return buffer;
+}
+
+typedef datatier_status (*open_or_create_fn)(const char*, size_t, uint64_t, const datatier_options*,
+                                             datatier_pool**, int*);
+
+static const open_or_create_fn kOpenOrCreate[] = {datatier_mmap_file_open_or_create,
+                                                  datatier_file_backed_memory_open_or_create};
+
+static void test_options_init(void) {
+  current_test = "options_init";
   datatier_options options;
   memset(&options, 0xff, sizeof options);
   datatier_options_init(&options);
+  CHECK(options.size == sizeof options);
   CHECK(options.create_mode == 0600 && !options.accept_unclean);
+  CHECK(options.direct_io && !options.fallback_to_previous && options.threads == 0);
+  CHECK(options.page_size == DATATIER_PAGE_SIZE_TRANSPARENT && options.page_size_fallback);
+  CHECK(!options.lock_memory && options.numa == DATATIER_NUMA_LOCAL && options.numa_node == 0);
+  CHECK(options.memory_threads == 0);
+  CHECK(DATATIER_OPTIONS_MIN_SIZE <= sizeof options && DATATIER_OPTIONS_MIN_SIZE > 0);
+  datatier_options_init(NULL);
+
+  datatier_verify_options verify;
+  memset(&verify, 0xff, sizeof verify);
+  datatier_verify_options_init(&verify);
+  CHECK(verify.size == sizeof verify);
+  CHECK(!verify.check_data_size && !verify.check_user_version && !verify.accept_unclean);
+  CHECK(verify.threads == 0 && verify.progress == NULL && verify.progress_context == NULL);
+  datatier_verify_options_init(NULL);
+}
+
+/* A caller's options from a newer header: the library's fields, then ones
+ * it does not know. */
+typedef struct newer_options {
+  datatier_options known;
+  uint64_t unknown;
+} newer_options;
+
+static void test_options_size(void) {
+  current_test = "options_size";
+  char path[512];
+  path_in(path, sizeof path, "options_size");
+  datatier_pool* pool = NULL;
+  datatier_options options;
+  datatier_options_init(&options);
+
+  /* Too small for the first version: refused by every call taking options,
+   * with a message naming the field. */
+  options.size = DATATIER_OPTIONS_MIN_SIZE - 1;
+  for (size_t i = 0; i < sizeof kFileKinds / sizeof kFileKinds[0]; ++i) {
+    CHECK_STATUS(kFileKinds[i].create(path, 4096, 1, &options, &pool),
+                 DATATIER_ERR_INVALID_ARGUMENT);
+    CHECK(pool == NULL && !exists(path));
+    CHECK(strstr(datatier_last_error_message(), "options->size") != NULL);
+    CHECK(datatier_last_errno() == 0);
+    CHECK_STATUS(kFileKinds[i].open(path, 4096, 1, &options, &pool), DATATIER_ERR_INVALID_ARGUMENT);
+    int fresh = -1;
+    CHECK_STATUS(kOpenOrCreate[i](path, 4096, 1, &options, &pool, &fresh),
+                 DATATIER_ERR_INVALID_ARGUMENT);
+    CHECK(pool == NULL && fresh == -1 && !exists(path));
+  }
+  CHECK_STATUS(datatier_memory_create_with_options(4096, &options, &pool),
+               DATATIER_ERR_INVALID_ARGUMENT);
+  options.size = 0;
+  CHECK_STATUS(datatier_memory_create_with_options(4096, &options, &pool),
+               DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(pool == NULL);
+
+  /* The first version's size exactly: every field read. */
+  options.size = DATATIER_OPTIONS_MIN_SIZE;
+  options.create_mode = 0604;
+  CHECK_STATUS(datatier_mmap_file_create(path, 4096, 1, &options, &pool), DATATIER_OK);
+  datatier_pool_close(pool);
+  struct stat st;
+  CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == (0604 & ~(unsigned)umask(022)));
+  umask(022);
+  unlink(path);
+
+  /* A newer caller's larger struct: the fields known are read, the rest
+   * ignored. */
+  newer_options newer;
+  datatier_options_init(&newer.known);
+  newer.known.size = sizeof newer;
+  newer.known.create_mode = 0640;
+  newer.unknown = 0xdeadbeef;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, 4096, 1, &newer.known, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+  CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0640);
+  CHECK_STATUS(datatier_remove_pool(path, 0), DATATIER_OK);
+
+  /* Enum fields outside their enums. */
+  datatier_options_init(&options);
+  options.page_size = (datatier_page_size)7;
+  CHECK_STATUS(datatier_memory_create_with_options(4096, &options, &pool),
+               DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(datatier_last_error_message(), "page_size") != NULL);
+  datatier_options_init(&options);
+  options.numa = (datatier_numa_policy)-1;
+  CHECK_STATUS(datatier_mmap_file_create(path, 4096, 1, &options, &pool),
+               DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(datatier_last_error_message(), "numa") != NULL);
+  CHECK(pool == NULL && !exists(path));
+}
+
+static void test_memory_placement(void) {
+  current_test = "memory_placement";
+  datatier_pool* pool = NULL;
+  datatier_options options;
+  datatier_options_init(&options);
+  options.page_size = DATATIER_PAGE_SIZE_SMALL;
+  options.memory_threads = 1;
+  options.threads = 2; /* memory_threads wins */
+  CHECK_STATUS(datatier_memory_create_with_options(1u << 20, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  CHECK(datatier_pool_size(pool) == 1u << 20);
+  datatier_placement placement;
+  placement.size = sizeof placement;
+  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_OK);
+  CHECK(placement.size == sizeof placement);
+  CHECK(placement.page_size == DATATIER_PAGE_SIZE_SMALL);
+  CHECK(placement.page_bytes == (size_t)sysconf(_SC_PAGESIZE));
+  CHECK(placement.numa == DATATIER_NUMA_LOCAL && placement.numa_node == -1);
+  CHECK(!placement.locked && placement.threads == 1);
+
+  /* Errors: NULL, a size too small, a pool that is not memory. */
+  CHECK_STATUS(datatier_pool_placement(NULL, &placement), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_pool_placement(pool, NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  placement.size = sizeof placement.size;
+  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(datatier_last_error_message(), "out->size") != NULL);
+  datatier_pool_close(pool);
+
+  /* Defaults through NULL options. */
+  CHECK_STATUS(datatier_memory_create_with_options(4096, NULL, &pool), DATATIER_OK);
+  placement.size = sizeof placement;
+  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_OK);
+  CHECK(placement.page_size == DATATIER_PAGE_SIZE_TRANSPARENT);
+  datatier_pool_close(pool);
+  CHECK_STATUS(datatier_memory_create_with_options(4096, NULL, NULL),
+               DATATIER_ERR_INVALID_ARGUMENT);
+
+  /* Explicit 1 GiB pages: with the fallback the pool is made with what the
+   * kernel has; without, it fails only when the kernel has none. */
+  datatier_options_init(&options);
+  options.page_size = DATATIER_PAGE_SIZE_HUGE_1GIB;
+  CHECK_STATUS(datatier_memory_create_with_options(1u << 20, &options, &pool), DATATIER_OK);
+  placement.size = sizeof placement;
+  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_OK);
+  const int got_1gib = placement.page_size == DATATIER_PAGE_SIZE_HUGE_1GIB;
+  CHECK(!got_1gib || placement.page_bytes == (size_t)1 << 30);
+  datatier_pool_close(pool);
+  options.page_size_fallback = false;
+  const datatier_status s = datatier_memory_create_with_options(1u << 20, &options, &pool);
+  if (got_1gib) {
+    CHECK(s == DATATIER_OK);
+    datatier_pool_close(pool);
+  } else {
+    CHECK(s == DATATIER_ERR_OUT_OF_MEMORY && pool == NULL);
+    CHECK(strstr(datatier_last_error_message(), "1 GiB huge pages") != NULL);
+  }
+
+  char path[512];
+  path_in(path, sizeof path, "placement_mmap");
+  CHECK_STATUS(datatier_mmap_file_create(path, 4096, 1, NULL, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_ERR_WRONG_KIND);
+  CHECK(strstr(datatier_last_error_message(), "mmap file") != NULL);
+  datatier_pool_close(pool);
+}
+
+static void test_open_or_create(size_t i) {
+  const file_kind* k = &kFileKinds[i];
+  current_test = k->name;
+  char path[512];
+  char name[128];
+  snprintf(name, sizeof name, "%s_open_or_create", k->name);
+  path_in(path, sizeof path, name);
+  const size_t size = 2 * 4096 + 5;
+  datatier_pool* pool = NULL;
+  datatier_open_outcome outcome = DATATIER_OUTCOME_OPENED;
+  datatier_status reason = DATATIER_ERR_INTERNAL;
+
+  /* No file: created. */
+  int fresh = -1;
+  CHECK_STATUS(kOpenOrCreate[i](path, size, 5, NULL, &pool, &fresh), DATATIER_OK);
+  if (pool == NULL) return;
+  CHECK(fresh == 1 && datatier_pool_kind(pool) == k->kind && datatier_pool_size(pool) == size);
+  CHECK_STATUS(datatier_pool_outcome(pool, &outcome, &reason), DATATIER_OK);
+  CHECK(outcome == DATATIER_OUTCOME_CREATED && reason == DATATIER_OK);
+  fill(datatier_pool_data(pool), size, 3);
+
+  /* Held: returned, never replaced. */
+  datatier_pool* second = NULL;
+  CHECK_STATUS(kOpenOrCreate[i](path, size, 5, NULL, &second, &fresh), DATATIER_ERR_POOL_IN_USE);
+  CHECK(second == NULL);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  /* A saved pool: opened, with its bytes; `fresh` may be NULL. */
+  CHECK_STATUS(kOpenOrCreate[i](path, size, 5, NULL, &pool, &fresh), DATATIER_OK);
+  CHECK(fresh == 0 && matches(datatier_pool_data(pool), size, 3));
+  CHECK_STATUS(datatier_pool_outcome(pool, &outcome, NULL), DATATIER_OK);
+  CHECK(outcome == DATATIER_OUTCOME_OPENED);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+  CHECK_STATUS(kOpenOrCreate[i](path, size, 5, NULL, &pool, NULL), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  /* A damaged pool: recreated, zero-filled, with the reason. */
+  const int data_byte = peek(path, kHeaderSize + 7);
+  CHECK(poke(path, kHeaderSize + 7, (unsigned char)(data_byte ^ 0x10)));
+  CHECK_STATUS(kOpenOrCreate[i](path, size, 5, NULL, &pool, &fresh), DATATIER_OK);
+  CHECK(fresh == 1);
+  CHECK_STATUS(datatier_pool_outcome(pool, &outcome, &reason), DATATIER_OK);
+  CHECK(outcome == DATATIER_OUTCOME_RECREATED && reason == DATATIER_ERR_CHECKSUM_MISMATCH);
+  const unsigned char* bytes = datatier_pool_data(pool);
+  CHECK(bytes[0] == 0 && bytes[7] == 0 && bytes[size - 1] == 0);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  /* Another user version is a format verdict too. */
+  CHECK_STATUS(kOpenOrCreate[i](path, size, 6, NULL, &pool, &fresh), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_outcome(pool, &outcome, &reason), DATATIER_OK);
+  CHECK(fresh == 1 && reason == DATATIER_ERR_USER_VERSION_MISMATCH);
+  datatier_pool_close(pool);
+
+  /* Bad arguments, and an OS error. */
+  CHECK_STATUS(kOpenOrCreate[i](NULL, size, 5, NULL, &pool, &fresh), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(datatier_last_error_message(), "path is NULL") != NULL);
+  CHECK_STATUS(kOpenOrCreate[i](path, size, 5, NULL, NULL, &fresh), DATATIER_ERR_INVALID_ARGUMENT);
+  char through_file[600];
+  snprintf(through_file, sizeof through_file, "%s/pool", path);
+  CHECK_STATUS(kOpenOrCreate[i](through_file, size, 5, NULL, &pool, &fresh), DATATIER_ERR_OS);
+  CHECK(datatier_last_errno() == ENOTDIR && pool == NULL);
+
+  CHECK_STATUS(datatier_pool_outcome(NULL, &outcome, &reason), DATATIER_ERR_INVALID_ARGUMENT);
+}
+
+/* Pools from *_create and *_open report those outcomes; memory is created. */
+static void test_outcome_of_plain_calls(void) {
+  current_test = "outcome_of_plain_calls";
+  char path[512];
+  path_in(path, sizeof path, "plain_outcome");
+  datatier_pool* pool = NULL;
+  datatier_open_outcome outcome = DATATIER_OUTCOME_RECREATED;
+  CHECK_STATUS(datatier_memory_create(16, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_outcome(pool, &outcome, NULL), DATATIER_OK);
+  CHECK(outcome == DATATIER_OUTCOME_CREATED);
+  CHECK_STATUS(datatier_pool_outcome(pool, NULL, NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  datatier_pool_close(pool);
+  CHECK(make_saved_pool(&kFileKinds[0], path, 4096, 1, 1));
+  CHECK_STATUS(datatier_mmap_file_open(path, 4096, 1, NULL, &pool), DATATIER_OK);
+  datatier_status reason = DATATIER_ERR_INTERNAL;
+  CHECK_STATUS(datatier_pool_outcome(pool, &outcome, &reason), DATATIER_OK);
+  CHECK(outcome == DATATIER_OUTCOME_OPENED && reason == DATATIER_OK);
+  datatier_pool_close(pool);
+}
+
+static void test_user_area_and_header(const file_kind* k) {
+  current_test = k->name;
+  char path[512];
+  char name[128];
+  snprintf(name, sizeof name, "%s_user_area", k->name);
+  path_in(path, sizeof path, name);
+  const size_t size = 4096 + 100;
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(k->create(path, size, 77, NULL, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  size_t area_size = 0;
+  unsigned char* area = datatier_pool_user_area(pool, &area_size);
+  CHECK(area != NULL && area_size == DATATIER_USER_AREA_SIZE);
+  CHECK(area[0] == 0 && area[DATATIER_USER_AREA_SIZE - 1] == 0);
+  CHECK(datatier_pool_user_area(pool, NULL) == area);
+  fill(area, area_size, 40);
+  const time_t before = time(NULL);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  CHECK_STATUS(k->open(path, size, 77, NULL, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  area = datatier_pool_user_area(pool, &area_size);
+  CHECK(area != NULL && matches(area, DATATIER_USER_AREA_SIZE, 40));
+
+  /* The header in the file: held, so marked in use. */
+  datatier_header header;
+  CHECK_STATUS(datatier_pool_header(pool, &header), DATATIER_OK);
+  CHECK(memcmp(header.magic, "PELIKAN!", 8) == 0);
+  CHECK(header.version == 0 && header.user_version == 77);
+  CHECK(header.data_size == size); /* recorded: not a multiple of 4096 */
+  CHECK((header.options & DATATIER_OPTION_IN_USE) != 0);
+  CHECK(matches(header.user_area, DATATIER_USER_AREA_SIZE, 40));
+  CHECK((time_t)header.time_unix_s + 1 >= before && (time_t)header.time_unix_s <= time(NULL));
+  CHECK(header.time_unix_ns / 1000000000u + 1 >= (uint64_t)before);
+  CHECK(header.time_monotonic_ns / 1000000000u + 1 >= header.time_monotonic_s);
+  unsigned char zero[32] = {0};
+  CHECK(memcmp(header.checksum, zero, sizeof zero) != 0);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  /* Errors: NULL, and memory has neither. */
+  CHECK_STATUS(datatier_pool_header(NULL, &header), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(datatier_pool_user_area(NULL, &area_size) == NULL && area_size == 0);
+}
+
+static void test_memory_has_no_header(void) {
+  current_test = "memory_has_no_header";
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_memory_create(4096, &pool), DATATIER_OK);
+  size_t area_size = 1;
+  CHECK(datatier_pool_user_area(pool, &area_size) == NULL && area_size == 0);
+  datatier_header header;
+  CHECK_STATUS(datatier_pool_header(pool, &header), DATATIER_ERR_WRONG_KIND);
+  CHECK(strstr(datatier_last_error_message(), "memory pool") != NULL);
+  CHECK_STATUS(datatier_pool_header(pool, NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  datatier_recovery recovery;
+  recovery.size = sizeof recovery;
+  CHECK_STATUS(datatier_pool_recovery(pool, &recovery), DATATIER_ERR_WRONG_KIND);
+  datatier_pool_close(pool);
+}
+
+static void count_progress(uint64_t done, uint64_t total, void* context) {
+  if (done <= total) ++*(int*)context;
+}
+
+static void test_verify(void) {
+  current_test = "verify";
+  char path[512];
+  path_in(path, sizeof path, "verify");
+  const size_t size = 64 * 1024;
+  CHECK(make_saved_pool(&kFileKinds[1], path, size, 9, 2));
+
+  datatier_verify_report report;
+  report.size = sizeof report;
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_OK);
+  CHECK(report.size == sizeof report);
+  CHECK(report.status == DATATIER_OK && report.message[0] == '\0');
+  CHECK(report.file_size == kHeaderSize + size && report.data_size == size);
+  CHECK(report.has_header && report.header.user_version == 9 && report.header.options == 0);
+  CHECK(report.has_computed_checksum &&
+        memcmp(report.computed_checksum, report.header.checksum, 32) == 0);
+
+  /* Options: the expected user version and data size, a progress callback. */
+  datatier_verify_options options;
+  datatier_verify_options_init(&options);
+  int calls = 0;
+  options.progress = count_progress;
+  options.progress_context = &calls;
+  options.threads = 1;
+  CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_OK && calls > 0);
+  options.check_user_version = true;
+  options.user_version = 10;
+  CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_ERR_USER_VERSION_MISMATCH && strlen(report.message) > 0);
+  options.check_user_version = false;
+  options.check_data_size = true;
+  options.data_size = size + 4096;
+  CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_ERR_SIZE_MISMATCH && report.data_size == size + 4096);
+
+  /* A flipped data byte: a verdict in the report, not a failed call. */
+  const int data_byte = peek(path, kHeaderSize + 1000);
+  CHECK(poke(path, kHeaderSize + 1000, (unsigned char)(data_byte ^ 0x80)));
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_ERR_CHECKSUM_MISMATCH && report.has_computed_checksum);
+  CHECK(strstr(report.message, "checksum") != NULL);
+  CHECK(memcmp(report.computed_checksum, report.header.checksum, 32) != 0);
+  CHECK(poke(path, kHeaderSize + 1000, (unsigned char)data_byte));
+
+  /* Held by a pool: in use, nothing read. */
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 9, NULL, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_ERR_POOL_IN_USE);
+  datatier_pool_close(pool);
+  /* Closed without a flush: unclean, unless accepted. */
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_ERR_UNCLEAN_SHUTDOWN);
+  datatier_verify_options_init(&options);
+  options.accept_unclean = true;
+  CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_OK);
+
+  /* Failed calls: no file, NULL, sizes too small. */
+  char missing[512];
+  path_in(missing, sizeof missing, "verify_missing");
+  CHECK_STATUS(datatier_verify_file(missing, NULL, &report), DATATIER_ERR_NOT_FOUND);
+  CHECK(datatier_last_errno() == ENOENT);
+  CHECK_STATUS(datatier_verify_file(NULL, NULL, &report), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_verify_file(path, NULL, NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  report.size = 0;
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_ERR_INVALID_ARGUMENT);
+  report.size = sizeof report;
+  options.size = DATATIER_VERIFY_OPTIONS_MIN_SIZE - 1;
+  CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(datatier_last_error_message(), "options->size") != NULL);
+}
+
+static void test_remove_pool(void) {
+  current_test = "remove_pool";
+  char path[512];
+  char spare[600];
+  path_in(path, sizeof path, "remove");
+  with_suffix(spare, sizeof spare, path, ".prev");
+  CHECK(make_saved_pool(&kFileKinds[1], path, 4096, 1, 1));
+  CHECK(exists(path) && exists(spare));
+
+  /* Held: nothing removed. */
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, 4096, 1, NULL, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_remove_pool(path, 0), DATATIER_ERR_POOL_IN_USE);
+  CHECK_STATUS(datatier_remove_pool(path, 1), DATATIER_ERR_POOL_IN_USE);
+  CHECK(exists(path) && exists(spare));
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  CHECK_STATUS(datatier_remove_pool(path, 0), DATATIER_OK);
+  CHECK(!exists(path) && !exists(spare));
+  CHECK_STATUS(datatier_remove_pool(path, 0), DATATIER_ERR_NOT_FOUND);
+  CHECK_STATUS(datatier_remove_pool(NULL, 0), DATATIER_ERR_INVALID_ARGUMENT);
+
+  /* Not a pool file: removed only with force. */
+  FILE* f = fopen(path, "wb");
+  CHECK(f != NULL && fputs("not a pool", f) >= 0 && fclose(f) == 0);
+  CHECK_STATUS(datatier_remove_pool(path, 0), DATATIER_ERR_BAD_MAGIC);
+  CHECK(exists(path));
+  CHECK_STATUS(datatier_remove_pool(path, 1), DATATIER_OK);
+  CHECK(!exists(path));
+}
+
+/* Leaves `path` holding the snapshot of `seed2` and its spare that of
+ * `seed1`. */
+static int make_two_snapshots(const char* path, size_t size, unsigned seed1, unsigned seed2) {
+  if (!make_saved_pool(&kFileKinds[1], path, size, 1, seed1)) return 0;
+  datatier_pool* pool = NULL;
+  if (datatier_file_backed_memory_open(path, size, 1, NULL, &pool) != DATATIER_OK) return 0;
+  return fill_and_shut_down(pool, seed2);
+}
+
+static void test_restore_previous(void) {
+  current_test = "restore_previous";
+  char path[512];
+  char spare[600];
+  char damaged[600];
+  path_in(path, sizeof path, "restore");
+  with_suffix(spare, sizeof spare, path, ".prev");
+  with_suffix(damaged, sizeof damaged, path, ".damaged");
+  const size_t size = 8192;
+  CHECK(make_two_snapshots(path, size, 11, 12));
+
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, NULL, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_restore_previous(path), DATATIER_ERR_POOL_IN_USE);
+  /* Released without a save, which would make the spare a copy of the pool
+   * file. */
+  datatier_pool_close(pool);
+
+  CHECK_STATUS(datatier_restore_previous(path), DATATIER_OK);
+  CHECK(exists(damaged) && !exists(spare));
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, NULL, &pool), DATATIER_OK);
+  CHECK(pool != NULL && matches(datatier_pool_data(pool), size, 11));
+  datatier_pool_close(pool);
+
+  /* No spare any more. */
+  unlink(spare);
+  CHECK_STATUS(datatier_restore_previous(path), DATATIER_ERR_NOT_FOUND);
+  CHECK_STATUS(datatier_restore_previous(NULL), DATATIER_ERR_INVALID_ARGUMENT);
+}
+
+static void test_recovery(void) {
+  current_test = "recovery";
+  char path[512];
+  path_in(path, sizeof path, "recovery");
+  const size_t size = 8192;
+  CHECK(make_two_snapshots(path, size, 21, 22));
+  datatier_recovery recovery;
+  recovery.size = sizeof recovery;
+
+  /* The pool file itself loaded: nothing to say. */
+  datatier_pool* pool = NULL;
+  datatier_options options;
+  datatier_options_init(&options);
+  options.fallback_to_previous = true;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_recovery(pool, &recovery), DATATIER_OK);
+  CHECK(!recovery.used_previous && recovery.reason == DATATIER_OK);
+  CHECK(strcmp(recovery.message, "") == 0 && strcmp(recovery.set_aside, "") == 0);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  /* A damaged pool file: the previous snapshot (the same bytes: the last
+   * shutdown saved them again) loaded, the file set aside. */
+  CHECK(poke(path, kHeaderSize + 3, (unsigned char)(peek(path, kHeaderSize + 3) ^ 0xff)));
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, NULL, &pool),
+               DATATIER_ERR_CHECKSUM_MISMATCH);
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  CHECK(matches(datatier_pool_data(pool), size, 22));
+  CHECK_STATUS(datatier_pool_recovery(pool, &recovery), DATATIER_OK);
+  CHECK(recovery.used_previous && recovery.reason == DATATIER_ERR_CHECKSUM_MISMATCH);
+  CHECK(strlen(recovery.message) > 0);
+  char damaged[600];
+  with_suffix(damaged, sizeof damaged, path, ".damaged");
+  CHECK(strcmp(recovery.set_aside, damaged) == 0 && exists(damaged));
+
+  /* Errors: NULL, a size too small, a pool of another kind. */
+  CHECK_STATUS(datatier_pool_recovery(NULL, &recovery), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_pool_recovery(pool, NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  recovery.size = 1;
+  CHECK_STATUS(datatier_pool_recovery(pool, &recovery), DATATIER_ERR_INVALID_ARGUMENT);
+  datatier_pool_close(pool);
+
+  char mmap_path[512];
+  path_in(mmap_path, sizeof mmap_path, "recovery_mmap");
+  CHECK_STATUS(datatier_mmap_file_create(mmap_path, 4096, 1, NULL, &pool), DATATIER_OK);
+  recovery.size = sizeof recovery;
+  CHECK_STATUS(datatier_pool_recovery(pool, &recovery), DATATIER_ERR_WRONG_KIND);
+  datatier_pool_close(pool);
 }
 
 static void remove_dir(void) {
@@ -303,6 +828,19 @@ int main(void) {
   test_kinds_share_the_format();
   test_other_errors();
   test_strerror();
+  test_options_init();
+  test_options_size();
+  test_memory_placement();
+  for (size_t i = 0; i < sizeof kFileKinds / sizeof kFileKinds[0]; ++i) {
+    test_open_or_create(i);
+    test_user_area_and_header(&kFileKinds[i]);
+  }
+  test_outcome_of_plain_calls();
+  test_memory_has_no_header();
+  test_verify();
+  test_remove_pool();
+  test_restore_previous();
+  test_recovery();
 
   remove_dir();
   printf("%d passed, %d failed\n", passed, failed);
