@@ -22,6 +22,12 @@
 // The same with one fsync / fdatasync failing (EIO, its pending writes lost
 // for good): the life goes on, trying the failed step again, and the power
 // goes off at every later call.
+// Incremental saves (FileBackedMemory with a block index, comparing or
+// marked): generations a 4 KiB block apart, saved over a start where both
+// files hold a snapshot and its index, so that saves write a block or two;
+// and after the power comes back, one more save that takes those changes
+// back must open with exactly its bytes, so that an index left vouching for
+// a file it no longer describes is caught when the next save trusts it.
 //
 // Environment: DATATIER_POWERLOSS_CUTS (simulated power cuts over all tests;
 // default 10000, 2000 in unoptimized builds; 100000 for a long run),
@@ -86,15 +92,29 @@ std::uint64_t env_or(const char* name, std::uint64_t fallback) {
 const std::uint64_t kSeed = env_or("DATATIER_POWERLOSS_SEED", 1);
 const std::uint64_t kTotalCuts = env_or("DATATIER_POWERLOSS_CUTS", kDefaultCuts);
 
+// Generations from kFirstStep on are small steps from generation 1: each
+// changes one 4 KiB block more (cumulatively), so that a save of one over
+// the one before writes only a block or two.
+constexpr std::uint64_t kFirstStep = 10;
+constexpr std::size_t kStepBlock = 4096;
+
 const std::vector<std::byte>& generation_bytes(std::size_t size, std::uint64_t generation) {
   static std::map<std::pair<std::size_t, std::uint64_t>, std::vector<std::byte>> cache;
   auto& bytes = cache[{size, generation}];
-  if (bytes.empty()) bytes = testing::splitmix64_bytes(size, generation);
+  if (!bytes.empty()) return bytes;
+  if (generation < kFirstStep) {
+    bytes = testing::splitmix64_bytes(size, generation);
+    return bytes;
+  }
+  bytes = generation_bytes(size, generation == kFirstStep ? 1 : generation - 1);
+  const std::size_t blocks = (size + kStepBlock - 1) / kStepBlock;
+  const std::size_t at = static_cast<std::size_t>(generation * 5 % blocks) * kStepBlock;
+  const std::size_t length = std::min(kStepBlock, size - at);
+  testing::fill_splitmix64(std::span(bytes).subspan(at, length), generation);
   return bytes;
 }
 
-FileOptions accept_unclean() {
-  FileOptions options;
+FileOptions accept_unclean(FileOptions options = {}) {
   options.accept_unclean = true;
   return options;
 }
@@ -142,9 +162,19 @@ void attempt(const PowerLossSimulator& simulator, const std::function<void()>& s
   }
 }
 
+// Writes `generation` into the pool as an application would: only the
+// blocks that change, each declared with mark_dirty().
 void fill(Datapool& pool, std::uint64_t generation) {
   const auto& bytes = generation_bytes(pool.data().size(), generation);
-  std::copy(bytes.begin(), bytes.end(), pool.data().begin());
+  const std::span<std::byte> data = pool.data();
+  for (std::size_t at = 0; at < data.size(); at += kStepBlock) {
+    const std::size_t length = std::min(kStepBlock, data.size() - at);
+    const auto from = bytes.begin() + static_cast<std::ptrdiff_t>(at);
+    const auto to = data.begin() + static_cast<std::ptrdiff_t>(at);
+    if (std::equal(from, from + static_cast<std::ptrdiff_t>(length), to)) continue;
+    std::copy(from, from + static_cast<std::ptrdiff_t>(length), to);
+    pool.mark_dirty(at, length);
+  }
 }
 
 template <typename Pool>
@@ -153,14 +183,15 @@ void save(Pool& pool, std::uint64_t generation, const PowerLossSimulator& simula
   fill(pool, generation);
   if constexpr (kInPlace<Pool>) expected.changed_in_place = true;
   expected.in_flight.insert(generation);
-  attempt(simulator, [&] { pool.flush(); }, kInPlace<Pool>);
+  attempt(
+      simulator, [&] { pool.flush(); }, kInPlace<Pool>);
   expected.saved = generation;
   expected.in_flight.clear();
   expected.changed_in_place = false;
 }
 
 // A pool's life under test: create, save generation 1, destroy, open, save
-// generation 2, destroy.
+// the later generations, destroy.
 struct Life {
   std::string name;
   std::size_t size;
@@ -168,13 +199,28 @@ struct Life {
   // the pool created and generation 1 saved (save_first_generation()), which
   // each run copies: the simulator sees the life from open() on.
   std::filesystem::path start;
+  // Saved after the open, in order.
+  std::vector<std::uint64_t> later = {2};
+  FileOptions options = {};
+  // After the power comes back and open() serves a generation, save one more
+  // (with `options`) and open it again: what the block indexes left on disk
+  // must not spoil the next save.
+  bool save_again = false;
 };
 
+// The generation the check of Life::save_again saves: the first, so that it
+// takes back changes of the saves in the life, which a stale block index
+// would have it skip.
+constexpr std::uint64_t kAfterRecovery = 1;
+
+// Creates the pool and saves generation 1 `saves` times: twice, and both
+// files hold a snapshot and its block index.
 template <typename Pool>
-void save_first_generation(const std::filesystem::path& dir, std::size_t size) {
-  Pool pool = Pool::create(dir / "pool", size, kUserVersion);
+void save_first_generation(const std::filesystem::path& dir, std::size_t size,
+                           const FileOptions& options = {}, int saves = 1) {
+  Pool pool = Pool::create(dir / "pool", size, kUserVersion, options);
   fill(pool, 1);
-  pool.flush();
+  for (int i = 0; i < saves; ++i) pool.flush();
 }
 
 // Puts the start of `life` into `dir`.
@@ -191,13 +237,15 @@ void live(const Life& life, const std::filesystem::path& path, const PowerLossSi
           Expectation& expected) {
   std::optional<Pool> pool;
   if (life.start.empty()) {
-    attempt(simulator, [&] { pool.emplace(Pool::create(path, life.size, kUserVersion)); });
+    attempt(simulator,
+            [&] { pool.emplace(Pool::create(path, life.size, kUserVersion, life.options)); });
     save(*pool, 1, simulator, expected);
     pool.reset();
   }
-  attempt(simulator,
-          [&] { pool.emplace(Pool::open(path, life.size, kUserVersion, accept_unclean())); });
-  save(*pool, 2, simulator, expected);
+  attempt(simulator, [&] {
+    pool.emplace(Pool::open(path, life.size, kUserVersion, accept_unclean(life.options)));
+  });
+  for (const std::uint64_t generation : life.later) save(*pool, generation, simulator, expected);
   pool.reset();
 }
 
@@ -207,6 +255,7 @@ void live(const Life& life, const std::filesystem::path& path, const PowerLossSi
 struct Reopened {
   std::optional<std::uint64_t> generation;  // opened, holding this generation
   bool other_bytes = false;                 // opened, holding no generation
+  bool next_save_wrong = false;             // Life::save_again found other bytes
   bool unclean = false;                     // the default open() said unclean_shutdown
   std::optional<Error> error;               // the open() that decided failed
 };
@@ -216,16 +265,42 @@ bool holds(std::span<const std::byte> data, std::uint64_t generation) {
   return std::equal(data.begin(), data.end(), bytes.begin(), bytes.end());
 }
 
+// Life::save_again's check: whether a save of kAfterRecovery into the pool
+// at `path` opens again with those bytes.
 template <typename Pool>
-Reopened reopen(const std::filesystem::path& path, std::size_t size) {
+bool saves_again(const std::filesystem::path& path, const Life& life) {
+  try {
+    {
+      Pool pool = Pool::open(path, life.size, kUserVersion, accept_unclean(life.options));
+      fill(pool, kAfterRecovery);
+      pool.close();
+    }
+    return holds(Pool::open(path, life.size, kUserVersion).data(), kAfterRecovery);
+  } catch (const Error& e) {
+    std::cout << "[ power    ] the save after recovery failed: " << e.what() << "\n";
+    return false;
+  }
+}
+
+// Opens the pool at `path` and finds which of the generations of `life`
+// it holds.
+template <typename Pool>
+Reopened reopen(const std::filesystem::path& path, const Life& life) {
   Reopened result;
+  std::vector<std::uint64_t> generations = life.later;
+  generations.push_back(1);
   for (const bool accept : {false, true}) {
     try {
-      Pool pool = Pool::open(path, size, kUserVersion, accept ? accept_unclean() : FileOptions{});
-      for (const std::uint64_t generation : {std::uint64_t{1}, std::uint64_t{2}}) {
+      Pool pool =
+          Pool::open(path, life.size, kUserVersion, accept ? accept_unclean() : FileOptions{});
+      for (const std::uint64_t generation : generations) {
         if (holds(pool.data(), generation)) result.generation = generation;
       }
       result.other_bytes = !result.generation;
+      if (life.save_again && result.generation) {
+        { const Pool released = std::move(pool); }
+        result.next_save_wrong = !saves_again<Pool>(path, life);
+      }
       return result;
     } catch (const Error& e) {
       if (accept || e.code() != errc::unclean_shutdown) {
@@ -242,6 +317,7 @@ enum class Verdict { right, lost, wrong };
 
 template <typename Pool>
 Verdict judge(const Reopened& reopened, const Expectation& expected) {
+  if (reopened.next_save_wrong) return Verdict::wrong;
   if (reopened.generation || reopened.other_bytes) {
     const bool allowed = reopened.generation && (reopened.generation == expected.saved ||
                                                  expected.in_flight.count(*reopened.generation));
@@ -257,6 +333,7 @@ Verdict judge(const Reopened& reopened, const Expectation& expected) {
 
 std::string describe(const Reopened& reopened, const Expectation& expected) {
   const std::string prefix = reopened.unclean ? "unclean, then " : "";
+  if (reopened.next_save_wrong) return prefix + "a later save spoiled";
   if (reopened.generation) {
     if (reopened.generation == expected.saved) return prefix + "old";
     if (expected.in_flight.count(*reopened.generation) != 0) return prefix + "new";
@@ -345,7 +422,7 @@ Run run_and_judge(const Life& life, const PowerLossPlan& plan, std::uint64_t out
         std::filesystem::remove_all(entry.path());
       }
       state.lay_out(layout.path());
-      opened.emplace_back(state.files, reopen<Pool>(layout / "pool", life.size));
+      opened.emplace_back(state.files, reopen<Pool>(layout / "pool", life));
       same = opened.end() - 1;
       ++tally.opened;
     }
@@ -492,6 +569,37 @@ TEST(PowerLoss, MmapFileOfSeveralBlocksServesOnlyFlushedSnapshots) {
   const TempDir start;
   save_first_generation<MmapFile>(start.path(), kLargeSize);
   sweep_every_call<MmapFile>({"MmapFile, several blocks", kLargeSize, start.path()}, 0.015);
+}
+
+// Saves that write only what changed: generations a block apart, over a
+// start whose two files both hold a snapshot and its index.
+Life incremental_life(const std::string& name, Changes changes,
+                      const std::filesystem::path& start) {
+  Life life{name, 12 * kStepBlock + 100, start, {kFirstStep, kFirstStep + 1, kFirstStep + 2}, {},
+            true};
+  life.options.block_size = kStepBlock;
+  life.options.changes = changes;
+  save_first_generation<FileBackedMemory>(start, life.size, life.options, 2);
+  return life;
+}
+
+TEST(PowerLoss, FileBackedMemoryIncrementalSavesKeepOldOrNewSnapshot) {
+  const TempDir start;
+  sweep_every_call<FileBackedMemory>(
+      incremental_life("FileBackedMemory, incremental", Changes::compare, start.path()), 0.1);
+}
+
+TEST(PowerLoss, FileBackedMemoryMarkedSavesKeepOldOrNewSnapshot) {
+  const TempDir start;
+  sweep_every_call<FileBackedMemory>(
+      incremental_life("FileBackedMemory, marked", Changes::marked, start.path()), 0.1);
+}
+
+TEST(PowerLoss, FileBackedMemoryIncrementalSavesKeepOldOrNewSnapshotAfterAFailedSync) {
+  const TempDir start;
+  sweep_failed_syncs<FileBackedMemory>(
+      incremental_life("FileBackedMemory, incremental, failed sync", Changes::marked, start.path()),
+      0.1);
 }
 
 TEST(PowerLoss, FileBackedMemoryKeepsOldOrNewSnapshotAfterAFailedSync) {
