@@ -328,6 +328,54 @@ TEST(BlockIndex, UnmarkedWritesAreMissingFromAMarkedSaveWhichStillVerifies) {
   EXPECT_EQ(reopened.data()[60 * kBlock], std::byte{8});
 }
 
+// An MmapFile with marks hashes only the marked blocks again: after any
+// sequence of marked flushes its checksum is the official BLAKE3 of the file.
+TEST(BlockIndex, MarkedMmapFileFlushesGiveTheOfficialChecksum) {
+  testing::TempDir dir;
+  const auto path = dir / "pool";
+  std::mt19937_64 random(7);
+  std::uniform_int_distribution<std::size_t> where(0, kDataSize - 1);
+  {
+    MmapFile pool = MmapFile::create(path, kDataSize, kUserVersion, options_for(Changes::marked));
+    testing::fill_splitmix64(pool.data(), 3);
+    pool.flush();
+    for (int round = 0; round < 10; ++round) {
+      for (int i = 0; i < 3; ++i) {
+        const std::size_t at = where(random);
+        pool.data()[at] ^= std::byte{0x33};
+        pool.mark_dirty(at, 1);
+      }
+      pool.flush();
+      expect_official_checksum(path);
+    }
+    pool.close();
+  }
+  expect_official_checksum(path);
+  // Reopened, the values are hashed from the file again.
+  MmapFile pool = MmapFile::open(path, kDataSize, kUserVersion, options_for(Changes::marked));
+  pool.data()[kDataSize - 1] ^= std::byte{1};
+  pool.mark_dirty(kDataSize - 1, 1);
+  pool.close();
+  expect_official_checksum(path);
+}
+
+TEST(BlockIndex, AnUnmarkedWriteToAMarkedMmapFileIsFoundAtOpen) {
+  testing::TempDir dir;
+  const auto path = dir / "pool";
+  {
+    MmapFile pool = MmapFile::create(path, kDataSize, kUserVersion, options_for(Changes::marked));
+    pool.flush();
+    pool.data()[20 * kBlock] = std::byte{9};  // written back, never hashed
+    pool.close();
+  }
+  try {
+    MmapFile::open(path, kDataSize, kUserVersion);
+    ADD_FAILURE() << "a file whose checksum leaves out a write opened";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), errc::checksum_mismatch) << e.what();
+  }
+}
+
 TEST(BlockIndex, MarksPastTheEndAreIgnored) {
   testing::TempDir dir;
   FileBackedMemory pool =

@@ -50,9 +50,11 @@ struct FileOptions {
   // FileBackedMemory::flush(): how a save finds the blocks that changed
   // since the snapshot in the spare file (see datatier/block_index.h). With
   // either, only those are written; flush_full() writes everything.
+  // MmapFile::flush() (which writes back only dirty pages in any case): with
+  // Changes::marked, only marked blocks are hashed again.
   Changes changes = Changes::compare;
 
-  // The block size of the block index of a FileBackedMemory (a power of two
+  // The block size of the block index of a file pool (a power of two
   // from 4096 to 16 MiB; 0 = kDefaultBlockSize): the unit a save writes and
   // a failed check names. An index of another block size found on disk is
   // ignored and replaced by the next save.

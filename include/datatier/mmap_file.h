@@ -97,16 +97,16 @@ class MmapFile final : public Datapool {
   // allocation) and the result is empty; on success `ec` is cleared. Never
   // throw, so a server built with -fno-exceptions can call them.
   static std::optional<MmapFile> create(const std::filesystem::path& path, std::size_t data_size,
-                                         std::uint64_t user_version, const FileOptions& options,
-                                         std::error_code& ec) noexcept;
+                                        std::uint64_t user_version, const FileOptions& options,
+                                        std::error_code& ec) noexcept;
   static std::optional<MmapFile> open(const std::filesystem::path& path, std::size_t data_size,
-                                       std::uint64_t user_version, const FileOptions& options,
-                                       std::error_code& ec) noexcept;
+                                      std::uint64_t user_version, const FileOptions& options,
+                                      std::error_code& ec) noexcept;
   static std::optional<Opened<MmapFile>> open_or_create(const std::filesystem::path& path,
-                                                         std::size_t data_size,
-                                                         std::uint64_t user_version,
-                                                         const FileOptions& options,
-                                                         std::error_code& ec) noexcept;
+                                                        std::size_t data_size,
+                                                        std::uint64_t user_version,
+                                                        const FileOptions& options,
+                                                        std::error_code& ec) noexcept;
   void flush(std::error_code& ec) noexcept;
   void close(std::error_code& ec) noexcept;
 
@@ -125,6 +125,12 @@ class MmapFile final : public Datapool {
   // header (timestamps now, user version, data size, checksum over header and
   // data, in-use mark still set) and syncs it. When flush() returns, open()
   // with accept_unclean finds exactly the current bytes, until they change.
+  // Only dirty pages are written back; the checksum hashes every block of
+  // the pool again, or, with FileOptions::changes = Changes::marked, only
+  // the blocks marked with mark_dirty() since the last flush() or open()
+  // (the values of the others kept in memory from then): bytes written
+  // without a mark are written back but may then not match the checksum,
+  // which open() reports as errc::checksum_mismatch.
   // Crash inside flush(): the file carries the in-use mark, so open()
   // reports errc::unclean_shutdown; with accept_unclean it serves exactly
   // the flushed bytes (if the header write was reached) or reports
@@ -144,6 +150,10 @@ class MmapFile final : public Datapool {
   // std::errc::operation_not_permitted in a process other than the one that
   // opened the pool, std::errc::bad_file_descriptor on a moved-from pool.
   void flush() override;
+
+  // Marks data bytes [offset, offset + length) as written since the last
+  // flush(), for FileOptions::changes = Changes::marked (see Datapool).
+  void mark_dirty(std::size_t offset, std::size_t length) noexcept override;
 
   // The clean shutdown: flush() with the in-use mark cleared, then release
   // the pool (mapping, file, lock), leaving it as a moved-from pool. On an

@@ -595,6 +595,20 @@ TEST(PowerLoss, FileBackedMemoryMarkedSavesKeepOldOrNewSnapshot) {
       incremental_life("FileBackedMemory, marked", Changes::marked, start.path()), 0.1);
 }
 
+TEST(PowerLoss, MarkedMmapFileServesOnlyFlushedSnapshots) {
+  const TempDir start;
+  Life life{"MmapFile, marked",
+            12 * kStepBlock + 100,
+            start.path(),
+            {kFirstStep, kFirstStep + 1, kFirstStep + 2},
+            {},
+            true};
+  life.options.block_size = kStepBlock;
+  life.options.changes = Changes::marked;
+  save_first_generation<MmapFile>(start.path(), life.size, life.options);
+  sweep_every_call<MmapFile>(life, 0.05);
+}
+
 TEST(PowerLoss, FileBackedMemoryIncrementalSavesKeepOldOrNewSnapshotAfterAFailedSync) {
   const TempDir start;
   sweep_failed_syncs<FileBackedMemory>(
