@@ -935,9 +935,7 @@ static void test_flush_full_and_marks_on_other_kinds(void) {
 static void test_salvage(void) {
   current_test = "salvage";
   char path[512];
-  char index[600];
   path_in(path, sizeof path, "salvage");
-  with_suffix(index, sizeof index, path, ".index");
   const size_t size = 20 * kBlockSize;
   datatier_options options = indexed_options(DATATIER_CHANGES_COMPARE);
   datatier_pool* pool = NULL;
@@ -948,7 +946,8 @@ static void test_salvage(void) {
   CHECK_STATUS(datatier_pool_damaged(pool, &ranges, &count), DATATIER_OK);
   CHECK(ranges == NULL && count == 0);
   CHECK(fill_and_shut_down(pool, 6));
-  CHECK(exists(index));
+  char index[600];
+  CHECK(exists(with_suffix(index, sizeof index, path, ".index")));
 
   /* Data byte 10 * 4096 + 5 lies in block 11 of the hashed stream (header,
    * then data), which holds data bytes [10 * 4096, 11 * 4096). */
