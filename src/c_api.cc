@@ -216,11 +216,15 @@ void write_sized(Struct full, Struct& out) noexcept {
 }
 
 // Whether the enum field options->`field` (of C type `type`), whose values
-// run from 0 to `last`, holds one of them; records the failure if not.
+// run from 0 to `last`, holds one of them; records the failure if not. The
+// field is read as the int a C caller may have stored there, since loading
+// a value outside the enumerators as the enum is undefined in C++.
 template <typename Enum>
-bool enum_ok(const char* function, const char* field, const char* type, Enum value,
+bool enum_ok(const char* function, const char* field, const char* type, const Enum& value,
              Enum last) noexcept {
-  const int number = static_cast<int>(value);
+  static_assert(sizeof(Enum) == sizeof(int));
+  int number = 0;
+  std::memcpy(&number, &value, sizeof number);
   if (number >= 0 && number <= static_cast<int>(last)) return true;
   std::snprintf(last_message, kMessageCapacity, "%s: options->%s is %d, not a %s", function, field,
                 number, type);
