@@ -9,11 +9,14 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <new>
 #include <string>
 #include <system_error>
+#include <vector>
 
+#include "datatier/block_index.h"
 #include "datatier/datapool.h"
 #include "datatier/error.h"
 #include "datatier/file_backed_memory.h"
@@ -35,6 +38,8 @@ struct datatier_pool {
   std::string path;  // "" for memory
   datatier_open_outcome outcome = DATATIER_OUTCOME_CREATED;
   datatier_status reason = DATATIER_OK;  // why the file was recreated
+  // A FileBackedMemory's damaged(), as C ranges (fixed once it is opened).
+  std::vector<datatier_byte_range> damaged;
 };
 
 // The C enums carry the values of the C++ ones, so that a cast converts.
@@ -45,6 +50,8 @@ static_assert(static_cast<int>(datatier::PageSize::huge_1gib) == DATATIER_PAGE_S
 static_assert(static_cast<int>(datatier::NumaPolicy::local) == DATATIER_NUMA_LOCAL);
 static_assert(static_cast<int>(datatier::NumaPolicy::bind) == DATATIER_NUMA_BIND);
 static_assert(static_cast<int>(datatier::NumaPolicy::interleave) == DATATIER_NUMA_INTERLEAVE);
+static_assert(static_cast<int>(datatier::Changes::compare) == DATATIER_CHANGES_COMPARE);
+static_assert(static_cast<int>(datatier::Changes::marked) == DATATIER_CHANGES_MARKED);
 static_assert(static_cast<int>(datatier::Outcome::opened) == DATATIER_OUTCOME_OPENED);
 static_assert(static_cast<int>(datatier::Outcome::created) == DATATIER_OUTCOME_CREATED);
 static_assert(static_cast<int>(datatier::Outcome::recreated) == DATATIER_OUTCOME_RECREATED);
@@ -208,6 +215,23 @@ void write_sized(Struct full, Struct& out) noexcept {
   std::memcpy(&out, &full, std::min(out.size, sizeof(Struct)));
 }
 
+// Whether the enum field options->`field` (of C type `type`), whose values
+// run from 0 to `last`, holds one of them; records the failure if not. The
+// field is read as the int a C caller may have stored there, since loading
+// a value outside the enumerators as the enum is undefined in C++.
+template <typename Enum>
+bool enum_ok(const char* function, const char* field, const char* type, const Enum& value,
+             Enum last) noexcept {
+  static_assert(sizeof(Enum) == sizeof(int));
+  int number = 0;
+  std::memcpy(&number, &value, sizeof number);
+  if (number >= 0 && number <= static_cast<int>(last)) return true;
+  std::snprintf(last_message, kMessageCapacity, "%s: options->%s is %d, not a %s", function, field,
+                number, type);
+  last_errno = 0;
+  return false;
+}
+
 // Reads the caller's options (NULL: the defaults) into `resolved`; records
 // the failure and returns false when their size or an enum is out of range.
 bool resolve_options(const char* function, const datatier_options* options,
@@ -216,18 +240,12 @@ bool resolve_options(const char* function, const datatier_options* options,
   if (options == nullptr) return true;
   if (!size_ok(function, "options", *options, DATATIER_OPTIONS_MIN_SIZE)) return false;
   resolved = read_sized(*options, resolved);
-  const bool page_size_known = resolved.page_size >= DATATIER_PAGE_SIZE_TRANSPARENT &&
-                               resolved.page_size <= DATATIER_PAGE_SIZE_HUGE_1GIB;
-  const bool numa_known =
-      resolved.numa >= DATATIER_NUMA_LOCAL && resolved.numa <= DATATIER_NUMA_INTERLEAVE;
-  if (page_size_known && numa_known) return true;
-  std::snprintf(
-      last_message, kMessageCapacity, "%s: options->%s is %d, not a %s", function,
-      page_size_known ? "numa" : "page_size",
-      page_size_known ? static_cast<int>(resolved.numa) : static_cast<int>(resolved.page_size),
-      page_size_known ? "datatier_numa_policy" : "datatier_page_size");
-  last_errno = 0;
-  return false;
+  return enum_ok(function, "page_size", "datatier_page_size", resolved.page_size,
+                 DATATIER_PAGE_SIZE_HUGE_1GIB) &&
+         enum_ok(function, "numa", "datatier_numa_policy", resolved.numa,
+                 DATATIER_NUMA_INTERLEAVE) &&
+         enum_ok(function, "changes", "datatier_changes", resolved.changes,
+                 DATATIER_CHANGES_MARKED);
 }
 
 datatier::MemoryOptions to_memory_options(const datatier_options& options) noexcept {
@@ -249,6 +267,9 @@ datatier::FileOptions to_file_options(const datatier_options& options) noexcept 
   result.threads = options.threads;
   result.direct_io = options.direct_io;
   result.fallback_to_previous = options.fallback_to_previous;
+  result.changes = static_cast<datatier::Changes>(options.changes);
+  result.block_size = options.block_size;
+  result.salvage = options.salvage;
   result.memory = to_memory_options(options);
   return result;
 }
@@ -264,6 +285,11 @@ datatier_status new_handle(datatier_kind kind, const char* path, datatier_pool**
     handle->kind = kind;
     if (path != nullptr) handle->path = path;
     fill(*handle);
+    if (const auto* fbm = dynamic_cast<const datatier::FileBackedMemory*>(handle->pool.get())) {
+      for (const datatier::ByteRange& range : fbm->damaged()) {
+        handle->damaged.push_back({range.offset, range.length});
+      }
+    }
     *out = handle.release();
   });
 }
@@ -380,6 +406,11 @@ datatier_header to_c_header(const datatier::Header& header) noexcept {
 
 datatier_verify_report to_c_report(const datatier::VerifyReport& report) noexcept {
   datatier_verify_report out{};
+  out.damaged_count = report.damaged.size();
+  const std::size_t listed = std::min(report.damaged.size(), std::size(out.damaged));
+  for (std::size_t i = 0; i < listed; ++i) {
+    out.damaged[i] = {report.damaged[i].offset, report.damaged[i].length};
+  }
   out.status = report.ok() ? DATATIER_OK : status_of(report.error);
   const std::size_t n = std::min(report.message.size(), sizeof out.message - 1);
   std::memcpy(out.message, report.message.data(), n);
@@ -429,6 +460,9 @@ void datatier_options_init(datatier_options* options) {
   options->numa = DATATIER_NUMA_LOCAL;
   options->numa_node = 0;
   options->memory_threads = 0;
+  options->changes = DATATIER_CHANGES_COMPARE;
+  options->block_size = 0;
+  options->salvage = false;
 }
 
 datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
@@ -573,6 +607,30 @@ datatier_status datatier_pool_recovery(const datatier_pool* pool, datatier_recov
 datatier_status datatier_pool_flush(datatier_pool* pool) {
   if (pool == nullptr) return fail_null(__func__, "pool");
   return guarded([&] { pool->pool->flush(); });
+}
+
+datatier_status datatier_pool_flush_full(datatier_pool* pool) {
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  auto* fbm = dynamic_cast<datatier::FileBackedMemory*>(pool->pool.get());
+  if (fbm == nullptr) return fail_kind(__func__, *pool);
+  return guarded([&] { fbm->flush_full(); });
+}
+
+void datatier_pool_mark_dirty(datatier_pool* pool, size_t offset, size_t length) {
+  if (pool != nullptr) pool->pool->mark_dirty(offset, length);
+}
+
+datatier_status datatier_pool_damaged(const datatier_pool* pool, const datatier_byte_range** ranges,
+                                      size_t* count) {
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  if (ranges == nullptr) return fail_null(__func__, "ranges");
+  if (count == nullptr) return fail_null(__func__, "count");
+  *ranges = nullptr;
+  *count = 0;
+  if (pool->kind != DATATIER_KIND_FILE_BACKED_MEMORY) return fail_kind(__func__, *pool);
+  if (!pool->damaged.empty()) *ranges = pool->damaged.data();
+  *count = pool->damaged.size();
+  return DATATIER_OK;
 }
 
 datatier_status datatier_pool_shutdown(datatier_pool* pool) {

@@ -127,6 +127,22 @@ typedef enum datatier_numa_policy {
   DATATIER_NUMA_INTERLEAVE = 2
 } datatier_numa_policy;
 
+/* How a file-backed memory pool's flush finds the blocks that changed since
+ * the snapshot in its spare file (FileOptions::changes; see
+ * datatier/block_index.h). Either way only those blocks are written;
+ * datatier_pool_flush_full() writes everything. */
+typedef enum datatier_changes {
+  /* Every block is hashed again, on all cores, and compared with the spare's
+   * block index. Always right: a hash of the pool plus a write of what
+   * changed. The default. */
+  DATATIER_CHANGES_COMPARE = 0,
+  /* Only the blocks declared with datatier_pool_mark_dirty() since the last
+   * save (and those that differ between the last two snapshots) are hashed
+   * and written. Bytes written without a mark may be missing from the next
+   * snapshot; the snapshot itself always verifies. */
+  DATATIER_CHANGES_MARKED = 1
+} datatier_changes;
+
 /* Options for creating and opening pools (C++ FileOptions with its
  * MemoryOptions). Initialise with datatier_options_init() and then change
  * fields. Passing NULL means the defaults.
@@ -183,10 +199,32 @@ typedef struct datatier_options {
   int numa_node;
   /* Threads to fault the memory in on; 0 (the default) takes `threads`. */
   unsigned memory_threads;
+
+  /* Second version: the block index (datatier/block_index.h). A caller
+   * whose `size` ends before these gets their defaults. */
+
+  /* File-backed memory flush: how a save finds what changed. Default
+   * DATATIER_CHANGES_COMPARE. */
+  datatier_changes changes;
+  /* File-backed memory: the block size of the block index, the unit a save
+   * writes and a failed check names: a power of two from 4096 to 16 MiB, or
+   * 0 (the default) for 64 KiB. An index of another block size found on
+   * disk is ignored and replaced by the next save; other values are refused
+   * with DATATIER_ERR_INVALID_ARGUMENT. */
+  size_t block_size;
+  /* File-backed memory open only. When the file's only fault is damage to
+   * data blocks that its block index names, open anyway: those ranges are
+   * zeroed in memory and listed by datatier_pool_damaged(), so that a cache
+   * drops what was stored there and keeps the rest. Damage to the first
+   * block (which holds the header), or a file without a valid index, is
+   * reported as without this option (or answered by fallback_to_previous,
+   * which salvage, where it applies, goes before). Default false. */
+  bool salvage;
 } datatier_options;
 
 /* The smallest datatier_options.size the library accepts: the end of the
- * first version's last field. */
+ * first version's last field (sizeof the first version's struct is this,
+ * rounded up to the alignment of size_t). */
 #define DATATIER_OPTIONS_MIN_SIZE (offsetof(datatier_options, memory_threads) + sizeof(unsigned))
 
 /* Sets every field of *options to its default, and `size` to
@@ -403,6 +441,39 @@ datatier_status datatier_pool_recovery(const datatier_pool* pool, datatier_recov
  * DATATIER_ERR_INVALID_ARGUMENT (pool is NULL). */
 datatier_status datatier_pool_flush(datatier_pool* pool);
 
+/* As datatier_pool_flush, but hashes and writes every block of a
+ * file-backed memory pool, whatever the block indexes and marks say: a save
+ * that depends on nothing but the pool's bytes.
+ * Errors: as datatier_pool_flush; DATATIER_ERR_WRONG_KIND for a pool that is
+ * not a file-backed memory pool. */
+datatier_status datatier_pool_flush_full(datatier_pool* pool);
+
+/* Declares that bytes [offset, offset + length) of the pool's data were
+ * written since the last flush, for a file-backed memory pool opened with
+ * options.changes = DATATIER_CHANGES_MARKED: a bit per block of the block
+ * index, set atomically, no lock, no system call. Bytes past the end are
+ * ignored. Thread-safe, also while other threads write the data. Ignored by
+ * the pools that find changes themselves or save nothing (memory, mmap
+ * file, a file-backed memory pool comparing blocks), and for a NULL pool:
+ * there is nothing to fail, so no status. */
+void datatier_pool_mark_dirty(datatier_pool* pool, size_t offset, size_t length);
+
+/* Bytes [offset, offset + length) of a pool's data. */
+typedef struct datatier_byte_range {
+  uint64_t offset;
+  uint64_t length;
+} datatier_byte_range;
+
+/* The data ranges an open with options.salvage found damaged and zeroed:
+ * stores their address in *ranges (NULL when there are none) and their
+ * number in *count, ascending, each whole blocks of the block index (the
+ * last block may end early). Valid until the pool is closed. None after a
+ * create or an open that found no damage.
+ * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool, ranges or count is NULL),
+ * DATATIER_ERR_WRONG_KIND (not a file-backed memory pool). */
+datatier_status datatier_pool_damaged(const datatier_pool* pool, const datatier_byte_range** ranges,
+                                      size_t* count);
+
 /* The clean shutdown: flushes, marks a file pool as cleanly saved and
  * releases the pool (as datatier_pool_close). On an error the pool is still
  * open and must still be closed; an MmapFile left open (not shut down) is
@@ -448,6 +519,9 @@ typedef struct datatier_verify_options {
  * sizeof(datatier_verify_options). */
 void datatier_verify_options_init(datatier_verify_options* options);
 
+/* How many damaged ranges a datatier_verify_report holds. */
+#define DATATIER_VERIFY_DAMAGED_CAPACITY 32
+
 /* What datatier_verify_file found. */
 typedef struct datatier_verify_report {
   /* The caller sets sizeof(datatier_verify_report) here, as for
@@ -470,6 +544,18 @@ typedef struct datatier_verify_report {
    * data (the checks got that far). */
   bool has_computed_checksum;
   uint8_t computed_checksum[32];
+
+  /* Second version: the damaged ranges. A caller whose `size` ends before
+   * these finds them untouched. */
+
+  /* After DATATIER_ERR_CHECKSUM_MISMATCH, when a valid block index lies
+   * beside the file: how many data ranges hold blocks that differ from
+   * what the index recorded; 0 otherwise. A range in the first block may be
+   * damage to the header. */
+  size_t damaged_count;
+  /* The first min(damaged_count, DATATIER_VERIFY_DAMAGED_CAPACITY) of those
+   * ranges, ascending; the rest of the array is zero. */
+  datatier_byte_range damaged[DATATIER_VERIFY_DAMAGED_CAPACITY];
 } datatier_verify_report;
 
 /* Runs every check an open runs on the pool file `path`, read-only, without
@@ -484,8 +570,9 @@ typedef struct datatier_verify_report {
 datatier_status datatier_verify_file(const char* path, const datatier_verify_options* options,
                                      datatier_verify_report* out);
 
-/* Removes the pool file `path` and its spare (path + ".prev", if there is
- * one), then makes the directory durable. A symbolic link at `path` names
+/* Removes the pool file `path`, its spare (path + ".prev", if there is
+ * one) and their block indexes (path + ".index", path + ".prev.index"),
+ * then makes the directory durable. A symbolic link at `path` names
  * the pool it points to (the link stays). Nothing is removed while a pool
  * holds either file. With `force` nonzero, a file that is not a pool file
  * is removed too. A crash leaves both files, the pool file alone (an intact

@@ -313,7 +313,9 @@ static void test_options_init(void) {
   CHECK(options.page_size == DATATIER_PAGE_SIZE_TRANSPARENT && options.page_size_fallback);
   CHECK(!options.lock_memory && options.numa == DATATIER_NUMA_LOCAL && options.numa_node == 0);
   CHECK(options.memory_threads == 0);
-  CHECK(DATATIER_OPTIONS_MIN_SIZE <= sizeof options && DATATIER_OPTIONS_MIN_SIZE > 0);
+  CHECK(options.changes == DATATIER_CHANGES_COMPARE && options.block_size == 0);
+  CHECK(!options.salvage);
+  CHECK(DATATIER_OPTIONS_MIN_SIZE < sizeof options && DATATIER_OPTIONS_MIN_SIZE > 0);
   datatier_options_init(NULL);
 
   datatier_verify_options verify;
@@ -371,6 +373,27 @@ static void test_options_size(void) {
   CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == (0604 & ~(unsigned)umask(022)));
   umask(022);
   unlink(path);
+
+  /* A first-version caller: the fields after its size are never read, so
+   * whatever lies there (here values the library would refuse) is
+   * ignored. */
+  options.size = DATATIER_OPTIONS_MIN_SIZE;
+  options.changes = (datatier_changes)9;
+  options.block_size = 3;
+  options.salvage = true;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, 4096, 1, &options, &pool), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+  /* The same fields within the size are read, and refused. */
+  options.size = sizeof options;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, 4096, 1, &options, &pool),
+               DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(datatier_last_error_message(), "changes") != NULL);
+  options.changes = DATATIER_CHANGES_MARKED;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, 4096, 1, &options, &pool),
+               DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(datatier_last_error_message(), "block size 3") != NULL);
+  CHECK(pool == NULL);
+  CHECK_STATUS(datatier_remove_pool(path, 0), DATATIER_OK);
 
   /* A newer caller's larger struct: the fields known are read, the rest
    * ignored. */
@@ -628,6 +651,7 @@ static void test_verify(void) {
   CHECK(report.has_header && report.header.user_version == 9 && report.header.options == 0);
   CHECK(report.has_computed_checksum &&
         memcmp(report.computed_checksum, report.header.checksum, 32) == 0);
+  CHECK(report.damaged_count == 0);
 
   /* Options: the expected user version and data size, a progress callback. */
   datatier_verify_options options;
@@ -655,6 +679,10 @@ static void test_verify(void) {
   CHECK(report.status == DATATIER_ERR_CHECKSUM_MISMATCH && report.has_computed_checksum);
   CHECK(strstr(report.message, "checksum") != NULL);
   CHECK(memcmp(report.computed_checksum, report.header.checksum, 32) != 0);
+  /* The pool's block index (64 KiB blocks of header and data) names the
+   * first block, which holds the header and the first 60 KiB of data. */
+  CHECK(report.damaged_count == 1);
+  CHECK(report.damaged[0].offset == 0 && report.damaged[0].length == 65536 - kHeaderSize);
   CHECK(poke(path, kHeaderSize + 1000, (unsigned char)data_byte));
 
   /* Held by a pool: in use, nothing read. */
@@ -806,6 +834,202 @@ static void test_recovery(void) {
   datatier_pool_close(pool);
 }
 
+/* Flips every bit of the byte at `offset` of `path`. */
+static int flip(const char* path, long offset) {
+  const int byte = peek(path, offset);
+  return byte >= 0 && poke(path, offset, (unsigned char)(byte ^ 0xff));
+}
+
+enum { kBlockSize = 4096 };
+
+/* Options for a file-backed memory pool whose block index has 4096-byte
+ * blocks (the header alone in the first), finding changes by `changes`. */
+static datatier_options indexed_options(datatier_changes changes) {
+  datatier_options options;
+  datatier_options_init(&options);
+  options.changes = changes;
+  options.block_size = kBlockSize;
+  return options;
+}
+
+/* Opens `path` with `options` and checks that its byte `offset` is `value`;
+ * returns the pool, or NULL when it did not open. */
+static datatier_pool* open_and_expect(const char* path, size_t size,
+                                      const datatier_options* options, size_t offset,
+                                      unsigned char value) {
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, options, &pool), DATATIER_OK);
+  if (pool != NULL) CHECK(((unsigned char*)datatier_pool_data(pool))[offset] == value);
+  return pool;
+}
+
+/* With DATATIER_CHANGES_MARKED a save writes the blocks marked dirty: a byte
+ * written and marked survives a reopen, one written without a mark does not,
+ * unless a full flush saves it. */
+static void test_marked_saves(void) {
+  current_test = "marked_saves";
+  char path[512];
+  path_in(path, sizeof path, "marked");
+  const size_t size = 16 * kBlockSize;
+  const size_t marked_at = 5 * kBlockSize + 1;
+  const size_t unmarked_at = 9 * kBlockSize + 2;
+  const datatier_options options = indexed_options(DATATIER_CHANGES_MARKED);
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  unsigned char* bytes = datatier_pool_data(pool);
+  fill(bytes, size, 4);
+  /* The first saves write everything: the spare holds no indexed snapshot
+   * of these bytes until the second. */
+  CHECK_STATUS(datatier_pool_flush(pool), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_flush(pool), DATATIER_OK);
+  const unsigned char marked_old = bytes[marked_at];
+  const unsigned char unmarked_old = bytes[unmarked_at];
+  bytes[marked_at] ^= 0xff;
+  datatier_pool_mark_dirty(pool, marked_at, 1);
+  bytes[unmarked_at] ^= 0xff;
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  pool = open_and_expect(path, size, &options, marked_at, (unsigned char)(marked_old ^ 0xff));
+  if (pool == NULL) return;
+  bytes = datatier_pool_data(pool);
+  CHECK(bytes[unmarked_at] == unmarked_old);
+  /* A full flush saves what no mark declared. */
+  bytes[unmarked_at] ^= 0xff;
+  CHECK_STATUS(datatier_pool_flush_full(pool), DATATIER_OK);
+  /* Released without another save: the flush_full snapshot is the last. */
+  datatier_pool_close(pool);
+  datatier_options reopen = options;
+  reopen.accept_unclean = true;
+  pool = open_and_expect(path, size, &reopen, unmarked_at, (unsigned char)(unmarked_old ^ 0xff));
+  datatier_pool_close(pool);
+}
+
+/* flush_full is for file-backed memory only; marks are ignored elsewhere. */
+static void test_flush_full_and_marks_on_other_kinds(void) {
+  current_test = "flush_full_and_marks_on_other_kinds";
+  CHECK_STATUS(datatier_pool_flush_full(NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  datatier_pool_mark_dirty(NULL, 0, 1);
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_memory_create(4096, &pool), DATATIER_OK);
+  datatier_pool_mark_dirty(pool, 0, 4096);
+  CHECK_STATUS(datatier_pool_flush_full(pool), DATATIER_ERR_WRONG_KIND);
+  CHECK(strstr(datatier_last_error_message(), "memory pool") != NULL);
+  datatier_pool_close(pool);
+
+  char path[512];
+  path_in(path, sizeof path, "flush_full_mmap");
+  CHECK_STATUS(datatier_mmap_file_create(path, 4096, 1, NULL, &pool), DATATIER_OK);
+  datatier_pool_mark_dirty(pool, 4000, 1 << 20); /* past the end: ignored */
+  CHECK_STATUS(datatier_pool_flush_full(pool), DATATIER_ERR_WRONG_KIND);
+  CHECK(strstr(datatier_last_error_message(), "mmap file") != NULL);
+  const datatier_byte_range* ranges = NULL;
+  size_t count = 1;
+  CHECK_STATUS(datatier_pool_damaged(pool, &ranges, &count), DATATIER_ERR_WRONG_KIND);
+  CHECK(ranges == NULL && count == 0);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+}
+
+/* A byte of data beyond the first block, damaged: the block index names its
+ * block, verify reports it, and salvage opens the rest with it zeroed. */
+static void test_salvage(void) {
+  current_test = "salvage";
+  char path[512];
+  path_in(path, sizeof path, "salvage");
+  const size_t size = 20 * kBlockSize;
+  datatier_options options = indexed_options(DATATIER_CHANGES_COMPARE);
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  const datatier_byte_range* ranges = NULL;
+  size_t count = 1;
+  CHECK_STATUS(datatier_pool_damaged(pool, &ranges, &count), DATATIER_OK);
+  CHECK(ranges == NULL && count == 0);
+  CHECK(fill_and_shut_down(pool, 6));
+  char index[600];
+  CHECK(exists(with_suffix(index, sizeof index, path, ".index")));
+
+  /* Data byte 10 * 4096 + 5 lies in block 11 of the hashed stream (header,
+   * then data), which holds data bytes [10 * 4096, 11 * 4096). */
+  const uint64_t damaged_offset = 10 * kBlockSize;
+  CHECK(flip(path, kHeaderSize + 10 * kBlockSize + 5));
+  datatier_verify_report report;
+  report.size = sizeof report;
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_ERR_CHECKSUM_MISMATCH && report.damaged_count == 1);
+  CHECK(report.damaged[0].offset == damaged_offset && report.damaged[0].length == kBlockSize);
+  CHECK(report.damaged[1].offset == 0 && report.damaged[1].length == 0);
+
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool),
+               DATATIER_ERR_CHECKSUM_MISMATCH);
+  CHECK(strstr(datatier_last_error_message(), "40960+4096") != NULL);
+  options.salvage = true;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  CHECK_STATUS(datatier_pool_damaged(pool, &ranges, &count), DATATIER_OK);
+  CHECK(count == 1 && ranges != NULL);
+  if (count == 1 && ranges != NULL) {
+    CHECK(ranges[0].offset == damaged_offset && ranges[0].length == kBlockSize);
+  }
+  /* The rest as saved, the damaged block zeroed. */
+  unsigned char* expected = malloc(size);
+  CHECK(expected != NULL);
+  if (expected != NULL) {
+    fill(expected, size, 6);
+    memset(expected + damaged_offset, 0, kBlockSize);
+    CHECK(memcmp(datatier_pool_data(pool), expected, size) == 0);
+  }
+  CHECK_STATUS(datatier_pool_damaged(NULL, &ranges, &count), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_pool_damaged(pool, NULL, &count), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_pool_damaged(pool, &ranges, NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  /* Saved again, the file is intact and holds what was salvaged. */
+  options.salvage = false;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  CHECK_STATUS(datatier_pool_damaged(pool, &ranges, &count), DATATIER_OK);
+  CHECK(count == 0);
+  CHECK(expected != NULL && memcmp(datatier_pool_data(pool), expected, size) == 0);
+  free(expected);
+  datatier_pool_close(pool);
+}
+
+/* More damaged ranges than the report holds: the first ones and the count of
+ * all; a first-version report is not written past its size. */
+static void test_verify_many_damaged_ranges(void) {
+  current_test = "verify_many_damaged_ranges";
+  char path[512];
+  path_in(path, sizeof path, "verify_damaged");
+  enum { kDamaged = DATATIER_VERIFY_DAMAGED_CAPACITY + 8 };
+  const size_t size = (2 * kDamaged + 2) * kBlockSize;
+  const datatier_options options = indexed_options(DATATIER_CHANGES_COMPARE);
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL || !fill_and_shut_down(pool, 8)) return;
+  /* Every other block, so that no two ranges merge: data blocks 2, 4, ... */
+  for (long k = 1; k <= kDamaged; ++k) CHECK(flip(path, kHeaderSize + 2 * k * kBlockSize + 7));
+
+  datatier_verify_report report;
+  report.size = sizeof report;
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_OK);
+  CHECK(report.status == DATATIER_ERR_CHECKSUM_MISMATCH && report.damaged_count == kDamaged);
+  for (size_t i = 0; i < DATATIER_VERIFY_DAMAGED_CAPACITY; ++i) {
+    CHECK(report.damaged[i].offset == 2 * (i + 1) * kBlockSize &&
+          report.damaged[i].length == kBlockSize);
+  }
+
+  memset(&report, 0xab, sizeof report);
+  report.size = offsetof(datatier_verify_report, damaged_count);
+  CHECK_STATUS(datatier_verify_file(path, NULL, &report), DATATIER_OK);
+  CHECK(report.size == offsetof(datatier_verify_report, damaged_count));
+  CHECK(report.status == DATATIER_ERR_CHECKSUM_MISMATCH);
+  const unsigned char* past = (const unsigned char*)&report.damaged_count;
+  size_t untouched = 0;
+  while (untouched < sizeof report - report.size && past[untouched] == 0xab) ++untouched;
+  CHECK(untouched == sizeof report - report.size);
+}
+
 static void remove_dir(void) {
   char command[400];
   snprintf(command, sizeof command, "rm -rf '%s'", dir);
@@ -841,6 +1065,10 @@ int main(void) {
   test_remove_pool();
   test_restore_previous();
   test_recovery();
+  test_marked_saves();
+  test_flush_full_and_marks_on_other_kinds();
+  test_salvage();
+  test_verify_many_damaged_ranges();
 
   remove_dir();
   printf("%d passed, %d failed\n", passed, failed);

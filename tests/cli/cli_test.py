@@ -153,6 +153,7 @@ class Verify(TempDirTest):
                 self.assertEqual(report["computed_checksum"], checksum)
                 self.assertEqual(report["header"]["checksum"], checksum)
                 self.assertEqual(report["header"]["user_version"], uv)
+                self.assertEqual(report["damaged"], [])
                 # The same with the expectations spelled out.
                 r = run("verify", golden(name), "--size", str(size), "--user-version", str(uv))
                 self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
@@ -176,6 +177,60 @@ class Verify(TempDirTest):
         self.assertFalse(report["ok"])
         self.assertEqual(report["error"], "checksum_mismatch")
         self.assertNotEqual(report["computed_checksum"], report["header"]["checksum"])
+        # Without a block index beside it, the file is named as a whole.
+        self.assertEqual(report["damaged"], [])
+        self.assertNotIn("damaged data", run("verify", path).stdout)
+
+    def flip_data_bytes(self, path, offsets):
+        with open(path, "r+b") as f:
+            for offset in offsets:
+                f.seek(4096 + offset)
+                b = f.read(1)
+                f.seek(4096 + offset)
+                f.write(bytes([b[0] ^ 0x01]))
+
+    def create_indexed_pool(self, size):
+        """An fbm pool of `size` data bytes, saved once: with a block index of
+        64 KiB blocks of the hashed stream (the 4096-byte header, then the
+        data), so data block b > 0 holds data bytes [b * 64 KiB - 4096,
+        (b + 1) * 64 KiB - 4096)."""
+        path = self.path("p.pool")
+        r = run("create", path, "--kind", "fbm", "--size", str(size), "--fill", "random")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertTrue(os.path.exists(path + ".index"))
+        return path
+
+    def test_damaged_ranges_are_named_by_the_block_index(self):
+        path = self.create_indexed_pool(256 * 1024)
+        self.flip_data_bytes(path, (100000, 200000))  # blocks 1 and 3
+        ranges = [(61440, 65536), (192512, 65536)]
+        r = run("verify", path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        lines = r.stdout.splitlines()
+        self.assertTrue(lines[0].startswith("not intact: checksum mismatch"), r.stdout)
+        self.assertEqual(lines[1:3], ["damaged data: offset %d, length %d" % x for x in ranges])
+        self.assertTrue(lines[3].startswith("previous snapshot"), r.stdout)
+        r = run("verify", "--json", path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        report = json.loads(r.stdout)
+        self.assertEqual(report["error"], "checksum_mismatch")
+        self.assertEqual(report["damaged"], [{"offset": o, "length": n} for o, n in ranges])
+        self.assertEqual(report["previous"]["damaged"], [])
+
+    def test_many_damaged_ranges_are_counted_past_the_first_sixteen(self):
+        block = 64 * 1024
+        path = self.create_indexed_pool(41 * block)
+        # Every other block from block 2, so that no two ranges merge.
+        self.flip_data_bytes(path, [2 * k * block for k in range(1, 21)])
+        r = run("verify", path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        damaged = [line for line in r.stdout.splitlines() if line.startswith("damaged data")]
+        self.assertEqual(len(damaged), 17, r.stdout)
+        self.assertEqual(damaged[0], "damaged data: offset %d, length %d" % (2 * block - 4096, block))
+        self.assertEqual(damaged[-1], "damaged data: 4 more ranges")
+        report = json.loads(run("verify", "--json", path).stdout)
+        self.assertEqual(report["damaged"],
+                         [{"offset": 2 * k * block - 4096, "length": block} for k in range(1, 21)])
 
     def test_truncated_copy_exits_1_and_names_the_size(self):
         path = self.copy_golden("fbm_8192_uv7_seed2.pool")
@@ -310,6 +365,12 @@ class Create(TempDirTest):
                         self.assertEqual(os.path.getsize(path), 4096 * (1 + (size + 4095) // 4096))
                         spare = path + ".prev"
                         self.assertEqual(os.path.exists(spare), kind == "fbm")
+                        # A pool of more than one 64 KiB block of the index
+                        # has one after its save.
+                        index = path + ".index"
+                        indexed = kind == "fbm" and 4096 + size > 64 * 1024
+                        self.assertEqual(os.path.exists(index), indexed)
+                        self.assertEqual(created["index_path"], index if indexed else None)
                         r = run("verify", "--json", path, "--user-version", "5")
                         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
                         report = json.loads(r.stdout)
@@ -549,6 +610,17 @@ class Rm(TempDirTest):
         r = run("rm", "--json", path)
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(json.loads(r.stdout), {"ok": True, "removed": [path]})
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_removes_the_block_index_too(self):
+        path = self.path("p.pool")
+        r = run("create", path, "--size", "256KiB", "--kind", "fbm")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("block index     %s.index" % path, r.stdout)
+        r = run("rm", "--json", path)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(json.loads(r.stdout),
+                         {"ok": True, "removed": [path + ".index", path + ".prev", path]})
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_refuses_a_pool_that_a_running_pool_holds(self):

@@ -42,7 +42,13 @@ Header fill_and_close(Pool pool, const CreateOptions& options, bool fbm) {
     { const Pool released = std::move(pool); }
     std::error_code ignored;
     std::filesystem::remove(path, ignored);
-    if (fbm) std::filesystem::remove(FileBackedMemory::spare_path(path), ignored);
+    if (fbm) {
+      const std::filesystem::path spare = FileBackedMemory::spare_path(path);
+      for (const auto& file :
+           {FileBackedMemory::index_path(path), FileBackedMemory::index_path(spare), spare}) {
+        std::filesystem::remove(file, ignored);
+      }
+    }
     throw;
   }
 }
@@ -66,6 +72,12 @@ int run_create(const CreateOptions& options) {
       options.fill == "random" ? fmt::format("random (splitmix64, seed {})", options.seed) : "zero";
   const std::string spare =
       fbm ? printable_path(FileBackedMemory::spare_path(path)) : std::string();
+  // The save wrote a block index beside the file, unless the pool is too
+  // small to have more than one block.
+  const std::filesystem::path index_path = FileBackedMemory::index_path(path);
+  std::error_code ec;
+  const bool indexed = fbm && std::filesystem::exists(index_path, ec);
+  const std::string index = indexed ? printable_path(index_path) : std::string();
 
   if (options.json) {
     nlohmann::json out = {
@@ -76,7 +88,8 @@ int run_create(const CreateOptions& options) {
         {"data_size", data_size},
         {"fill", options.fill},
         {"seed", options.fill == "random" ? nlohmann::json(options.seed) : nlohmann::json(nullptr)},
-        {"spare_path", fbm ? nlohmann::json(spare) : nlohmann::json(nullptr)}};
+        {"spare_path", fbm ? nlohmann::json(spare) : nlohmann::json(nullptr)},
+        {"index_path", indexed ? nlohmann::json(index) : nlohmann::json(nullptr)}};
     out.update(header_to_json(header));
     print_json(out);
     return kExitOk;
@@ -87,6 +100,9 @@ int run_create(const CreateOptions& options) {
   fmt::print("fill            {}\n", fill);
   fmt::print("checksum        {}\n", to_hex(header.checksum));
   if (fbm) fmt::print("spare file      {} (holds the previous snapshot after a save)\n", spare);
+  if (indexed) {
+    fmt::print("block index     {} (lets a save write only the blocks that changed)\n", index);
+  }
   return kExitOk;
 }
 

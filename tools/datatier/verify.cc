@@ -2,12 +2,16 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstddef>
 #include <filesystem>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "commands.h"
+#include "datatier/block_index.h"
 #include "datatier/error.h"
 #include "datatier/verify.h"
 #include "output.h"
@@ -38,7 +42,28 @@ std::string verdict_line(const VerifyReport& report, std::uint64_t user_version)
   return fmt::format("not intact: {}: {}", report.error.message(), printable_text(report.message));
 }
 
+// How many damaged ranges the text output lists before it counts the rest.
+constexpr std::size_t kDamagedRangesListed = 16;
+
+// "damaged data: offset N, length N" per range the block index names (the
+// first kDamagedRangesListed, then a count of the rest), each line after
+// `prefix`.
+void print_damaged(const VerifyReport& report, std::string_view prefix) {
+  const std::size_t listed = std::min(report.damaged.size(), kDamagedRangesListed);
+  for (std::size_t i = 0; i < listed; ++i) {
+    fmt::print("{}damaged data: offset {}, length {}\n", prefix, report.damaged[i].offset,
+               report.damaged[i].length);
+  }
+  if (report.damaged.size() > listed) {
+    fmt::print("{}damaged data: {} more ranges\n", prefix, report.damaged.size() - listed);
+  }
+}
+
 nlohmann::json verdict_json(const std::filesystem::path& path, const VerifyReport& report) {
+  nlohmann::json damaged = nlohmann::json::array();
+  for (const ByteRange& range : report.damaged) {
+    damaged.push_back({{"offset", range.offset}, {"length", range.length}});
+  }
   return {
       {"path", printable_path(path)},
       {"ok", report.ok()},
@@ -46,6 +71,7 @@ nlohmann::json verdict_json(const std::filesystem::path& path, const VerifyRepor
       {"error_description",
        report.ok() ? nlohmann::json(nullptr) : nlohmann::json(report.error.message())},
       {"message", printable_text(report.message)},
+      {"damaged", std::move(damaged)},
   };
 }
 
@@ -123,9 +149,11 @@ int run_verify(const VerifyCommandOptions& options) {
     print_json(out);
   } else {
     fmt::print("{}\n", verdict_line(report, user_version));
+    print_damaged(report, "");
     if (previous) {
       fmt::print("previous snapshot '{}': {}\n", printable_path(spare),
                  verdict_line(*previous, user_version));
+      print_damaged(*previous, "previous snapshot ");
     }
   }
   return report.ok() ? kExitOk : kExitNotIntact;
@@ -138,8 +166,9 @@ Command add_verify_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "verify",
       "Check a pool file as opening it would (size, magic, version, user version, in-use mark, "
-      "checksum), and the previous snapshot FILE.prev beside it; read-only. Exit 0 intact, 1 "
-      "not intact, not a pool file, or in use by a running pool");
+      "checksum), and the previous snapshot FILE.prev beside it; read-only. A file with a "
+      "block index (FILE.index) that fails the checksum has its damaged data ranges named. "
+      "Exit 0 intact, 1 not intact, not a pool file, or in use by a running pool");
   app->add_option("FILE", options->file, "Pool file")->required();
   options->size_option =
       app->add_option(
