@@ -205,7 +205,10 @@ void FileBackedMemory::Impl::ready_spare() {
     }
   }
   s.spare.reset();
+  // Whatever index lies beside the name describes no file of ours now; it
+  // goes before the new spare is written, like any spare's index.
   s.spare_index.reset();
+  s.spare_index_file = true;
   s.spare = detail::PoolFile::replace_spare(dir, name, s.pool, s.options.direct_io);
   dir.sync();
   s.spare_suspect = false;
