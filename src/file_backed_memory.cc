@@ -22,10 +22,10 @@
 namespace datatier {
 
 struct FileBackedMemory::Impl {
-  Impl(detail::PoolLocation at, Memory mem, detail::PoolFile pool_file, detail::PoolFile spare_file,
-       const FileOptions& opts, const detail::BlockLayout& blocks,
-       std::optional<detail::BlockIndex> pool_values, detail::FoundIndex spare_values,
-       Recovery found)
+  Impl(detail::PoolLocation at, Memory mem, detail::PoolFile pool_file,
+       std::optional<detail::PoolFile> spare_file, const FileOptions& opts,
+       const detail::BlockLayout& blocks, std::optional<detail::BlockIndex> pool_values,
+       detail::FoundIndex spare_values, Recovery found)
       : location(std::move(at)),
         memory(std::move(mem)),
         pool(std::move(pool_file)),
@@ -94,6 +94,12 @@ detail::PoolFile open_spare_for(const detail::PoolLocation& at, const detail::Po
                                       created);
 }
 
+// Whether to move data with direct I/O: a read-only pool's descriptors are
+// read-only, and direct I/O would need another writable one.
+bool use_direct_io(const FileOptions& options) {
+  return options.direct_io && !options.read_only;
+}
+
 // Reads the data of `pool` into `memory` and checks it against the header's
 // checksum; the values of its blocks go to *index (for an indexed layout).
 // Throws for an I/O error; returns a failed check.
@@ -153,7 +159,8 @@ bool damage(const std::error_code& code) {
 
 // Loads the previous snapshot from the spare after the pool file `damaged`
 // failed `why`, puts it under the pool's name and sets the damaged file
-// aside. Throws why's errc when the spare cannot serve.
+// aside (for a read-only pool, leaves both names as they are). Throws why's
+// errc when the spare cannot serve.
 detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFile damaged,
                                   const detail::Verdict& why, Memory& memory,
                                   detail::Expectation expected, const detail::BlockLayout& layout,
@@ -166,8 +173,8 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
   detail::Verdict verdict;
   std::optional<detail::PoolFile> previous;
   try {
-    previous.emplace(detail::PoolFile::open(at.dir, spare, expected, &verdict));
-    if (options.direct_io) previous->enable_direct_io();
+    previous.emplace(detail::PoolFile::open(at.dir, spare, expected, &verdict, options.read_only));
+    if (use_direct_io(options)) previous->enable_direct_io();
     if (!verdict) verdict = load(*previous, memory, layout, options, index);
   } catch (const Error& e) {
     verdict = {e.code(), e.what()};
@@ -177,10 +184,32 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
                 why.message + "; the previous snapshot in '" + at.dir.entry_path(spare).string() +
                     "' cannot be loaded either: " + verdict.message);
   }
-  const std::string aside = detail::put_spare_in_place(at.dir, at.name);
-  previous->renamed(at.dir, at.name);
-  recovery = {true, why.code, why.message, at.dir.entry_path(aside)};
+  recovery = {true, why.code, why.message, {}};
+  if (!options.read_only) {
+    recovery.set_aside = at.dir.entry_path(detail::put_spare_in_place(at.dir, at.name));
+    previous->renamed(at.dir, at.name);
+  }
   return std::move(*previous);
+}
+
+// Makes `pool`'s index file describe the snapshot just loaded, whose block
+// values are `index`: rewritten when missing or stale; removed after a
+// salvage, since it vouches for bytes the file no longer holds and must not
+// follow the file to the spare's name at the next save.
+void keep_pool_index(const detail::PoolLocation& at, const detail::PoolFile& pool,
+                     const std::optional<detail::BlockIndex>& index, bool salvaged) {
+  const std::string name = detail::index_name(pool.name());
+  if (salvaged) {
+    at.dir.remove(name);
+    at.dir.sync();
+    return;
+  }
+  if (!index) return;
+  const Checksum& root = pool.header().checksum;
+  const auto recorded = detail::BlockIndex::read(at.dir, name, index->layout().length(), root);
+  if (recorded && recorded->layout() == index->layout()) return;
+  index->write(at.dir, name, root, pool.file().status().permissions());
+  at.dir.sync();
 }
 
 }  // namespace
@@ -249,6 +278,7 @@ class MarksBack {
 
 void FileBackedMemory::Impl::save(bool full) {
   Impl& s = *this;
+  if (s.options.read_only) detail::throw_read_only(s.pool.path());
   detail::check_owner_process(s.owner_process, s.pool.path());
   const std::lock_guard lock(s.saving);
   s.ready_spare();
@@ -357,6 +387,7 @@ std::filesystem::path FileBackedMemory::index_path(const std::filesystem::path& 
 
 FileBackedMemory FileBackedMemory::create(const std::filesystem::path& path, std::size_t data_size,
                                           std::uint64_t user_version, const FileOptions& options) {
+  detail::refuse_read_only_create(path, options);
   auto at = detail::PoolLocation::of(path);
   const detail::BlockLayout layout(
       data_size, detail::BlockLayout::checked_block_bytes(options.block_size, path));
@@ -385,7 +416,7 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
                                      .user_version = user_version,
                                      .accept_unclean = options.accept_unclean};
   detail::Verdict verdict;
-  auto pool = detail::PoolFile::open(at.dir, at.name, expected, &verdict);
+  auto pool = detail::PoolFile::open(at.dir, at.name, expected, &verdict, options.read_only);
   // A verdict that no previous snapshot can answer is reported before any
   // memory is taken, as the order of checks promises.
   const auto throw_unless_fallback = [&] {
@@ -394,7 +425,7 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
     }
   };
   throw_unless_fallback();
-  if (options.direct_io) pool.enable_direct_io();
+  if (use_direct_io(options)) pool.enable_direct_io();
   auto memory = Memory::create(data_size, memory_options(options));
   std::optional<detail::BlockIndex> pool_index;
   if (!verdict) verdict = load(pool, memory, layout, options, &pool_index);
@@ -424,23 +455,14 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
     pool = restore_previous(at, std::move(pool), verdict, memory, expected, layout, options,
                             recovery, &pool_index);
   }
-  auto spare = open_spare_for(at, pool, options);
-  const std::string index = detail::index_name(pool.name());
-  if (!salvaged.empty()) {
-    // The index vouches for bytes the file no longer holds: it must not
-    // follow the file to the spare's name at the next save.
-    at.dir.remove(index);
-    at.dir.sync();
-  } else if (pool_index) {
-    const auto recorded =
-        detail::BlockIndex::read(at.dir, index, layout.length(), pool.header().checksum);
-    if (!recorded || recorded->layout() != layout) {
-      pool_index->write(at.dir, index, pool.header().checksum, pool.file().status().permissions());
-      at.dir.sync();
-    }
+  std::optional<detail::PoolFile> spare;
+  detail::FoundIndex spare_index;
+  if (!options.read_only) {
+    spare = open_spare_for(at, pool, options);
+    keep_pool_index(at, pool, pool_index, !salvaged.empty());
+    pool.mark_in_use();
+    spare_index = detail::find_index(at.dir, spare->name(), spare->read_header().checksum, layout);
   }
-  pool.mark_in_use();
-  auto spare_index = detail::find_index(at.dir, spare.name(), spare.read_header().checksum, layout);
   auto impl = std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool),
                                      std::move(spare), options, layout, std::move(pool_index),
                                      std::move(spare_index), std::move(recovery));
@@ -510,7 +532,8 @@ void FileBackedMemory::mark_dirty(std::size_t offset, std::size_t length) noexce
 }
 
 void FileBackedMemory::close() {
-  flush();
+  if (!impl_) detail::throw_moved_from();
+  if (!impl_->options.read_only) impl_->save(false);
   impl_.reset();
 }
 

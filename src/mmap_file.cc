@@ -64,6 +64,7 @@ struct MmapFile::Impl {
         file(std::move(pool_file)),
         mapping(std::move(map)),
         threads(options.threads),
+        read_only(options.read_only),
         changes(options.changes),
         user_area(file.header().user_area),
         layout(blocks),
@@ -73,6 +74,7 @@ struct MmapFile::Impl {
   detail::PoolFile file;
   platform::Mapping mapping;  // the whole file, header included
   unsigned threads;           // for hashing and faulting pages in
+  bool read_only;             // FileOptions::read_only: never saved
   Changes changes;            // what a save hashes again
   UserArea user_area;         // saved into the header by every save
   detail::BlockLayout layout;
@@ -125,6 +127,7 @@ MmapFile::~MmapFile() = default;
 
 MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_size,
                           std::uint64_t user_version, const FileOptions& options) {
+  detail::refuse_read_only_create(path, options);
   auto at = detail::PoolLocation::of(path);
   const detail::BlockLayout layout(
       data_size, detail::BlockLayout::checked_block_bytes(options.block_size, path));
@@ -152,12 +155,15 @@ MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size
   auto file = detail::PoolFile::open(at.dir, at.name,
                                      {.data_size = data_size,
                                       .user_version = user_version,
-                                      .accept_unclean = options.accept_unclean});
+                                      .accept_unclean = options.accept_unclean},
+                                     nullptr, options.read_only);
   // A hole of a sparse file would get its page only when the mapping first
-  // touches it, and on a full tmpfs that touch raises SIGBUS: give every
-  // hole its blocks now, where a full disk is an error.
-  file.file().reserve(file.file_size());
-  auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()));
+  // writes it, and on a full tmpfs that write raises SIGBUS: give every
+  // hole its blocks now, where a full disk is an error. (Reading a hole
+  // maps a zero page: a read-only pool needs no blocks.)
+  if (!options.read_only) file.file().reserve(file.file_size());
+  auto mapping = platform::Mapping::shared(file.file(), static_cast<std::size_t>(file.file_size()),
+                                           !options.read_only);
   auto impl =
       std::make_unique<Impl>(std::move(at), std::move(file), std::move(mapping), options, layout);
   // Hashing reads every page, which also brings the file into memory, on
@@ -167,7 +173,7 @@ MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size
           impl->file.header(),
           impl->checksum(detail::covered_header(impl->file.header_bytes()), &impl->index)),
       impl->file.path());
-  impl->file.mark_in_use();
+  if (!options.read_only) impl->file.mark_in_use();
   return MmapFile(std::move(impl));
 }
 
@@ -214,6 +220,7 @@ std::span<const std::byte> MmapFile::data() const noexcept {
 }
 
 void MmapFile::Impl::save(bool keep_mark) {
+  if (read_only) detail::throw_read_only(file.path());
   detail::check_owner_process(owner_process, file.path());
   const std::lock_guard lock(saving);
   if (write_failed) throw *write_failed;
@@ -268,7 +275,7 @@ void MmapFile::mark_dirty(std::size_t offset, std::size_t length) noexcept {
 
 void MmapFile::close() {
   if (!impl_) detail::throw_moved_from();
-  impl_->save(/*keep_mark=*/false);
+  if (!impl_->read_only) impl_->save(/*keep_mark=*/false);
   impl_.reset();
 }
 

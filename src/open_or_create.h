@@ -21,6 +21,7 @@ inline bool replaceable(const std::error_code& code) {
 template <typename Pool>
 Opened<Pool> open_or_create(const std::filesystem::path& path, std::size_t data_size,
                             std::uint64_t user_version, const FileOptions& options) {
+  refuse_read_only_create(path, options);
   // Another program may create or remove the file between the two calls:
   // look again a few times, then report what the last attempt found.
   constexpr int kAttempts = 3;

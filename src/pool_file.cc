@@ -139,11 +139,18 @@ PoolFile PoolFile::create(const platform::Directory& dir, const std::string& nam
 }
 
 PoolFile PoolFile::open(const platform::Directory& dir, const std::string& name,
-                        const Expectation& expected, Verdict* failed) {
+                        const Expectation& expected, Verdict* failed, bool read_only) {
   checked_file_size(dir.entry_path(name), expected.data_size);
-  PoolFile pool(dir.open_file(name, platform::File::Access::read_write), name, expected.data_size,
-                expected.user_version, 0);
-  lock_or_throw(pool.file_, kHeldByAnotherPool, "");
+  PoolFile pool(dir.open_file(name, read_only ? platform::File::Access::read_only
+                                              : platform::File::Access::read_write),
+                name, expected.data_size, expected.user_version, 0);
+  if (!read_only) {
+    lock_or_throw(pool.file_, kHeldByAnotherPool, "");
+  } else if (!pool.file_.try_lock_shared()) {
+    throw Error(errc::pool_in_use, pool.file_.path(),
+                "a pool object, in this or another process, holds the file to write it" +
+                    lock_holders_text(pool.file_));
+  }
   pool.file_size_ = pool.file_.size();
   Verdict verdict = check_file_size(pool.file_size_, expected.data_size);
   if (!verdict) {
@@ -254,6 +261,17 @@ void check_names_before_swap(const platform::Directory& dir, const PoolFile& poo
               "not exchanged with '" + spare.path().string() + "': " + which +
                   " (removed, renamed or replaced by another program); the new snapshot was "
                   "not put in place");
+}
+
+void refuse_read_only_create(const std::filesystem::path& path, const FileOptions& options) {
+  if (!options.read_only) return;
+  throw Error(std::make_error_code(std::errc::invalid_argument), path,
+              "a read-only pool can only be opened, never created");
+}
+
+void throw_read_only(const std::filesystem::path& path) {
+  throw Error(std::make_error_code(std::errc::operation_not_permitted), path,
+              "the pool was opened read-only: nothing is saved");
 }
 
 void check_owner_process(int owner, const std::filesystem::path& path) {

@@ -39,8 +39,11 @@ class PoolFile {
   // size, user version, in-use mark). The header read is in header(); the
   // caller computes the checksum. A failed check is thrown, or, with
   // `failed` given, stored there and the file returned open and locked.
+  // With `read_only`, the file is opened read-only and locked shared: other
+  // read-only opens may hold it too, a writer may not.
   static PoolFile open(const platform::Directory& dir, const std::string& name,
-                       const Expectation& expected, Verdict* failed = nullptr);
+                       const Expectation& expected, Verdict* failed = nullptr,
+                       bool read_only = false);
 
   // Opens `name` in `dir` as the spare file of `pool`, locks it, gives it
   // the pool file's size, permission bits and (for a superuser) owner, and,
@@ -214,6 +217,14 @@ std::uint64_t checked_file_size(const std::filesystem::path& path, std::size_t d
 // pool's name.
 void check_names_before_swap(const platform::Directory& dir, const PoolFile& pool,
                              const PoolFile& spare);
+
+// Throws std::errc::invalid_argument naming `path` when `options` ask for a
+// read-only pool: create() and open_or_create() would write.
+void refuse_read_only_create(const std::filesystem::path& path, const FileOptions& options);
+
+// Throws std::errc::operation_not_permitted naming `path`: a save of a pool
+// opened with FileOptions::read_only.
+[[noreturn]] void throw_read_only(const std::filesystem::path& path);
 
 // Throws std::errc::operation_not_permitted when the calling process is not
 // `owner`, the one that opened the pool: a forked child shares the parent's

@@ -451,7 +451,8 @@ TYPED_TEST(FilePool, PoolPathThatIsALinkIsResolvedOnce) {
     pool.close();
   }
   EXPECT_TRUE(std::filesystem::is_symlink(this->dir_ / "link"));
-  EXPECT_TRUE(std::filesystem::is_regular_file(std::filesystem::symlink_status(this->dir_ / "real" / "pool")));
+  EXPECT_TRUE(std::filesystem::is_regular_file(
+      std::filesystem::symlink_status(this->dir_ / "real" / "pool")));
   auto pool = TypeParam::Pool::open(this->dir_ / "real" / "pool", 4096, 0);
   this->expect_contents(pool, 4096, 6);
 }
@@ -511,11 +512,13 @@ TYPED_TEST(FilePool, OpenOrCreateThrowsWhatANewPoolWouldNotMend) {
   this->make_saved_pool(4096, 1, 3);
   {
     auto held = TypeParam::open(this->dir_, 4096, 1);
-    EXPECT_DATATIER_ERROR(TestFixture::Pool::open_or_create(this->path(), 4096, 1), errc::pool_in_use);
+    EXPECT_DATATIER_ERROR(TestFixture::Pool::open_or_create(this->path(), 4096, 1),
+                          errc::pool_in_use);
     held.close();
   }
-  EXPECT_DATATIER_ERROR(TestFixture::Pool::open_or_create(this->dir_ / "no-such-dir" / "pool", 4096, 1),
-                        std::errc::no_such_file_or_directory);
+  EXPECT_DATATIER_ERROR(
+      TestFixture::Pool::open_or_create(this->dir_ / "no-such-dir" / "pool", 4096, 1),
+      std::errc::no_such_file_or_directory);
   auto pool = TypeParam::open(this->dir_, 4096, 1);
   this->expect_contents(pool, 4096, 3);
 }
@@ -603,6 +606,50 @@ TYPED_TEST(FilePool, DescriptorsAreCloseOnExec) {
     ++checked;
   }
   EXPECT_GE(checked, 1u);
+}
+
+// A read-only open serves the snapshot and writes nothing: the files' bytes,
+// names and times stay as they were, other read-only opens may share the
+// file, a writer may not, and saves are refused.
+TYPED_TEST(FilePool, ReadOnlyOpenServesTheSnapshotAndWritesNothing) {
+  constexpr std::size_t kSize = 3 * 4096 + 77;
+  this->make_saved_pool(kSize, 5, 9);
+  const auto files_before = [&] {
+    std::vector<std::pair<std::string, std::vector<std::byte>>> files;
+    for (const auto& entry : std::filesystem::directory_iterator(this->dir_.path())) {
+      files.emplace_back(entry.path().filename().string(), testing::read_file(entry.path()));
+    }
+    std::sort(files.begin(), files.end());
+    return files;
+  };
+  const auto before = files_before();
+  FileOptions read_only;
+  read_only.read_only = true;
+  {
+    auto pool = TypeParam::open(this->dir_, kSize, 5, read_only);
+    this->expect_contents(pool, kSize, 9);
+    auto second = TypeParam::open(this->dir_, kSize, 5, read_only);  // shared
+    EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, kSize, 5), errc::pool_in_use);
+    EXPECT_DATATIER_ERROR(pool.flush(), std::errc::operation_not_permitted);
+    if constexpr (std::is_same_v<typename TypeParam::Pool, FileBackedMemory>) {
+      EXPECT_DATATIER_ERROR(pool.flush_full(), std::errc::operation_not_permitted);
+    }
+    pool.close();
+    EXPECT_TRUE(pool.data().empty());
+  }
+  EXPECT_EQ(files_before(), before);
+  auto writer = TypeParam::open(this->dir_, kSize, 5);  // clean: never marked in use
+  this->expect_contents(writer, kSize, 9);
+}
+
+TYPED_TEST(FilePool, ReadOnlyCreateIsRefused) {
+  FileOptions read_only;
+  read_only.read_only = true;
+  EXPECT_DATATIER_ERROR(TypeParam::Pool::create(this->path(), 4096, 0, read_only),
+                        std::errc::invalid_argument);
+  EXPECT_DATATIER_ERROR(TypeParam::Pool::open_or_create(this->path(), 4096, 0, read_only),
+                        std::errc::invalid_argument);
+  EXPECT_FALSE(std::filesystem::exists(this->path()));
 }
 
 }  // namespace

@@ -29,7 +29,9 @@ struct Recovery {
   // Why the pool file was not loaded (a datatier::errc), and the details.
   std::error_code reason;
   std::string message;
-  // Where the damaged pool file was set aside.
+  // Where the damaged pool file was set aside (empty for a read-only pool,
+  // which renames nothing: the previous snapshot stays under the spare's
+  // name, which path() then gives).
   std::filesystem::path set_aside;
 };
 
@@ -109,7 +111,8 @@ class FileBackedMemory final : public Datapool {
   // rest, see FileOptions). With options.fallback_to_previous, a file
   // failing the size, magic or checksum check is replaced by the previous
   // snapshot if that passes (see FileOptions and recovery()). Then marks the
-  // file in use and prepares the spare file.
+  // file in use and prepares the spare file (neither with
+  // FileOptions::read_only: such a pool writes nothing, ever).
   // Throws: datatier::Error with that errc (when the fallback fails too, the
   // pool file's errc, the message saying why the spare failed), or the errno
   // of a failed system call (std::errc::no_such_file_or_directory,

@@ -23,6 +23,17 @@ struct FileOptions {
   // flushed contents, which verify only if nothing was written after the flush.
   bool accept_unclean = false;
 
+  // open() only: open the pool to read it, never to write. The file is
+  // locked shared (other read-only opens may hold it too, no writer may),
+  // not marked in use, and nothing is ever written: no spare file, no block
+  // index, no renames (fallback_to_previous loads the previous snapshot
+  // without putting it in place). flush() and flush_full() throw
+  // std::errc::operation_not_permitted; close() releases the pool. A
+  // FileBackedMemory reads through the page cache; an MmapFile's mapping is
+  // read-only (a write to data() raises SIGSEGV). create() and
+  // open_or_create() refuse it (std::errc::invalid_argument).
+  bool read_only = false;
+
   // Threads to hash (and fault pages in) on; 0 = all cores. The checksum is
   // the same for every thread count. No thread outlives a call.
   unsigned threads = 0;

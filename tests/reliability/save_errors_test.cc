@@ -179,8 +179,7 @@ TEST(FallbackToPrevious, DamagedPoolFileLoadsThePreviousSnapshot) {
   const auto path = saved_twice(dir);
   testing::flip_byte(path, kHeaderSize + 7);
   const auto damaged = testing::read_file(path);
-  EXPECT_DATATIER_ERROR(FileBackedMemory::open(path, kSize, kUserVersion),
-                        errc::checksum_mismatch);
+  EXPECT_DATATIER_ERROR(FileBackedMemory::open(path, kSize, kUserVersion), errc::checksum_mismatch);
   {
     auto pool = FileBackedMemory::open(path, kSize, kUserVersion, fallback());
     EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 2));
@@ -198,6 +197,25 @@ TEST(FallbackToPrevious, DamagedPoolFileLoadsThePreviousSnapshot) {
   EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 4));
   EXPECT_FALSE(pool.recovery().used_previous);
   EXPECT_TRUE(std::filesystem::exists(dir / "pool.damaged"));
+}
+
+// Read-only, the previous snapshot is loaded and every name stays.
+TEST(FallbackToPrevious, ReadOnlyLoadsThePreviousSnapshotAndRenamesNothing) {
+  TempDir dir;
+  const auto path = saved_twice(dir);
+  testing::flip_byte(path, kHeaderSize + 7);
+  const auto damaged = testing::read_file(path);
+  FileOptions options = fallback();
+  options.read_only = true;
+  {
+    const auto pool = FileBackedMemory::open(path, kSize, kUserVersion, options);
+    EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 2));
+    EXPECT_TRUE(pool.recovery().used_previous);
+    EXPECT_EQ(pool.recovery().reason, errc::checksum_mismatch);
+    EXPECT_TRUE(pool.recovery().set_aside.empty());
+  }
+  EXPECT_EQ(testing::read_file(path), damaged);
+  EXPECT_FALSE(std::filesystem::exists(dir / "pool.damaged"));
 }
 
 TEST(FallbackToPrevious, EachFallbackSetsTheDamagedFileAsideUnderAFreeName) {
