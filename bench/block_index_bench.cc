@@ -1,7 +1,10 @@
-// Micro-benchmarks of FileBackedMemory::mark_dirty(): the cost of one small
-// range declared as written, on one thread and on two at once, for blocks
-// already marked since the last save (the common case) and for blocks marked
-// for the first time (which writes the shared bitmap).
+// Micro-benchmarks of the block index's costs outside the hashing and the
+// writes: FileBackedMemory::mark_dirty() (one small range declared as
+// written, on one thread and on two at once, for blocks already marked since
+// the last save, the common case, and for blocks marked for the first time,
+// which writes the shared bitmap), and what every incremental save does over
+// all of the index, whatever changed: merging the block values to the root
+// and finding the values that differ from the spare's.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -103,7 +106,51 @@ void MarkDirtyFirstTime(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()));
 }
 
+// An index of `blocks` blocks with distinct values (a 64 KiB block each);
+// `other` differs from it in one block of 100.
+datatier::detail::BlockIndex filled_index(std::int64_t blocks, bool other) {
+  datatier::detail::BlockIndex index(datatier::detail::BlockLayout(
+      static_cast<std::size_t>(blocks) * datatier::kDefaultBlockSize -
+          datatier::kHeaderSize,
+      datatier::kDefaultBlockSize));
+  std::mt19937_64 random(1);
+  std::size_t i = 0;
+  for (auto& value : index.values()) {
+    for (auto& byte : value) byte = static_cast<std::uint8_t>(random());
+    if (other && i++ % 100 == 0) value[0] ^= 1;
+  }
+  return index;
+}
+
+// The root of a pool's checksum from its block values (one thread).
+void MergeBlocks(benchmark::State& state) {
+  const auto index = filled_index(state.range(0), false);
+  for (auto _ : state) benchmark::DoNotOptimize(index.root());
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+
+// The blocks whose values differ from the spare's.
+void DifferingBlocks(benchmark::State& state) {
+  const auto index = filled_index(state.range(0), false);
+  const auto spare = filled_index(state.range(0), true);
+  for (auto _ : state) benchmark::DoNotOptimize(index.differing(spare));
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+
 BENCHMARK(MarkDirty)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(MarkDirtyFirstTime)->Threads(1)->Threads(2)->UseRealTime();
+// The blocks of 1, 8 and 64 GiB pools.
+BENCHMARK(MergeBlocks)
+    ->ArgName("blocks")
+    ->Arg(1 << 14)
+    ->Arg(1 << 17)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(DifferingBlocks)
+    ->ArgName("blocks")
+    ->Arg(1 << 14)
+    ->Arg(1 << 17)
+    ->Arg(1 << 20)
+    ->Unit(benchmark::kMillisecond);
 
 }  // namespace
