@@ -140,17 +140,10 @@ void DifferingBlocks(benchmark::State& state) {
 BENCHMARK(MarkDirty)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(MarkDirtyFirstTime)->Threads(1)->Threads(2)->UseRealTime();
 // The blocks of 1, 8 and 64 GiB pools.
-BENCHMARK(MergeBlocks)
-    ->ArgName("blocks")
-    ->Arg(1 << 14)
-    ->Arg(1 << 17)
-    ->Arg(1 << 20)
-    ->Unit(benchmark::kMillisecond);
-BENCHMARK(DifferingBlocks)
-    ->ArgName("blocks")
-    ->Arg(1 << 14)
-    ->Arg(1 << 17)
-    ->Arg(1 << 20)
-    ->Unit(benchmark::kMillisecond);
+void PoolBlocks(benchmark::internal::Benchmark* b) {
+  b->ArgName("blocks")->Arg(1 << 14)->Arg(1 << 17)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
+}
+BENCHMARK(MergeBlocks)->Apply(PoolBlocks);
+BENCHMARK(DifferingBlocks)->Apply(PoolBlocks);
 
 }  // namespace
