@@ -3,8 +3,8 @@
 // written, on one thread and on two at once, for blocks already marked since
 // the last save, the common case, and for blocks marked for the first time,
 // which writes the shared bitmap), and what every incremental save does over
-// all of the index, whatever changed: merging the block values to the root
-// and finding the values that differ from the spare's.
+// all of the index, whatever changed: merging the block values to the root,
+// finding the values that differ from the spare's, copying the index.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -139,11 +139,23 @@ void DifferingBlocks(benchmark::State& state) {
 
 BENCHMARK(MarkDirty)->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(MarkDirtyFirstTime)->Threads(1)->Threads(2)->UseRealTime();
+// A copy of the index, as a save of marked blocks starts its new index from
+// the pool file's.
+void CopyIndex(benchmark::State& state) {
+  const auto index = filled_index(state.range(0), false);
+  for (auto _ : state) {
+    datatier::detail::BlockIndex copy(index);
+    benchmark::DoNotOptimize(copy.values().data());
+  }
+  state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations()) * state.range(0));
+}
+
 // The blocks of 1, 8 and 64 GiB pools.
 void PoolBlocks(benchmark::internal::Benchmark* b) {
   b->ArgName("blocks")->Arg(1 << 14)->Arg(1 << 17)->Arg(1 << 20)->Unit(benchmark::kMillisecond);
 }
 BENCHMARK(MergeBlocks)->Apply(PoolBlocks);
 BENCHMARK(DifferingBlocks)->Apply(PoolBlocks);
+BENCHMARK(CopyIndex)->Apply(PoolBlocks);
 
 }  // namespace
