@@ -110,8 +110,7 @@ void MarkDirtyFirstTime(benchmark::State& state) {
 // `other` differs from it in one block of 100.
 datatier::detail::BlockIndex filled_index(std::int64_t blocks, bool other) {
   datatier::detail::BlockIndex index(datatier::detail::BlockLayout(
-      static_cast<std::size_t>(blocks) * datatier::kDefaultBlockSize -
-          datatier::kHeaderSize,
+      static_cast<std::size_t>(blocks) * datatier::kDefaultBlockSize - datatier::kHeaderSize,
       datatier::kDefaultBlockSize));
   std::mt19937_64 random(1);
   std::size_t i = 0;

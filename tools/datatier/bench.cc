@@ -282,7 +282,8 @@ std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path
 // them is: at least one.
 std::size_t changed_block_count(std::size_t size, double percent) {
   const std::size_t blocks = (size + kChangedBlock - 1) / kChangedBlock;
-  const auto wanted = static_cast<std::size_t>(std::llround(static_cast<double>(blocks) * percent / 100));
+  const auto wanted =
+      static_cast<std::size_t>(std::llround(static_cast<double>(blocks) * percent / 100));
   return std::clamp<std::size_t>(wanted, 1, blocks);
 }
 
@@ -560,9 +561,8 @@ class Bench {
             os::read_file(path, kIoChunk, check_interrupted_after_chunk);
             pool.reset();
             step(kReopen);
-            phases[kReopen].seconds.push_back(seconds_of([&] {
-              pool = open_pool(kind, path, size_, options_.threads, Changes::compare);
-            }));
+            phases[kReopen].seconds.push_back(seconds_of(
+                [&] { pool = open_pool(kind, path, size_, options_.threads, Changes::compare); }));
           }
           pool.reset();
         }
@@ -688,8 +688,7 @@ class Bench {
         if (incremental(static_cast<Phase>(p))) {
           versus += fmt::format("; time {:.3f} x flush", s / result.phases[kFlush].median());
         }
-        fmt::print("{:<8} {:<13} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s),
-                   versus);
+        fmt::print("{:<8} {:<13} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
       }
     }
     fmt::print(
@@ -918,9 +917,9 @@ Command add_bench_command(CLI::App& parent) {
       ->check(CLI::Range(1u, 1000u))
       ->option_text("N");
   app->add_option("--changed", options->changed,
-                  "fbm only: percent of the pool's 64 KiB blocks changed, at random, before the "
-                  "timed flush_compare and flush_marked saves, above 0 to 100 (default 1), "
-                  "e.g. 0.5")
+                  "fbm only: percent of the pool's 64 KiB blocks changed at random before the "
+                  "timed flush_compare and flush_marked saves, more than 0 and at most 100 "
+                  "(default 1), e.g. 0.5")
       ->option_text("P");
   app->add_option("--threads", options->threads,
                   "Threads for the all-core baselines and the pools (default 0: all cores)")

@@ -220,8 +220,8 @@ bool write_file_synced(const std::filesystem::path& path, std::span<const std::b
 }
 
 bool write_blocks_synced(const std::filesystem::path& path, std::span<const std::byte> data,
-                         std::span<const std::uint64_t> offsets, std::size_t block,
-                         unsigned depth, bool direct, const ChunkCallback& callback) {
+                         std::span<const std::uint64_t> offsets, std::size_t block, unsigned depth,
+                         bool direct, const ChunkCallback& callback) {
   if (direct && !direct_io_available(path, O_WRONLY)) return false;
   const Fd whole(path, O_WRONLY | (direct ? O_DIRECT : 0), "cannot open");
   const Fd partial(path, O_WRONLY, "cannot open");
@@ -235,8 +235,8 @@ bool write_blocks_synced(const std::filesystem::path& path, std::span<const std:
       for (std::size_t i = next++; i < offsets.size() && !failed; i = next++) {
         const auto offset = static_cast<std::size_t>(offsets[i]);
         const std::size_t length = std::min(block, data.size() - offset);
-        pwrite_all(length % kDirectBlock == 0 ? whole : partial, path,
-                   data.subspan(offset, length), offset);
+        pwrite_all(length % kDirectBlock == 0 ? whole : partial, path, data.subspan(offset, length),
+                   offset);
         const std::uint64_t total = done += length;
         if (callback) callback(total);
       }

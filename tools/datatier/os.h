@@ -81,8 +81,8 @@ bool write_file_synced(const std::filesystem::path& path, std::span<const std::b
 // system has no direct I/O. Throws: datatier::Error naming `path`, or what
 // `callback` (called on the writing threads) throws.
 bool write_blocks_synced(const std::filesystem::path& path, std::span<const std::byte> data,
-                         std::span<const std::uint64_t> offsets, std::size_t block,
-                         unsigned depth, bool direct, const ChunkCallback& callback);
+                         std::span<const std::uint64_t> offsets, std::size_t block, unsigned depth,
+                         bool direct, const ChunkCallback& callback);
 
 // Reads the whole of `path` sequentially with pread()s of `chunk` bytes into
 // one reused buffer. Returns the bytes read. Throws: datatier::Error.
