@@ -314,17 +314,22 @@ Checksum merge_blocks(std::span<const ChainingValue> blocks) {
   // BLAKE3's tree over the blocks, level by level: each level pairs its
   // nodes left to right and carries an odd last one up unchanged, which
   // gives exactly the tree whose left subtrees are complete powers of two.
-  std::vector<ChainingValue> level(blocks.begin(), blocks.end());
-  std::vector<ChainingValue> next;
+  // The first level is read where it is and the levels above alternate
+  // between two buffers of at most half its size: a copy of all the values
+  // (32 MiB for a 64 GiB pool) is too large for the allocator to keep, and
+  // its fresh pages at every save cost fifteen times the hashing.
+  std::span<const ChainingValue> level = blocks;
+  std::vector<ChainingValue> buffers[2];
   std::vector<const std::uint8_t*> inputs;
-  while (level.size() > 2) {
+  for (int b = 0; level.size() > 2; b ^= 1) {
     const std::size_t pairs = level.size() / 2;
     inputs.resize(pairs);
     for (std::size_t i = 0; i < pairs; ++i) inputs[i] = level[2 * i].data();
+    std::vector<ChainingValue>& next = buffers[b];
     next.resize(pairs + level.size() % 2);
     blake3_hash_many(inputs.data(), pairs, 1, IV, 0, false, PARENT, 0, 0, next[0].data());
     if (level.size() % 2 != 0) next.back() = level.back();
-    level.swap(next);
+    level = next;
   }
   return to_checksum(parent(level[0], level[1], true));
 }

@@ -497,7 +497,8 @@ class Usage(TempDirTest):
 class Bench(TempDirTest):
     PHASES = {"memory": ["create", "fill", "flush", "drop"],
               "mmap": ["create", "fill", "flush", "drop", "open"],
-              "fbm": ["create", "fill", "flush", "drop", "open", "reopen"]}
+              "fbm": ["create", "fill", "flush", "flush_compare", "flush_marked", "drop", "open",
+                      "reopen"]}
 
     def test_small_run_emits_complete_json_and_leaves_nothing(self):
         r = run("bench", "--size", "4MiB", "--repeat", "1", "--dir", self.dir, "--json")
@@ -507,8 +508,9 @@ class Bench(TempDirTest):
         self.assertEqual(out["size"], 4 << 20)
         self.assertEqual(out["repeat"], 1)
         self.assertEqual(out["dir"], self.dir)
-        for name in ("fault_in", "fault_in_all", "fill", "blake3", "blake3_all", "write_fsync", "read",
-                     "msync", "unmap", "read_hash", "msync_hash"):
+        for name in ("fault_in", "fault_in_all", "fill", "blake3", "blake3_all", "blake3_changed",
+                     "write_fsync", "write_changed", "read", "msync", "unmap", "read_hash",
+                     "msync_hash", "compare_limit", "marked_limit"):
             self.assertGreater(out["baselines"][name]["seconds"], 0, name)
             self.assertGreater(out["baselines"][name]["gbps"], 0, name)
         self.assertEqual(sorted(out["kinds"]), ["fbm", "memory", "mmap"])
@@ -530,6 +532,43 @@ class Bench(TempDirTest):
         self.assertEqual(out["kinds"]["mmap"]["flush"]["baseline"], "msync_hash")
         self.assertIn(out["kinds"]["fbm"]["flush"]["baseline"], ("write_fsync", "write_direct"))
         self.assertIn("write_direct", out["baselines"])  # null where there is no O_DIRECT
+        # The incremental saves: 1% of the 64 blocks of 64 KiB rounds to 1 block.
+        self.assertEqual(out["changed"]["percent"], 1)
+        self.assertEqual(out["changed"]["blocks"], 1)
+        self.assertEqual(out["changed"]["block_size"], 64 << 10)
+        fbm = out["kinds"]["fbm"]
+        self.assertEqual(fbm["flush_compare"]["baseline"], "compare_limit")
+        self.assertEqual(fbm["flush_marked"]["baseline"], "marked_limit")
+        for phase in ("flush_compare", "flush_marked"):
+            self.assertAlmostEqual(fbm[phase]["time_vs_flush"],
+                                   fbm[phase]["seconds"] / fbm["flush"]["seconds"], places=9)
+        self.assertAlmostEqual(out["baselines"]["compare_limit"]["seconds"],
+                               out["baselines"]["blake3_all"]["seconds"]
+                               + out["baselines"]["write_changed"]["seconds"], places=9)
+        self.assertAlmostEqual(out["baselines"]["marked_limit"]["seconds"],
+                               out["baselines"]["blake3_changed"]["seconds"]
+                               + out["baselines"]["write_changed"]["seconds"], places=9)
+        for kind in ("memory", "mmap"):
+            self.assertNotIn("time_vs_flush", out["kinds"][kind]["flush"])
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_changed_takes_a_fraction_of_a_percent(self):
+        r = run("bench", "--size", "8MiB", "--repeat", "2", "--kinds", "fbm", "--changed", "12.5",
+                "--dir", self.dir, "--json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = json.loads(r.stdout)
+        self.assertEqual(out["changed"]["percent"], 12.5)
+        self.assertEqual(out["changed"]["blocks"], 16)  # of 128
+        for phase in ("flush_compare", "flush_marked"):
+            self.assertEqual(len(out["kinds"]["fbm"][phase]["runs"]), 2)
+        self.assertEqual(os.listdir(self.dir), [])
+
+    def test_changed_must_be_a_percentage(self):
+        for value in ("0", "-1", "100.5", "nan"):
+            with self.subTest(value=value):
+                r = run("bench", "--changed", value, "--dir", self.dir)
+                self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+                self.assert_one_error_line(r, "--changed")
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_cold_run_reads_every_file_from_the_device(self):
@@ -539,7 +578,8 @@ class Bench(TempDirTest):
         out = json.loads(r.stdout)
         self.assertEqual(out["page_cache"], "cold")
         # The reopen phase times a file in the page cache, which a cold run never has.
-        self.assertEqual(sorted(out["kinds"]["fbm"]), ["create", "drop", "fill", "flush", "open"])
+        self.assertEqual(sorted(out["kinds"]["fbm"]),
+                         ["create", "drop", "fill", "flush", "flush_compare", "flush_marked", "open"])
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_table_and_medians(self):
@@ -548,6 +588,7 @@ class Bench(TempDirTest):
         for word in ("baseline", "fault-in", "write + fsync", "BLAKE3", "mmap", "open", "GB/s"):
             self.assertIn(word, r.stdout)
         self.assertNotIn("fbm", r.stdout)
+        self.assertNotIn("flush_marked", r.stdout)
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_default_directory_is_a_new_temporary_one_and_is_removed(self):

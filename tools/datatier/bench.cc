@@ -1,14 +1,19 @@
-// `datatier bench`: what creating, filling, saving, dropping and loading a
-// pool of each kind costs on this machine, next to what the machine's memory,
-// disk and hash function can do at best (baselines measured in the same run).
+// `datatier bench`: what creating, filling, saving (whole, and with a few
+// blocks changed), dropping and loading a pool of each kind costs on this
+// machine, next to what the machine's memory, disk and hash function can do
+// at best (baselines measured in the same run).
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <chrono>
+#include <cmath>
+#include <exception>
 #include <filesystem>
 #include <memory>
+#include <numeric>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -18,6 +23,7 @@
 #include <blake3.h>  // the official BLAKE3 C API, for the hashing baseline
 
 #include "commands.h"
+#include "datatier/block_index.h"
 #include "datatier/file_backed_memory.h"
 #include "datatier/memory.h"
 #include "datatier/mmap_file.h"
@@ -33,6 +39,11 @@ namespace {
 constexpr std::size_t kIoChunk = std::size_t{8} << 20;
 // Long in-memory loops check for Ctrl-C after each chunk of this size.
 constexpr std::size_t kLoopChunk = std::size_t{64} << 20;
+// The incremental saves change whole blocks of the pool's default block
+// index; their write baseline keeps as many writes in flight as the pool's
+// own transfers do.
+constexpr std::size_t kChangedBlock = kDefaultBlockSize;
+constexpr unsigned kChangedDepth = 4;
 
 struct BenchOptions {
   std::string size = "1GiB";
@@ -40,6 +51,7 @@ struct BenchOptions {
   std::string kinds = "memory,mmap,fbm";
   unsigned repeat = 3;
   unsigned threads = 0;  // 0 = all cores
+  double changed = 1;    // percent of the fbm pool's blocks an incremental save finds changed
   bool cold = false;
   bool json = false;
 };
@@ -117,8 +129,10 @@ enum Baseline : std::size_t {
   kFill,
   kBlake3,
   kBlake3All,
+  kBlake3Changed,
   kWriteFsync,
   kWriteDirect,
+  kWriteChanged,
   kRead,
   kReadDirect,
   kMsync,
@@ -138,15 +152,28 @@ constexpr std::array<BaselineInfo, kBaselineCount> kBaselines = {{
     {"fill", "fill (splitmix64) of that memory", "fill"},
     {"blake3", "BLAKE3 over that memory, 1 thread", "BLAKE3"},
     {"blake3_all", "BLAKE3, all threads (one hasher per slice)", "BLAKE3 all cores"},
+    {"blake3_changed", "BLAKE3 of the changed blocks, all threads", "BLAKE3 of changed blocks"},
     {"write_fsync", "write + fsync of a reserved file (8 MiB writes)", "write+fsync"},
     {"write_direct", "write + fsync with O_DIRECT (no page cache)", "O_DIRECT write"},
+    {"write_changed", "write + fsync of the changed blocks, random order",
+     "write of changed blocks"},
     {"read", "read of that file (8 MiB reads)", "read"},
     {"read_direct", "read of that file with O_DIRECT (8 MiB reads)", "O_DIRECT read"},
     {"msync", "msync(MS_SYNC) of a dirtied shared mapping", "msync"},
     {"unmap", "unmap of the memory", "unmap"},
 }};
 
-enum Phase : std::size_t { kCreate, kFillPhase, kFlush, kDrop, kOpen, kReopen, kPhaseCount };
+enum Phase : std::size_t {
+  kCreate,
+  kFillPhase,
+  kFlush,
+  kFlushCompare,
+  kFlushMarked,
+  kDrop,
+  kOpen,
+  kReopen,
+  kPhaseCount
+};
 
 struct PhaseInfo {
   const char* name;
@@ -157,6 +184,11 @@ constexpr std::array<PhaseInfo, kPhaseCount> kPhases = {{
     {"create", "create(), which faults in the memory or maps the file"},
     {"fill", "splitmix64 over all of data()"},
     {"flush", "flush()"},
+    {"flush_compare",
+     "flush() after --changed percent of the blocks changed, Changes::compare (fbm only)"},
+    {"flush_marked",
+     "flush() after --changed percent of the blocks changed, each declared with mark_dirty(), "
+     "Changes::marked (fbm only)"},
     {"drop", "destroying the pool"},
     {"open", "open(), which reads and verifies the file"},
     {"reopen",
@@ -205,10 +237,12 @@ class Scratch {
   std::vector<std::filesystem::path> files_;
 };
 
-// Default options but for the thread count (--threads; 0 = all cores).
-FileOptions file_options(unsigned threads) {
+// Default options but for the thread count (--threads; 0 = all cores) and
+// how an fbm save finds what changed.
+FileOptions file_options(unsigned threads, Changes changes = Changes::compare) {
   FileOptions options;
   options.threads = threads;
+  options.changes = changes;
   // The drop phase releases the pool as a server's exit would, without a
   // clean close (which would save it again): an MmapFile keeps its in-use
   // mark, and open() serves the last flush.
@@ -234,12 +268,57 @@ std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& pa
 }
 
 std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path, std::size_t size,
-                                    unsigned threads) {
+                                    unsigned threads, Changes changes) {
   if (kind == Kind::mmap) {
     return std::make_unique<MmapFile>(MmapFile::open(path, size, 0, file_options(threads)));
   }
   return std::make_unique<FileBackedMemory>(
-      FileBackedMemory::open(path, size, 0, file_options(threads)));
+      FileBackedMemory::open(path, size, 0, file_options(threads, changes)));
+}
+
+// --- Changed blocks ----------------------------------------------------------
+
+// How many of the kChangedBlock-byte blocks of `size` bytes `percent` of
+// them is: at least one.
+std::size_t changed_block_count(std::size_t size, double percent) {
+  const std::size_t blocks = (size + kChangedBlock - 1) / kChangedBlock;
+  const auto wanted =
+      static_cast<std::size_t>(std::llround(static_cast<double>(blocks) * percent / 100));
+  return std::clamp<std::size_t>(wanted, 1, blocks);
+}
+
+// The data offsets of `count` distinct kChangedBlock-byte blocks of `size`
+// bytes, picked at random from a fixed `seed` (a partial Fisher-Yates
+// shuffle), ascending.
+std::vector<std::uint64_t> random_blocks(std::size_t size, std::size_t count, std::uint64_t seed) {
+  std::vector<std::uint64_t> blocks((size + kChangedBlock - 1) / kChangedBlock);
+  std::iota(blocks.begin(), blocks.end(), std::uint64_t{0});
+  SplitMix64 random(seed);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::swap(blocks[i], blocks[i + random.next() % (blocks.size() - i)]);
+  }
+  blocks.resize(count);
+  std::sort(blocks.begin(), blocks.end());
+  for (auto& block : blocks) block *= kChangedBlock;
+  return blocks;
+}
+
+// Seeds of the sets of changed blocks: a fresh set for each run and use.
+enum class ChangeSeed : std::uint64_t { write_baseline, hash_baseline, compare, marked };
+std::uint64_t change_seed(ChangeSeed use, unsigned run) {
+  return std::uint64_t{run} * 4 + static_cast<std::uint64_t>(use);
+}
+
+// Inverts the first word of each block at `offsets` in `pool` (so that every
+// one of them changes), declaring each with mark_dirty() when `mark`.
+void change_blocks(Datapool& pool, std::span<const std::uint64_t> offsets, bool mark) {
+  const std::span<std::byte> data = pool.data();
+  for (const std::uint64_t offset : offsets) {
+    const auto at = static_cast<std::size_t>(offset);
+    const std::size_t length = std::min<std::size_t>(8, data.size() - at);
+    for (std::byte& b : data.subspan(at, length)) b = ~b;
+    if (mark) pool.mark_dirty(at, length);
+  }
 }
 
 // For the file transfers: ends them between chunks once Ctrl-C or SIGTERM
@@ -271,29 +350,53 @@ Checksum interruptible_blake3(std::span<const std::byte> data) {
   return out;
 }
 
-// The machine's hashing limit: `threads` threads each run the official
-// single-threaded hasher over its own disjoint slice (the digests are thrown
-// away; only the aggregate throughput matters).
-void interruptible_blake3_parallel(std::span<const std::byte> data, unsigned threads) {
+// Runs work(t) for t in [0, threads) on as many threads (this one among
+// them), then rethrows the first exception any of them threw.
+template <typename Work>
+void run_on_threads(unsigned threads, Work work) {
   threads = std::max(1u, threads);
   std::vector<std::exception_ptr> errors(threads);
-  auto work = [&](unsigned t) {
+  auto guarded = [&](unsigned t) {
     try {
-      const std::size_t begin = data.size() * t / threads;
-      const std::size_t end = data.size() * (t + 1) / threads;
-      interruptible_blake3(data.subspan(begin, end - begin));
+      work(t);
     } catch (...) {
       errors[t] = std::current_exception();
     }
   };
   {
     std::vector<std::jthread> pool;
-    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(work, t);
-    work(0);
+    for (unsigned t = 1; t < threads; ++t) pool.emplace_back(guarded, t);
+    guarded(0);
   }
   for (const auto& error : errors) {
     if (error) std::rethrow_exception(error);
   }
+}
+
+// The machine's hashing limit: `threads` threads each run the official
+// single-threaded hasher over its own disjoint slice (the digests are thrown
+// away; only the aggregate throughput matters).
+void interruptible_blake3_parallel(std::span<const std::byte> data, unsigned threads) {
+  threads = std::max(1u, threads);
+  run_on_threads(threads, [&](unsigned t) {
+    const std::size_t begin = data.size() * t / threads;
+    const std::size_t end = data.size() * (t + 1) / threads;
+    interruptible_blake3(data.subspan(begin, end - begin));
+  });
+}
+
+// The limit for hashing the changed blocks: `threads` threads take the
+// kChangedBlock-byte blocks at `offsets` in turn and hash each with its own
+// official hasher, as a save hashes each block of its index on its own.
+void blake3_blocks_parallel(std::span<const std::byte> data, std::span<const std::uint64_t> offsets,
+                            unsigned threads) {
+  std::atomic<std::size_t> next{0};
+  run_on_threads(threads, [&](unsigned) {
+    for (std::size_t i = next++; i < offsets.size(); i = next++) {
+      const auto offset = static_cast<std::size_t>(offsets[i]);
+      interruptible_blake3(data.subspan(offset, std::min(kChangedBlock, data.size() - offset)));
+    }
+  });
 }
 
 class Bench {
@@ -303,6 +406,7 @@ class Bench {
         size_(size),
         threads_(options.threads != 0 ? options.threads
                                       : std::max(1u, std::thread::hardware_concurrency())),
+        changed_blocks_(changed_block_count(size, options.changed)),
         kinds_(std::move(kinds)),
         scratch_(scratch) {}
 
@@ -342,6 +446,13 @@ class Bench {
       step(kBlake3All);
       baselines_[kBlake3All].seconds.push_back(
           seconds_of([&] { interruptible_blake3_parallel(memory->bytes(), threads_); }));
+      step(kBlake3Changed);
+      {
+        const auto offsets =
+            random_blocks(size_, changed_blocks_, change_seed(ChangeSeed::hash_baseline, r));
+        baselines_[kBlake3Changed].seconds.push_back(
+            seconds_of([&] { blake3_blocks_parallel(memory->bytes(), offsets, threads_); }));
+      }
       // Direct first: it drops the file's cached pages, which the buffered
       // write then leaves in the page cache for the (warm) read.
       os::create_reserved_file(plain, size_);  // untimed, like a pool's create
@@ -364,6 +475,18 @@ class Bench {
       step(kRead);
       baselines_[kRead].seconds.push_back(
           seconds_of([&] { os::read_file(plain, kIoChunk, check); }));
+      // Into the file written whole above, as a save writes into a spare
+      // written before; direct where the file system has it (`direct`), as
+      // the pool writes.
+      step(kWriteChanged);
+      {
+        const auto offsets =
+            random_blocks(size_, changed_blocks_, change_seed(ChangeSeed::write_baseline, r));
+        baselines_[kWriteChanged].seconds.push_back(seconds_of([&] {
+          os::write_blocks_synced(plain, memory->bytes(), offsets, kChangedBlock, kChangedDepth,
+                                  direct, check);
+        }));
+      }
       std::filesystem::remove(plain);
       // msync: a reserved file mapped and faulted in as MmapFile::create does,
       // dirtied (untimed), synced.
@@ -401,13 +524,32 @@ class Bench {
         phases[kFillPhase].seconds.push_back(seconds_of([&] { interruptible_fill(pool->data()); }));
         step(kFlush);
         phases[kFlush].seconds.push_back(seconds_of([&] { pool->flush(); }));
+        if (kind == Kind::fbm) {
+          // The second save writes everything too, as the spare holds no
+          // snapshot yet; from the third on, a save writes what differs
+          // from the spare's snapshot (untimed).
+          pool->flush();
+          step(kFlushCompare);
+          time_incremental_flush(*pool, phases[kFlushCompare], ChangeSeed::compare, r);
+          // Untimed: the spare takes the same snapshot, so that the marked
+          // save below finds only its own changes (each save of a steady
+          // stream of changes also writes the blocks changed before the
+          // previous save: the spare is a snapshot older).
+          pool->flush();
+        }
         step(kDrop);
         phases[kDrop].seconds.push_back(seconds_of([&] { pool.reset(); }));
         if (kind != Kind::memory) {
           if (options_.cold) os::evict_from_page_cache(path);
           step(kOpen);
-          phases[kOpen].seconds.push_back(
-              seconds_of([&] { pool = open_pool(kind, path, size_, options_.threads); }));
+          // An fbm pool opened to save marked blocks: the first save after
+          // open() writes only what changed when the spare's index is valid.
+          phases[kOpen].seconds.push_back(seconds_of(
+              [&] { pool = open_pool(kind, path, size_, options_.threads, Changes::marked); }));
+          if (kind == Kind::fbm) {
+            step(kFlushMarked);
+            time_incremental_flush(*pool, phases[kFlushMarked], ChangeSeed::marked, r);
+          }
           if (kind == Kind::fbm && !options_.cold) {
             // As a file saved through the page cache would be (untimed): saved
             // cleanly and read once through the cache while the pool still
@@ -419,8 +561,8 @@ class Bench {
             os::read_file(path, kIoChunk, check_interrupted_after_chunk);
             pool.reset();
             step(kReopen);
-            phases[kReopen].seconds.push_back(
-                seconds_of([&] { pool = open_pool(kind, path, size_, options_.threads); }));
+            phases[kReopen].seconds.push_back(seconds_of(
+                [&] { pool = open_pool(kind, path, size_, options_.threads, Changes::compare); }));
           }
           pool.reset();
         }
@@ -443,19 +585,12 @@ class Bench {
       }
       baselines[kBaselines[b].key]["description"] = kBaselines[b].label;
     }
-    const double read_hash = read_hash_seconds();
-    baselines["read_hash"] = {
-        {"description", fmt::format("min speed of ({}, all-core BLAKE3): the limit for "
-                                    "reading and verifying",
-                                    read_baseline_name())},
-        {"seconds", read_hash},
-        {"gbps", gigabytes_per_second(size_, read_hash)}};
-    const double msync_hash = msync_hash_seconds();
-    baselines["msync_hash"] = {{"description",
-                                "min speed of (msync, all-core BLAKE3): the limit for an "
-                                "mmap flush"},
-                               {"seconds", msync_hash},
-                               {"gbps", gigabytes_per_second(size_, msync_hash)}};
+    for (std::size_t d = 0; d < kDerivedCount; ++d) {
+      const DerivedLimit limit = derived(static_cast<Derived>(d));
+      baselines[limit.key] = {{"description", limit.description},
+                              {"seconds", limit.seconds},
+                              {"gbps", gigabytes_per_second(size_, limit.seconds)}};
+    }
     nlohmann::json kinds = nlohmann::json::object();
     for (const KindResult& result : results_) {
       nlohmann::json phases = nlohmann::json::object();
@@ -467,6 +602,9 @@ class Bench {
         entry["baseline"] = baseline ? nlohmann::json(baseline->key) : nlohmann::json(nullptr);
         entry["ratio"] = baseline && median > 0 ? nlohmann::json(baseline->seconds / median)
                                                 : nlohmann::json(nullptr);
+        if (incremental(static_cast<Phase>(p))) {
+          entry["time_vs_flush"] = median / result.phases[kFlush].median();
+        }
         phases[kPhases[p].name] = std::move(entry);
       }
       kinds[kind_name(result.kind)] = std::move(phases);
@@ -485,6 +623,17 @@ class Bench {
         {"ratio",
          "phase speed / baseline speed (= baseline seconds / phase seconds; 1 = at the "
          "baseline, higher is faster)"},
+        {"time_vs_flush",
+         "flush_compare and flush_marked: phase seconds / seconds of the whole first flush of "
+         "the same pool (lower is faster)"},
+        {"changed",
+         {{"percent", options_.changed},
+          {"blocks", changed_blocks_},
+          {"block_size", kChangedBlock},
+          {"description",
+           "before flush_compare and flush_marked, one word in each of this many blocks, a "
+           "fresh random set each time, is changed; write_changed and blake3_changed take as "
+           "many blocks"}}},
         {"baselines", std::move(baselines)},
         {"kinds", std::move(kinds)},
     };
@@ -506,15 +655,18 @@ class Bench {
       const double s = baselines_[b].median();
       fmt::print("{:<50} {:>9.3f} {:>9}\n", kBaselines[b].label, s, rate(s));
     }
-    const double read_hash = read_hash_seconds();
-    fmt::print("{:<50} {:>9.3f} {:>9}\n",
-               fmt::format("min({}, BLAKE3 all cores)", read_baseline_name()), read_hash,
-               rate(read_hash));
-    const double msync_hash = msync_hash_seconds();
-    fmt::print("{:<50} {:>9.3f} {:>9}\n", "min(msync, BLAKE3 all cores)", msync_hash,
-               rate(msync_hash));
+    for (std::size_t d = 0; d < kDerivedCount; ++d) {
+      const DerivedLimit limit = derived(static_cast<Derived>(d));
+      fmt::print("{:<50} {:>9.3f} {:>9}\n", limit.label, limit.seconds, rate(limit.seconds));
+    }
+    if (std::find(kinds_.begin(), kinds_.end(), Kind::fbm) != kinds_.end()) {
+      fmt::print(
+          "\nfbm flush_compare, flush_marked: after {:g}% of the pool's {} blocks ({} of them, at "
+          "random) changed; time x flush = their time / the whole flush's\n",
+          options_.changed, format_size(kChangedBlock), changed_blocks_);
+    }
 
-    fmt::print("\n{:<8} {:<7} {:>9} {:>9}   {}\n", "kind", "phase", "seconds", "GB/s",
+    fmt::print("\n{:<8} {:<13} {:>9} {:>9}   {}\n", "kind", "phase", "seconds", "GB/s",
                "vs baseline (speed / baseline speed)");
     for (const KindResult& result : results_) {
       bool first = true;
@@ -525,15 +677,18 @@ class Bench {
         const double s = result.phases[p].median();
         const auto baseline = baseline_of(result.kind, static_cast<Phase>(p));
         if (result.kind == Kind::memory && p == kFlush) {
-          fmt::print("{:<8} {:<7} {:>9} {:>9}   (nothing to save)\n", kind, kPhases[p].name, "-",
+          fmt::print("{:<8} {:<13} {:>9} {:>9}   (nothing to save)\n", kind, kPhases[p].name, "-",
                      "-");
           continue;
         }
-        const std::string versus =
+        std::string versus =
             baseline && baseline->seconds > 0
                 ? fmt::format("{:.2f} x {}", baseline->seconds / s, baseline->short_name)
                 : std::string();
-        fmt::print("{:<8} {:<7} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
+        if (incremental(static_cast<Phase>(p))) {
+          versus += fmt::format("; time {:.3f} x flush", s / result.phases[kFlush].median());
+        }
+        fmt::print("{:<8} {:<13} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
       }
     }
     fmt::print(
@@ -544,29 +699,77 @@ class Bench {
  private:
   struct BaselineRef {
     const char* key;
-    const char* short_name;
+    std::string short_name;
     double seconds;
   };
+
+  // The limits made of two baselines.
+  enum Derived : std::size_t { kReadHash, kMsyncHash, kCompareLimit, kMarkedLimit, kDerivedCount };
+  struct DerivedLimit {
+    const char* key;          // JSON name
+    std::string label;        // table row, and what a phase is compared with
+    std::string description;  // JSON
+    double seconds;
+  };
+
+  static bool incremental(Phase phase) { return phase == kFlushCompare || phase == kFlushMarked; }
+
+  // Changes a fresh random set of the pool's blocks, declaring them with
+  // mark_dirty() for a marked save, and times the save that follows.
+  void time_incremental_flush(Datapool& pool, Runs& runs, ChangeSeed use, unsigned run) const {
+    const auto offsets = random_blocks(size_, changed_blocks_, change_seed(use, run));
+    change_blocks(pool, offsets, use == ChangeSeed::marked);
+    runs.seconds.push_back(seconds_of([&] { pool.flush(); }));
+  }
 
   // Direct read where the file system has it (what the fbm pool does), the
   // buffered read otherwise.
   Baseline read_baseline() const {
     return baselines_[kReadDirect].seconds.empty() ? kRead : kReadDirect;
   }
-  const char* read_baseline_name() const { return kBaselines[read_baseline()].short_name; }
 
-  // The slower (in time, the larger) of the two limits.
-  double read_hash_seconds() const {
-    return std::max(baselines_[read_baseline()].median(), baselines_[kBlake3All].median());
-  }
-  double msync_hash_seconds() const {
-    return std::max(baselines_[kMsync].median(), baselines_[kBlake3All].median());
+  DerivedLimit derived(Derived limit) const {
+    const double blake3_all = baselines_[kBlake3All].median();
+    const double write_changed = baselines_[kWriteChanged].median();
+    const std::string read = kBaselines[read_baseline()].short_name;
+    switch (limit) {
+      // Work that runs side by side: the slower (in time, the larger) is the limit.
+      case kReadHash:
+        return {"read_hash", fmt::format("min({}, BLAKE3 all cores)", read),
+                fmt::format("min speed of ({}, all-core BLAKE3): the limit for reading and "
+                            "verifying",
+                            read),
+                std::max(baselines_[read_baseline()].median(), blake3_all)};
+      case kMsyncHash:
+        return {"msync_hash", "min(msync, BLAKE3 all cores)",
+                "min speed of (msync, all-core BLAKE3): the limit for an mmap flush",
+                std::max(baselines_[kMsync].median(), blake3_all)};
+      // A save that writes only what changed hashes first, then writes: the
+      // times add up.
+      case kCompareLimit:
+        return {"compare_limit", "BLAKE3 all cores + write of changed blocks",
+                "all-core BLAKE3 of the whole pool, then the write of the changed blocks: the "
+                "limit for an fbm save that compares every block",
+                blake3_all + write_changed};
+      case kMarkedLimit:
+        return {"marked_limit", "BLAKE3 + write of changed blocks",
+                "all-core BLAKE3 of the changed blocks, then their write: the limit for an fbm "
+                "save of marked blocks",
+                baselines_[kBlake3Changed].median() + write_changed};
+      case kDerivedCount:
+        break;
+    }
+    return {};
   }
 
   // The baseline a phase is compared with; none for saving a Memory pool.
   std::optional<BaselineRef> baseline_of(Kind kind, Phase phase) const {
     auto ref = [this](Baseline b) {
       return BaselineRef{kBaselines[b].key, kBaselines[b].short_name, baselines_[b].median()};
+    };
+    auto derived_ref = [this](Derived d) {
+      DerivedLimit limit = derived(d);
+      return BaselineRef{limit.key, std::move(limit.label), limit.seconds};
     };
     switch (phase) {
       case kCreate:  // the fastest fault-in the machine allows
@@ -577,19 +780,23 @@ class Bench {
       case kFlush: {
         if (kind == Kind::memory) return std::nullopt;
         if (kind == Kind::mmap) {
-          return BaselineRef{"msync_hash", "min(msync, BLAKE3 all cores)", msync_hash_seconds()};
+          return derived_ref(kMsyncHash);
         }
         // Sequential direct write: the most a save can write; buffered where
         // the file system has no direct I/O.
         return ref(baselines_[kWriteDirect].seconds.empty() ? kWriteFsync : kWriteDirect);
       }
+      case kFlushCompare:
+        return derived_ref(kCompareLimit);
+      case kFlushMarked:
+        return derived_ref(kMarkedLimit);
       case kDrop:
         return ref(kUnmap);
       case kReopen:  // the file is in the page cache, which reads at memory speed
         return ref(kBlake3All);
       case kOpen:
         if (kind == Kind::mmap) return ref(kBlake3All);  // the file is in the page cache
-        return BaselineRef{"read_hash", "min(read, BLAKE3 all cores)", read_hash_seconds()};
+        return derived_ref(kReadHash);
       case kPhaseCount:
         break;
     }
@@ -608,6 +815,7 @@ class Bench {
   const BenchOptions& options_;
   std::size_t size_;
   unsigned threads_;
+  std::size_t changed_blocks_;  // for the incremental saves and their baselines
   std::vector<Kind> kinds_;
   Scratch& scratch_;
   StatusLine status_;
@@ -659,6 +867,11 @@ int run_bench(const BenchOptions& options) {
   }
   const auto size = static_cast<std::size_t>(size64);
   std::vector<Kind> kinds = parse_kinds(options.kinds);
+  if (!(options.changed > 0 && options.changed <= 100)) {
+    throw UsageError(fmt::format(
+        "--changed {:g}: the percentage of blocks to change must be more than 0 and at most 100",
+        options.changed));
+  }
   if (!options.dir.empty() && !std::filesystem::is_directory(options.dir)) {
     throw UsageError(fmt::format("--dir '{}' is not a directory", options.dir));
   }
@@ -686,8 +899,10 @@ Command add_bench_command(CLI::App& parent) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* app = parent.add_subcommand(
       "bench",
-      "Time create, fill, flush, drop and open for each pool kind, next to this machine's "
-      "baselines for the same size (memory fault-in, fill, BLAKE3, file write + fsync, read)");
+      "Time create, fill, flush, drop and open for each pool kind, and for fbm flush_compare and "
+      "flush_marked (a save after --changed percent of the blocks changed), next to this "
+      "machine's baselines for the same size (memory fault-in, fill, BLAKE3, file write + "
+      "fsync, read)");
   app->add_option("--size", options->size, "Data size of each pool (default 1GiB), e.g. 256MiB")
       ->option_text("SIZE");
   app->add_option("--dir", options->dir,
@@ -701,6 +916,11 @@ Command add_bench_command(CLI::App& parent) {
                   "Runs of everything, 1 to 1000 (default 3); the median is reported")
       ->check(CLI::Range(1u, 1000u))
       ->option_text("N");
+  app->add_option("--changed", options->changed,
+                  "fbm only: percent of the pool's 64 KiB blocks changed at random before the "
+                  "timed flush_compare and flush_marked saves, more than 0 and at most 100 "
+                  "(default 1), e.g. 0.5")
+      ->option_text("P");
   app->add_option("--threads", options->threads,
                   "Threads for the all-core baselines and the pools (default 0: all cores)")
       ->check(kNotNegative)

@@ -6,11 +6,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <exception>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -70,6 +72,25 @@ bool direct_io_available(const std::filesystem::path& path, int flags) {
   if (fd < 0) throw_errno(errno, path, "cannot open");
   ::close(fd);
   return true;
+}
+
+// Writes all of `bytes` at `offset` of `fd` (the file `path`), continuing
+// after short writes and EINTR.
+void pwrite_all(const Fd& fd, const std::filesystem::path& path, std::span<const std::byte> bytes,
+                std::uint64_t offset) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::pwrite(fd.get(), bytes.data(), bytes.size(), static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      throw_errno(errno, path, "cannot write");
+    }
+    bytes = bytes.subspan(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
+  }
+}
+
+void sync_file(const Fd& fd, const std::filesystem::path& path) {
+  if (::fsync(fd.get()) != 0) throw_errno(errno, path, "cannot sync");
 }
 
 // Reads `fd` (the file `path`) from offset 0 to its end with pread()s of
@@ -170,7 +191,7 @@ void create_reserved_file(const std::filesystem::path& path, std::uint64_t size)
   const Fd fd(path, O_WRONLY | O_CREAT | O_EXCL, "cannot create");
   const int error = ::posix_fallocate(fd.get(), 0, static_cast<off_t>(size));
   if (error != 0) throw_errno(error, path, "cannot reserve " + std::to_string(size) + " bytes");
-  if (::fsync(fd.get()) != 0) throw_errno(errno, path, "cannot sync");
+  sync_file(fd, path);
 }
 
 bool write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
@@ -180,25 +201,59 @@ bool write_file_synced(const std::filesystem::path& path, std::span<const std::b
   // Direct I/O takes whole blocks; the tail goes through the page cache.
   const std::size_t aligned = direct ? data.size() / kDirectBlock * kDirectBlock : data.size();
   std::size_t done = 0;
-  auto write_range = [&](int target, std::size_t end) {
+  auto write_range = [&](const Fd& target, std::size_t end) {
     while (done < end) {
       const std::size_t n = std::min(chunk, end - done);
-      const ssize_t written = ::pwrite(target, data.data() + done, n, static_cast<off_t>(done));
-      if (written < 0) {
-        if (errno == EINTR) continue;
-        throw_errno(errno, path, "cannot write");
-      }
-      done += static_cast<std::size_t>(written);
+      pwrite_all(target, path, data.subspan(done, n), done);
+      done += n;
       if (callback) callback(done);
     }
   };
-  write_range(fd.get(), aligned);
-  if (::fsync(fd.get()) != 0) throw_errno(errno, path, "cannot sync");
+  write_range(fd, aligned);
+  sync_file(fd, path);
   if (aligned < data.size()) {
     const Fd tail(path, O_WRONLY, "cannot open");
-    write_range(tail.get(), data.size());
-    if (::fsync(tail.get()) != 0) throw_errno(errno, path, "cannot sync");
+    write_range(tail, data.size());
+    sync_file(tail, path);
   }
+  return true;
+}
+
+bool write_blocks_synced(const std::filesystem::path& path, std::span<const std::byte> data,
+                         std::span<const std::uint64_t> offsets, std::size_t block, unsigned depth,
+                         bool direct, const ChunkCallback& callback) {
+  if (direct && !direct_io_available(path, O_WRONLY)) return false;
+  const Fd whole(path, O_WRONLY | (direct ? O_DIRECT : 0), "cannot open");
+  const Fd partial(path, O_WRONLY, "cannot open");
+  std::atomic<std::size_t> next{0};
+  std::atomic<std::uint64_t> done{0};
+  std::atomic<bool> failed{false};
+  depth = static_cast<unsigned>(std::clamp<std::size_t>(offsets.size(), 1, std::max(1u, depth)));
+  std::vector<std::exception_ptr> errors(depth);
+  auto work = [&](unsigned t) {
+    try {
+      for (std::size_t i = next++; i < offsets.size() && !failed; i = next++) {
+        const auto offset = static_cast<std::size_t>(offsets[i]);
+        const std::size_t length = std::min(block, data.size() - offset);
+        pwrite_all(length % kDirectBlock == 0 ? whole : partial, path, data.subspan(offset, length),
+                   offset);
+        const std::uint64_t total = done += length;
+        if (callback) callback(total);
+      }
+    } catch (...) {
+      errors[t] = std::current_exception();
+      failed = true;
+    }
+  };
+  {
+    std::vector<std::jthread> threads;
+    for (unsigned t = 1; t < depth; ++t) threads.emplace_back(work, t);
+    work(0);
+  }
+  for (const auto& error : errors) {
+    if (error) std::rethrow_exception(error);
+  }
+  sync_file(whole, path);  // one inode: the buffered pieces too
   return true;
 }
 

@@ -71,6 +71,19 @@ void create_reserved_file(const std::filesystem::path& path, std::uint64_t size)
 bool write_file_synced(const std::filesystem::path& path, std::span<const std::byte> data,
                        std::size_t chunk, bool direct, const ChunkCallback& callback);
 
+// Writes the `block`-byte pieces of `data` at `offsets` (ascending or not;
+// a piece is cut at data.size()) to the same offsets of the existing file
+// `path`, with `depth` pwrite()s in flight, then fsync()s it once: the writes
+// of a save that writes only the blocks that changed. With `direct`, pieces
+// of whole 4096-byte blocks bypass the page cache (O_DIRECT; `data` and the
+// offsets must be 4096-aligned) and a partial one goes through it. Returns
+// false, having written nothing, when `direct` is asked for and the file
+// system has no direct I/O. Throws: datatier::Error naming `path`, or what
+// `callback` (called on the writing threads) throws.
+bool write_blocks_synced(const std::filesystem::path& path, std::span<const std::byte> data,
+                         std::span<const std::uint64_t> offsets, std::size_t block, unsigned depth,
+                         bool direct, const ChunkCallback& callback);
+
 // Reads the whole of `path` sequentially with pread()s of `chunk` bytes into
 // one reused buffer. Returns the bytes read. Throws: datatier::Error.
 std::uint64_t read_file(const std::filesystem::path& path, std::size_t chunk,
