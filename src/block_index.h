@@ -103,7 +103,8 @@ class BlockIndex {
 };
 
 // The checksum of the stream `header` ‖ `data`; with an indexed `layout`,
-// also the values of all its blocks, in *index. Returns all zeros when
+// also the values of all its blocks, in *index (reusing its memory when it
+// holds an index of that layout). Returns all zeros when
 // options.before_hashing abandons the hash.
 Checksum hash_stream(std::span<const std::byte, kHeaderSize> header,
                      std::span<const std::byte> data, const BlockLayout& layout,

@@ -61,6 +61,11 @@ struct FileBackedMemory::Impl {
   // file, when known: what lets a save write only the blocks that changed.
   std::optional<detail::BlockIndex> pool_index;
   std::optional<detail::BlockIndex> spare_index;
+  // Memory for the next snapshot's values: the three indexes take turns, so
+  // that a save hashes into memory faulted in already (at 64 GiB an index
+  // is 32 MiB, and fresh memory costs far more than the hashing on some
+  // machines).
+  std::optional<detail::BlockIndex> next_values;
   // Whether the spare's index file may exist (and vouch for the spare).
   bool spare_index_file = true;
   detail::DirtyBlocks dirty;       // mark_dirty()'s marks
@@ -298,13 +303,18 @@ void FileBackedMemory::Impl::save(bool full) {
   const detail::CoveredHeader covered = detail::covered_header(header);
   detail::TreeHashOptions hashing;
   hashing.threads = s.options.threads;
-  std::optional<detail::BlockIndex> next;
+  std::optional<detail::BlockIndex> next = std::move(s.next_values);
+  if (next && next->layout() != s.layout) next.reset();
   if (!full && s.spare_index) {
     // Only the blocks that differ from the spare's snapshot are written.
     if (s.options.changes == Changes::marked && s.pool_index) {
       // Block 0 holds the header, new in every snapshot.
       if (marked.empty() || marked.front() != 0) marked.insert(marked.begin(), 0);
-      next.emplace(*s.pool_index);
+      if (next) {
+        *next = *s.pool_index;  // into the memory it has
+      } else {
+        next.emplace(*s.pool_index);
+      }
       detail::hash_blocks(detail::whole_stream(covered, bytes), s.layout.block_bytes(), marked,
                           next->values(), hashing);
       header.checksum = next->root();
@@ -314,12 +324,14 @@ void FileBackedMemory::Impl::save(bool full) {
     std::vector<std::uint64_t> changed = next->differing(*s.spare_index);
     if (changed.empty() || changed.front() != 0) changed.insert(changed.begin(), 0);
     s.forget_spare_index();
+    s.next_values = std::move(s.spare_index);
     s.spare_index.reset();
     detail::write_ranges(spare_file.data_file(), bytes, s.layout.data_ranges(changed), kHeaderSize);
     spare_file.zero_tail();
   } else {
     // The data is in memory already, so writing and hashing run side by side.
     s.forget_spare_index();
+    s.next_values = std::move(s.spare_index);
     s.spare_index.reset();
     detail::run_side_by_side(
         [&] {

@@ -81,6 +81,9 @@ struct MmapFile::Impl {
   // The block values of the data as the last save or open() hashed it: with
   // Changes::marked, a save hashes only the blocks marked since.
   std::optional<detail::BlockIndex> index;
+  // Memory for the next save's values, the last but one save's: hashing
+  // into memory faulted in already.
+  std::optional<detail::BlockIndex> next_values;
   detail::DirtyBlocks dirty;  // mark_dirty()'s marks
   int owner_process = platform::process_id();
   std::mutex saving;  // one save at a time
@@ -108,7 +111,11 @@ struct MmapFile::Impl {
                               std::optional<detail::BlockIndex>* next) {
     marked = dirty.take();
     if (marked.empty() || marked.front() != 0) marked.insert(marked.begin(), 0);
-    next->emplace(*index);
+    if (*next) {
+      **next = *index;  // into the memory it has
+    } else {
+      next->emplace(*index);
+    }
     detail::TreeHashOptions hashing;
     hashing.threads = threads;
     detail::hash_blocks(detail::whole_stream(header, data()), layout.block_bytes(), marked,
@@ -245,7 +252,7 @@ void MmapFile::Impl::save(bool keep_mark) {
   Header header = file.fresh_header();
   header.user_area = user_area;
   if (keep_mark) header.options |= kOptionInUse;
-  std::optional<detail::BlockIndex> next;
+  std::optional<detail::BlockIndex> next = std::move(next_values);
   std::vector<std::uint64_t> marked;
   try {
     detail::run_side_by_side([&] { write_back(file, mapping); },
@@ -261,6 +268,7 @@ void MmapFile::Impl::save(bool keep_mark) {
     write_failed = e;
     throw;
   }
+  next_values = std::move(index);
   index = std::move(next);
 }
 
