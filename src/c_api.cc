@@ -270,6 +270,7 @@ datatier::FileOptions to_file_options(const datatier_options& options) noexcept 
   result.changes = static_cast<datatier::Changes>(options.changes);
   result.block_size = options.block_size;
   result.salvage = options.salvage;
+  result.read_only = options.read_only;
   result.memory = to_memory_options(options);
   return result;
 }
@@ -463,6 +464,7 @@ void datatier_options_init(datatier_options* options) {
   options->changes = DATATIER_CHANGES_COMPARE;
   options->block_size = 0;
   options->salvage = false;
+  options->read_only = false;
 }
 
 datatier_status datatier_memory_create(size_t size, datatier_pool** out) {

@@ -220,6 +220,15 @@ typedef struct datatier_options {
    * reported as without this option (or answered by fallback_to_previous,
    * which salvage, where it applies, goes before). Default false. */
   bool salvage;
+  /* Open only: open the pool to read it, never to write: locked shared
+   * (other read-only opens may hold it too, no writer may), not marked in
+   * use, no spare file, no block index, no renames. datatier_pool_flush()
+   * and datatier_pool_flush_full() return DATATIER_ERR_OS with
+   * datatier_last_errno() EPERM; datatier_pool_shutdown() releases the pool. An mmap file's
+   * mapping is read-only: a write to its bytes raises SIGSEGV. Create and
+   * open_or_create refuse it (DATATIER_ERR_INVALID_ARGUMENT). Default
+   * false. */
+  bool read_only;
 } datatier_options;
 
 /* The smallest datatier_options.size the library accepts: the end of the

@@ -863,6 +863,42 @@ static datatier_pool* open_and_expect(const char* path, size_t size,
   return pool;
 }
 
+/* A read-only open serves the snapshot, shares the file with other readers
+ * and refuses to save; creating read-only is refused. */
+static void test_read_only(void) {
+  current_test = "read_only";
+  char path[512];
+  path_in(path, sizeof path, "read_only");
+  const size_t size = 3 * 4096;
+  datatier_options options;
+  datatier_options_init(&options);
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  ((unsigned char*)datatier_pool_data(pool))[7] = 42;
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  options.read_only = true;
+  datatier_pool* reader = NULL;
+  datatier_pool* second = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &reader), DATATIER_OK);
+  CHECK_STATUS(datatier_mmap_file_open(path, size, 1, &options, &second), DATATIER_OK);
+  if (reader != NULL) {
+    CHECK(((unsigned char*)datatier_pool_data(reader))[7] == 42);
+    CHECK_STATUS(datatier_pool_flush(reader), DATATIER_ERR_OS);
+    CHECK(datatier_last_errno() == EPERM);
+    CHECK_STATUS(datatier_pool_shutdown(reader), DATATIER_OK);
+  }
+  if (second != NULL) CHECK(((unsigned char*)datatier_pool_data(second))[7] == 42);
+  datatier_pool_close(second);
+
+  char other[512];
+  path_in(other, sizeof other, "read_only_new");
+  CHECK_STATUS(datatier_mmap_file_create(other, size, 1, &options, &pool),
+               DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK(pool == NULL);
+}
+
 /* With DATATIER_CHANGES_MARKED a save writes the blocks marked dirty: a byte
  * written and marked survives a reopen, one written without a mark does not,
  * unless a full flush saves it. */
@@ -1066,6 +1102,7 @@ int main(void) {
   test_restore_previous();
   test_recovery();
   test_marked_saves();
+  test_read_only();
   test_flush_full_and_marks_on_other_kinds();
   test_salvage();
   test_verify_many_damaged_ranges();
