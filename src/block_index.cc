@@ -166,6 +166,12 @@ void BlockIndex::write(const platform::Directory& dir, const std::string& name,
   file.sync_data();
 }
 
+std::uint64_t byte_count(std::span<const ByteRange> ranges) noexcept {
+  std::uint64_t bytes = 0;
+  for (const ByteRange& range : ranges) bytes += range.length;
+  return bytes;
+}
+
 FoundIndex find_index(const platform::Directory& dir, const std::string& name,
                       const Checksum& checksum, const BlockLayout& layout) {
   FoundIndex found;

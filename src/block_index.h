@@ -110,6 +110,9 @@ Checksum hash_stream(std::span<const std::byte, kHeaderSize> header,
                      std::span<const std::byte> data, const BlockLayout& layout,
                      std::optional<BlockIndex>* index, const TreeHashOptions& options);
 
+// The bytes `ranges` cover together.
+std::uint64_t byte_count(std::span<const ByteRange> ranges) noexcept;
+
 // What find_index() found beside a file.
 struct FoundIndex {
   std::optional<BlockIndex> index;  // valid for the file's snapshot, in `layout`

@@ -44,14 +44,17 @@ void add_pieces(std::size_t begin, std::size_t end, std::size_t bytes, std::vect
     pieces.push_back({std::max(begin, pages_end), end - std::max(begin, pages_end)});
 }
 
-// Calls `transfer(begin, length)` for every piece on kBulkDepth threads.
+// Calls `transfer(begin, length)` for every piece on kBulkDepth threads,
+// counting each in `report`; once that is cancelled, for no more.
 template <typename Transfer>
-void for_each_piece(const std::vector<Piece>& pieces, Transfer transfer) {
+void for_each_piece(const std::vector<Piece>& pieces, ProgressReport* report, Transfer transfer) {
   std::atomic<std::size_t> next{0};
   run_parallel(static_cast<unsigned>(std::min<std::size_t>(kBulkDepth, pieces.size())),
                [&](unsigned) {
                  for (std::size_t i = next++; i < pieces.size(); i = next++) {
+                   if (report != nullptr && report->cancelled()) return;
                    transfer(pieces[i].begin, pieces[i].length);
+                   if (report != nullptr) report->add(pieces[i].length);
                  }
                });
 }
@@ -91,27 +94,28 @@ bool ReadProgress::wait_until(std::uint64_t end) {
   return !failed_;
 }
 
-void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset) {
+void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset,
+                ProgressReport* report) {
   const ByteRange whole{0, data.size()};
-  write_ranges(file, data, std::span(&whole, 1), offset);
+  write_ranges(file, data, std::span(&whole, 1), offset, report);
 }
 
 void write_ranges(const DataFile& file, std::span<const std::byte> data,
-                  std::span<const ByteRange> ranges, std::uint64_t offset) {
+                  std::span<const ByteRange> ranges, std::uint64_t offset, ProgressReport* report) {
   std::vector<Piece> pieces;
   for (const ByteRange& range : ranges) {
     add_pieces(static_cast<std::size_t>(range.offset),
                static_cast<std::size_t>(range.offset + range.length), data.size(), pieces);
   }
-  for_each_piece(pieces, [&](std::size_t begin, std::size_t length) {
+  for_each_piece(pieces, report, [&](std::size_t begin, std::size_t length) {
     descriptor_for(file, length).write_all(data.subspan(begin, length), offset + begin);
   });
 }
 
 void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
-               ReadProgress& progress) {
+               ReadProgress& progress, ProgressReport* report) {
   try {
-    for_each_piece(all_pieces(out.size()), [&](std::size_t begin, std::size_t length) {
+    for_each_piece(all_pieces(out.size()), report, [&](std::size_t begin, std::size_t length) {
       read_descriptor_for(file, offset + begin, length)
           .read_exact(out.subspan(begin, length), offset + begin);
       progress.arrived(begin, begin + length);
@@ -120,6 +124,8 @@ void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t off
     progress.failed();
     throw;
   }
+  // Cancelled: whoever waits for the bytes not read must stop waiting.
+  if (report != nullptr && report->cancelled()) progress.failed();
 }
 
 }  // namespace datatier::detail

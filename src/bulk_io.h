@@ -12,6 +12,7 @@
 
 #include "datatier/block_index.h"
 #include "platform/file.h"
+#include "progress_report.h"
 
 namespace datatier::detail {
 
@@ -45,24 +46,29 @@ inline constexpr std::size_t kBulkBlock = std::size_t{8} << 20;
 // Requests in flight.
 inline constexpr unsigned kBulkDepth = 4;
 
+// Every transfer below counts the bytes it moved in `report` (when given),
+// and once it is cancelled starts no more requests and returns early.
+
 // Writes `data` at `offset` of the file. Requires: `data` starts on a page
 // boundary and `offset` is a multiple of 4096, so the whole pages can go
 // through direct I/O; the last partial page goes through the buffered
 // descriptor. Durability is the caller's (sync afterwards). Throws
 // datatier::Error.
-void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset);
+void write_bulk(const DataFile& file, std::span<const std::byte> data, std::uint64_t offset,
+                ProgressReport* report = nullptr);
 
 // Writes the bytes of `ranges` of `data` (ascending, each starting on a page
 // boundary), each at `offset` + its offset, under the same rules, up to
 // kBulkDepth requests at once.
 void write_ranges(const DataFile& file, std::span<const std::byte> data,
-                  std::span<const ByteRange> ranges, std::uint64_t offset);
+                  std::span<const ByteRange> ranges, std::uint64_t offset,
+                  ProgressReport* report = nullptr);
 
 // Reads `out.size()` bytes at `offset` of the file into `out`, under the same
 // alignment rules, reporting each block to `progress` as it arrives.
 // Throws datatier::Error (a file that ends early: errc::size_mismatch) after
-// marking `progress` failed.
+// marking `progress` failed; when cancelled, marks it failed and returns.
 void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
-               ReadProgress& progress);
+               ReadProgress& progress, ProgressReport* report = nullptr);
 
 }  // namespace datatier::detail

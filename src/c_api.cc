@@ -127,6 +127,8 @@ datatier_status from_errno(int e) noexcept {
       return DATATIER_ERR_INVALID_ARGUMENT;
     case ENOMEM:
       return DATATIER_ERR_OUT_OF_MEMORY;
+    case ECANCELED:
+      return DATATIER_ERR_CANCELED;
     default:
       return DATATIER_ERR_OS;
   }
@@ -259,7 +261,15 @@ datatier::MemoryOptions to_memory_options(const datatier_options& options) noexc
   return result;
 }
 
-datatier::FileOptions to_file_options(const datatier_options& options) noexcept {
+// A C progress callback as a datatier::Progress; empty for NULL.
+datatier::Progress to_progress(datatier_progress_fn progress, void* context) {
+  if (progress == nullptr) return {};
+  return [progress, context](std::uint64_t done, std::uint64_t total) {
+    return progress(done, total, context);
+  };
+}
+
+datatier::FileOptions to_file_options(const datatier_options& options) {
   datatier::FileOptions result;
   result.create_mode =
       static_cast<std::filesystem::perms>(options.create_mode) & std::filesystem::perms::mask;
@@ -271,6 +281,7 @@ datatier::FileOptions to_file_options(const datatier_options& options) noexcept 
   result.block_size = options.block_size;
   result.salvage = options.salvage;
   result.read_only = options.read_only;
+  result.progress = to_progress(options.progress, options.progress_context);
   result.memory = to_memory_options(options);
   return result;
 }
@@ -433,12 +444,7 @@ datatier::VerifyOptions to_verify_options(const datatier_verify_options& options
   if (options.check_user_version) result.user_version = options.user_version;
   result.accept_unclean = options.accept_unclean;
   result.threads = options.threads;
-  if (options.progress != nullptr) {
-    result.progress = [progress = options.progress, context = options.progress_context](
-                          std::uint64_t done, std::uint64_t total) {
-      progress(done, total, context);
-    };
-  }
+  result.progress = to_progress(options.progress, options.progress_context);
   return result;
 }
 
@@ -465,6 +471,8 @@ void datatier_options_init(datatier_options* options) {
   options->block_size = 0;
   options->salvage = false;
   options->read_only = false;
+  options->progress = nullptr;
+  options->progress_context = nullptr;
 }
 
 datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
@@ -717,6 +725,8 @@ const char* datatier_strerror(datatier_status status) {
       return "pool file replaced by another program";
     case DATATIER_ERR_WRONG_KIND:
       return "not for this kind of pool";
+    case DATATIER_ERR_CANCELED:
+      return "cancelled";
   }
   return "unknown datatier status";
 }

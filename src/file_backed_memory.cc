@@ -18,6 +18,7 @@
 #include "parallel.h"
 #include "platform/process.h"
 #include "pool_file.h"
+#include "progress_report.h"
 
 namespace datatier {
 
@@ -110,13 +111,13 @@ bool use_direct_io(const FileOptions& options) {
 // Throws for an I/O error; returns a failed check.
 detail::Verdict load(const detail::PoolFile& pool, Memory& memory,
                      const detail::BlockLayout& layout, const FileOptions& options,
-                     std::optional<detail::BlockIndex>* index) {
+                     std::optional<detail::BlockIndex>* index, detail::ProgressReport& report) {
   // Read straight into the pool's memory and hash each part as soon as it
   // has arrived: the hash trails the read by one task instead of following it.
   detail::ReadProgress arrived;
   Checksum computed;
   detail::run_side_by_side(
-      [&] { detail::read_bulk(pool.data_file(), memory.data(), kHeaderSize, arrived); },
+      [&] { detail::read_bulk(pool.data_file(), memory.data(), kHeaderSize, arrived, &report); },
       [&] {
         detail::TreeHashOptions hashing;
         hashing.threads = options.threads;
@@ -126,6 +127,7 @@ detail::Verdict load(const detail::PoolFile& pool, Memory& memory,
         computed = detail::hash_stream(detail::covered_header(pool.header_bytes()),
                                        std::as_const(memory).data(), layout, index, hashing);
       });
+  report.throw_if_cancelled(pool.path());
   return detail::check_checksum(pool.header(), computed);
 }
 
@@ -170,7 +172,8 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
                                   const detail::Verdict& why, Memory& memory,
                                   detail::Expectation expected, const detail::BlockLayout& layout,
                                   const FileOptions& options, Recovery& recovery,
-                                  std::optional<detail::BlockIndex>* index) {
+                                  std::optional<detail::BlockIndex>* index,
+                                  detail::ProgressReport& report) {
   const std::string spare = detail::spare_name(at.name);
   // The spare was the pool file, marked in use, until the save that swapped
   // it out: its mark says nothing about its snapshot.
@@ -180,8 +183,12 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
   try {
     previous.emplace(detail::PoolFile::open(at.dir, spare, expected, &verdict, options.read_only));
     if (use_direct_io(options)) previous->enable_direct_io();
-    if (!verdict) verdict = load(*previous, memory, layout, options, index);
+    if (!verdict) {
+      report.add_total(memory.data().size());
+      verdict = load(*previous, memory, layout, options, index, report);
+    }
   } catch (const Error& e) {
+    if (e.code() == std::errc::operation_canceled) throw;
     verdict = {e.code(), e.what()};
   }
   if (verdict) {
@@ -301,8 +308,21 @@ void FileBackedMemory::Impl::save(bool full) {
   Header header = pool_file.fresh_header();
   header.user_area = s.user_area;
   const detail::CoveredHeader covered = detail::covered_header(header);
+  // Progress: the bytes hashed plus the bytes written, each added to the
+  // total once known. A cancelled save has changed nothing under the pool's
+  // name, and the spare no more than the blocks written (nothing failed: it
+  // is not suspect, but its index is gone and the next save is whole).
+  detail::ProgressReport report(s.options.progress, 0);
+  const auto stop_if_cancelled = [&] {
+    if (!report.cancelled()) return;
+    s.spare_suspect = false;
+    report.throw_if_cancelled(pool_file.path());
+  };
   detail::TreeHashOptions hashing;
   hashing.threads = s.options.threads;
+  hashing.before_hashing = [&](std::uint64_t begin, std::uint64_t end) {
+    return report.add(end - begin);
+  };
   std::optional<detail::BlockIndex> next = std::move(s.next_values);
   if (next && next->layout() != s.layout) next.reset();
   if (!full && s.spare_index) {
@@ -315,30 +335,39 @@ void FileBackedMemory::Impl::save(bool full) {
       } else {
         next.emplace(*s.pool_index);
       }
+      report.add_total(detail::byte_count(s.layout.data_ranges(marked)));
       detail::hash_blocks(detail::whole_stream(covered, bytes), s.layout.block_bytes(), marked,
                           next->values(), hashing);
+      stop_if_cancelled();
       header.checksum = next->root();
     } else {
+      report.add_total(bytes.size());
       header.checksum = detail::hash_stream(covered, bytes, s.layout, &next, hashing);
+      stop_if_cancelled();
     }
     std::vector<std::uint64_t> changed = next->differing(*s.spare_index);
     if (changed.empty() || changed.front() != 0) changed.insert(changed.begin(), 0);
     s.forget_spare_index();
     s.next_values = std::move(s.spare_index);
     s.spare_index.reset();
-    detail::write_ranges(spare_file.data_file(), bytes, s.layout.data_ranges(changed), kHeaderSize);
+    const std::vector<ByteRange> ranges = s.layout.data_ranges(changed);
+    report.add_total(detail::byte_count(ranges));
+    detail::write_ranges(spare_file.data_file(), bytes, ranges, kHeaderSize, &report);
+    stop_if_cancelled();
     spare_file.zero_tail();
   } else {
     // The data is in memory already, so writing and hashing run side by side.
     s.forget_spare_index();
     s.next_values = std::move(s.spare_index);
     s.spare_index.reset();
+    report.add_total(2 * std::uint64_t{bytes.size()});
     detail::run_side_by_side(
         [&] {
-          detail::write_bulk(spare_file.data_file(), bytes, kHeaderSize);
+          detail::write_bulk(spare_file.data_file(), bytes, kHeaderSize, &report);
           spare_file.zero_tail();
         },
         [&] { header.checksum = detail::hash_stream(covered, bytes, s.layout, &next, hashing); });
+    stop_if_cancelled();
   }
   spare_file.write_header(header);
   spare_file.file().sync_data();
@@ -380,6 +409,7 @@ void FileBackedMemory::Impl::save(bool full) {
   dir.sync();
   s.spare_suspect = false;
   marks_back.disarm();
+  report.finish();
 }
 
 FileBackedMemory::FileBackedMemory(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
@@ -440,7 +470,8 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
   if (use_direct_io(options)) pool.enable_direct_io();
   auto memory = Memory::create(data_size, memory_options(options));
   std::optional<detail::BlockIndex> pool_index;
-  if (!verdict) verdict = load(pool, memory, layout, options, &pool_index);
+  detail::ProgressReport report(options.progress, data_size);
+  if (!verdict) verdict = load(pool, memory, layout, options, &pool_index, report);
   std::vector<std::uint64_t> salvaged;
   std::vector<ByteRange> damaged;
   if (verdict.code == errc::checksum_mismatch && pool_index) {
@@ -465,7 +496,7 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
   if (verdict) {
     throw_unless_fallback();
     pool = restore_previous(at, std::move(pool), verdict, memory, expected, layout, options,
-                            recovery, &pool_index);
+                            recovery, &pool_index, report);
   }
   std::optional<detail::PoolFile> spare;
   detail::FoundIndex spare_index;
@@ -480,6 +511,7 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
                                      std::move(spare_index), std::move(recovery));
   impl->damaged = std::move(damaged);
   impl->dirty.restore(salvaged);
+  report.finish();
   return FileBackedMemory(std::move(impl));
 }
 

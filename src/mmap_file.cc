@@ -18,6 +18,7 @@
 #include "platform/mapping.h"
 #include "platform/process.h"
 #include "pool_file.h"
+#include "progress_report.h"
 
 namespace datatier {
 namespace {
@@ -64,6 +65,7 @@ struct MmapFile::Impl {
         file(std::move(pool_file)),
         mapping(std::move(map)),
         threads(options.threads),
+        progress(options.progress),
         read_only(options.read_only),
         changes(options.changes),
         user_area(file.header().user_area),
@@ -74,6 +76,7 @@ struct MmapFile::Impl {
   detail::PoolFile file;
   platform::Mapping mapping;  // the whole file, header included
   unsigned threads;           // for hashing and faulting pages in
+  Progress progress;          // FileOptions::progress
   bool read_only;             // FileOptions::read_only: never saved
   Changes changes;            // what a save hashes again
   UserArea user_area;         // saved into the header by every save
@@ -96,19 +99,29 @@ struct MmapFile::Impl {
     return mapping.bytes().subspan(kHeaderSize, file.data_size());
   }
 
+  // How hashing counts in `report`, and stops once that is cancelled.
+  detail::TreeHashOptions hashing(detail::ProgressReport& report) const {
+    detail::TreeHashOptions options;
+    options.threads = threads;
+    options.before_hashing = [&report](std::uint64_t begin, std::uint64_t end) {
+      return report.add(end - begin);
+    };
+    return options;
+  }
+
   // The checksum of `header` and the data; the block values, in `next`.
-  Checksum checksum(const detail::CoveredHeader& header,
-                    std::optional<detail::BlockIndex>* next) const {
-    detail::TreeHashOptions hashing;
-    hashing.threads = threads;
-    return detail::hash_stream(header, data(), layout, next, hashing);
+  Checksum checksum(const detail::CoveredHeader& header, std::optional<detail::BlockIndex>* next,
+                    detail::ProgressReport& report) const {
+    report.add_total(file.data_size());
+    return detail::hash_stream(header, data(), layout, next, hashing(report));
   }
 
   // The same from the values of the last save, hashing again only block 0
   // (the header's) and `marked`, which this takes from the marks.
   Checksum checksum_of_marked(const detail::CoveredHeader& header,
                               std::vector<std::uint64_t>& marked,
-                              std::optional<detail::BlockIndex>* next) {
+                              std::optional<detail::BlockIndex>* next,
+                              detail::ProgressReport& report) {
     marked = dirty.take();
     if (marked.empty() || marked.front() != 0) marked.insert(marked.begin(), 0);
     if (*next) {
@@ -116,10 +129,11 @@ struct MmapFile::Impl {
     } else {
       next->emplace(*index);
     }
-    detail::TreeHashOptions hashing;
-    hashing.threads = threads;
-    detail::hash_blocks(detail::whole_stream(header, data()), layout.block_bytes(), marked,
-                        (*next)->values(), hashing);
+    report.add_total(detail::byte_count(layout.data_ranges(marked)));
+    if (!detail::hash_blocks(detail::whole_stream(header, data()), layout.block_bytes(), marked,
+                             (*next)->values(), hashing(report))) {
+      return {};
+    }
     return (*next)->root();
   }
 
@@ -175,12 +189,13 @@ MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size
       std::make_unique<Impl>(std::move(at), std::move(file), std::move(mapping), options, layout);
   // Hashing reads every page, which also brings the file into memory, on
   // all the threads at once.
-  detail::throw_if_failed(
-      detail::check_checksum(
-          impl->file.header(),
-          impl->checksum(detail::covered_header(impl->file.header_bytes()), &impl->index)),
-      impl->file.path());
+  detail::ProgressReport report(options.progress, 0);
+  const Checksum computed =
+      impl->checksum(detail::covered_header(impl->file.header_bytes()), &impl->index, report);
+  report.throw_if_cancelled(impl->file.path());
+  detail::throw_if_failed(detail::check_checksum(impl->file.header(), computed), impl->file.path());
   if (!options.read_only) impl->file.mark_in_use();
+  report.finish();
   return MmapFile(std::move(impl));
 }
 
@@ -254,14 +269,27 @@ void MmapFile::Impl::save(bool keep_mark) {
   if (keep_mark) header.options |= kOptionInUse;
   std::optional<detail::BlockIndex> next = std::move(next_values);
   std::vector<std::uint64_t> marked;
+  detail::ProgressReport report(progress, 0);
   try {
     detail::run_side_by_side([&] { write_back(file, mapping); },
                              [&] {
                                const auto covered = detail::covered_header(header);
-                               header.checksum = changes == Changes::marked && index
-                                                     ? checksum_of_marked(covered, marked, &next)
-                                                     : checksum(covered, &next);
+                               header.checksum =
+                                   changes == Changes::marked && index
+                                       ? checksum_of_marked(covered, marked, &next, report)
+                                       : checksum(covered, &next, report);
                              });
+  } catch (const Error& e) {
+    write_failed = e;
+    throw;
+  }
+  if (report.cancelled()) {
+    // The data is written back, the header still the last save's: the file
+    // reads as unclean, as between saves. Nothing failed; the marks return.
+    dirty.restore(marked);
+    report.throw_if_cancelled(file.path());
+  }
+  try {
     file.rewrite_header(header);
     if (!keep_mark) file.clear_header_copy();
   } catch (const Error& e) {
@@ -270,6 +298,7 @@ void MmapFile::Impl::save(bool keep_mark) {
   }
   next_values = std::move(index);
   index = std::move(next);
+  report.finish();
 }
 
 void MmapFile::flush() {

@@ -17,6 +17,7 @@
 #include "platform/mapping.h"
 #include "pool_check.h"
 #include "pool_file.h"
+#include "progress_report.h"
 #include "tree_checksum.h"
 #include "verify_locked.h"
 
@@ -67,8 +68,10 @@ Checksum streamed_checksum(const platform::File& file, const detail::CoveredHead
       platform::Mapping::anonymous(static_cast<std::size_t>(window), PageSize::transparent);
   detail::TreeHashOptions hashing;
   hashing.threads = options.threads;
+  detail::ProgressReport report(options.progress, data_size);
   if (layout.indexed()) computed->emplace(layout);
   for (std::uint64_t at = 0; at < length; at += window) {
+    report.throw_if_cancelled(file.path());
     const auto bytes =
         buffer.bytes().first(static_cast<std::size_t>(std::min(window, length - at)));
     // The window's header bytes are the covered header's, not the file's.
@@ -78,7 +81,7 @@ Checksum streamed_checksum(const platform::File& file, const detail::CoveredHead
     if (!layout.indexed()) {
       const Checksum whole =
           detail::hash_stream(header, bytes.subspan(kHeaderSize), layout, computed, hashing);
-      if (options.progress) options.progress(data_size, data_size);
+      report.finish();
       return whole;
     }
     std::vector<std::uint64_t> blocks;
@@ -88,8 +91,10 @@ Checksum streamed_checksum(const platform::File& file, const detail::CoveredHead
     }
     detail::hash_blocks({header, bytes.data(), at, length}, layout.block_bytes(), blocks,
                         (*computed)->values(), hashing);
-    if (options.progress) options.progress(at + bytes.size() - kHeaderSize, data_size);
+    report.add(bytes.size() - skip);
   }
+  report.throw_if_cancelled(file.path());
+  report.finish();
   return (*computed)->root();
 }
 

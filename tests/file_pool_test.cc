@@ -652,5 +652,69 @@ TYPED_TEST(FilePool, ReadOnlyCreateIsRefused) {
   EXPECT_FALSE(std::filesystem::exists(this->path()));
 }
 
+// open() and flush() report progress, done rising to the total; a progress
+// callback that says no cancels them: open() changes nothing, a cancelled
+// save leaves the last saved snapshot readable (MmapFile: as unclean), and
+// the next save works.
+TYPED_TEST(FilePool, ProgressIsReportedAndCancelsOpenAndFlush) {
+  constexpr std::size_t kSize = std::size_t{4} << 20;
+  this->make_saved_pool(kSize, 0, 5);
+  const auto file_before = testing::read_file(this->path());
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> reports;
+  bool cancel = false;
+  FileOptions options;
+  options.progress = [&](std::uint64_t done, std::uint64_t total) {
+    reports.emplace_back(done, total);
+    return !cancel;
+  };
+  cancel = true;
+  EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, kSize, 0, options),
+                        std::errc::operation_canceled);
+  EXPECT_EQ(reports.size(), 1u);
+  EXPECT_EQ(testing::read_file(this->path()), file_before);
+
+  cancel = false;
+  reports.clear();
+  auto pool = TypeParam::open(this->dir_, kSize, 0, options);
+  ASSERT_GE(reports.size(), 2u);
+  for (std::size_t i = 1; i < reports.size(); ++i) {
+    EXPECT_GE(reports[i].first, reports[i - 1].first);
+  }
+  EXPECT_EQ(reports.back().first, reports.back().second);
+  EXPECT_EQ(reports.back().second, kSize);
+
+  testing::fill_splitmix64(pool.data(), 6);
+  cancel = true;
+  EXPECT_DATATIER_ERROR(pool.flush(), std::errc::operation_canceled);
+  cancel = false;
+  {
+    auto released = std::move(pool);  // without a save
+  }
+  FileOptions unclean;
+  unclean.accept_unclean = true;
+  if constexpr (std::is_same_v<typename TypeParam::Pool, FileBackedMemory>) {
+    auto previous = TypeParam::open(this->dir_, kSize, 0, unclean);
+    this->expect_contents(previous, kSize, 5);
+  } else {
+    // The data went back to the file; the header is the last save's.
+    EXPECT_DATATIER_ERROR(TypeParam::open(this->dir_, kSize, 0, unclean), errc::checksum_mismatch);
+  }
+  // A save after a cancelled one is whole and right.
+  std::filesystem::remove(this->path());
+  std::filesystem::remove(FileBackedMemory::spare_path(this->path()));
+  std::filesystem::remove(FileBackedMemory::index_path(this->path()));
+  std::filesystem::remove(FileBackedMemory::index_path(FileBackedMemory::spare_path(this->path())));
+  this->make_saved_pool(kSize, 0, 5);
+  {
+    auto again = TypeParam::open(this->dir_, kSize, 0, options);
+    testing::fill_splitmix64(again.data(), 7);
+    cancel = true;
+    EXPECT_DATATIER_ERROR(again.flush(), std::errc::operation_canceled);
+    cancel = false;
+    again.close();
+  }
+  this->expect_contents(TypeParam::open(this->dir_, kSize, 0), kSize, 7);
+}
+
 }  // namespace
 }  // namespace datatier

@@ -142,12 +142,16 @@ TEST_F(Verify, ReportsProgressUpToTheTotal) {
     last = done;
     total = all;
     ++calls;
+    return true;
   };
   const auto report = verify_file(path, options);
   EXPECT_TRUE(report.ok());
   EXPECT_GE(calls, 2);
   EXPECT_EQ(last, std::uint64_t{20} << 20);
   EXPECT_EQ(total, std::uint64_t{20} << 20);
+  // Cancelled after the first report.
+  options.progress = [](std::uint64_t, std::uint64_t) { return false; };
+  EXPECT_DATATIER_ERROR(verify_file(path, options), std::errc::operation_canceled);
 }
 
 TEST_F(Verify, MissingFileThrowsWithErrno) {

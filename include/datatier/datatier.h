@@ -3,6 +3,7 @@
 
 #include "datatier/cxx_standard.h"
 
+#include "datatier/block_index.h"
 #include "datatier/datapool.h"
 #include "datatier/error.h"
 #include "datatier/file_backed_memory.h"
@@ -11,5 +12,6 @@
 #include "datatier/memory.h"
 #include "datatier/mmap_file.h"
 #include "datatier/opened.h"
+#include "datatier/progress.h"
 #include "datatier/remove.h"
 #include "datatier/verify.h"

@@ -99,7 +99,9 @@ typedef enum datatier_status {
   DATATIER_ERR_FILE_REPLACED = 14,
   /* The call does not apply to the pool's kind (e.g. the user area of a
    * memory pool). */
-  DATATIER_ERR_WRONG_KIND = 15
+  DATATIER_ERR_WRONG_KIND = 15,
+  /* The progress callback cancelled the call (see datatier_progress_fn). */
+  DATATIER_ERR_CANCELED = 16
 } datatier_status;
 
 /* The page size to back memory with (MemoryOptions::page_size). */
@@ -142,6 +144,11 @@ typedef enum datatier_changes {
    * snapshot; the snapshot itself always verifies. */
   DATATIER_CHANGES_MARKED = 1
 } datatier_changes;
+
+/* A progress callback (see datatier_options.progress): the work done so far
+ * and the total, in bytes, and the caller's context. Returns true to go on,
+ * false to cancel the call. */
+typedef bool (*datatier_progress_fn)(uint64_t done, uint64_t total, void* context);
 
 /* Options for creating and opening pools (C++ FileOptions with its
  * MemoryOptions). Initialise with datatier_options_init() and then change
@@ -229,6 +236,16 @@ typedef struct datatier_options {
    * open_or_create refuse it (DATATIER_ERR_INVALID_ARGUMENT). Default
    * false. */
   bool read_only;
+  /* Progress of open, flush, flush_full and shutdown, as for
+   * datatier_verify_options.progress; cancelling returns
+   * DATATIER_ERR_CANCELED. An open cancelled leaves the files as they were;
+   * a file-backed memory save cancelled leaves the previous snapshot; an
+   * mmap file save cancelled leaves the last save's header (the file reads
+   * as unclean until the next save). open counts the data bytes read (mmap
+   * file: hashed), a save the bytes hashed plus those written. May be NULL
+   * (the default). */
+  datatier_progress_fn progress;
+  void* progress_context;
 } datatier_options;
 
 /* The smallest datatier_options.size the library accepts: the end of the
@@ -512,10 +529,12 @@ typedef struct datatier_verify_options {
   bool accept_unclean;
   /* Threads to hash on; 0 = all cores (the default). */
   unsigned threads;
-  /* Called now and then, on the calling thread, while the data is hashed,
-   * with the bytes done so far, the total and `progress_context`. May be
-   * NULL (the default). */
-  void (*progress)(uint64_t done, uint64_t total, void* progress_context);
+  /* Called now and then while the data is read and hashed, with the bytes
+   * done so far, the total and `progress_context` (from any of the call's
+   * threads, never two at once). Return true to go on, false to cancel:
+   * datatier_verify_file() then returns DATATIER_ERR_CANCELED. May be NULL
+   * (the default). */
+  datatier_progress_fn progress;
   void* progress_context;
 } datatier_verify_options;
 

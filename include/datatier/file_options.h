@@ -8,6 +8,7 @@
 
 #include "datatier/block_index.h"
 #include "datatier/memory_options.h"
+#include "datatier/progress.h"
 
 namespace datatier {
 
@@ -33,6 +34,17 @@ struct FileOptions {
   // read-only (a write to data() raises SIGSEGV). create() and
   // open_or_create() refuse it (std::errc::invalid_argument).
   bool read_only = false;
+
+  // Progress of open(), flush(), flush_full() and close(), which the
+  // callback may cancel (datatier/progress.h). open() counts the data bytes
+  // read (and, for an MmapFile, hashed); a save counts the bytes it hashes
+  // plus those it writes (the latter added to the total once the changed
+  // blocks are known; an MmapFile's write-back is not counted). Cancelling
+  // open() leaves the files as they were; cancelling a FileBackedMemory save
+  // leaves the previous snapshot under the pool's name, exactly (the next
+  // save rewrites the whole spare); cancelling an MmapFile save leaves the
+  // header of the last save, so the file reads as unclean until the next.
+  Progress progress;
 
   // Threads to hash (and fault pages in) on; 0 = all cores. The checksum is
   // the same for every thread count. No thread outlives a call.

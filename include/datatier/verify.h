@@ -9,11 +9,12 @@
 #include <functional>
 #include <optional>
 #include <string>
-#include <vector>
 #include <system_error>
+#include <vector>
 
 #include "datatier/block_index.h"
 #include "datatier/header.h"
+#include "datatier/progress.h"
 
 namespace datatier {
 
@@ -29,9 +30,10 @@ struct VerifyOptions {
   bool accept_unclean = false;
   // Threads to hash on; 0 = all cores. No thread outlives the call.
   unsigned threads = 0;
-  // Called now and then, on the calling thread, while the data is hashed,
-  // with the bytes done so far and the total. May be empty.
-  std::function<void(std::uint64_t done, std::uint64_t total)> progress;
+  // The data bytes read and hashed so far, and the total (see
+  // datatier/progress.h). Returning false cancels: verify_file() throws
+  // std::errc::operation_canceled. May be empty.
+  Progress progress;
 };
 
 // What verify_file() found. ok() when every check passed.

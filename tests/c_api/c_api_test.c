@@ -631,8 +631,22 @@ static void test_memory_has_no_header(void) {
   datatier_pool_close(pool);
 }
 
-static void count_progress(uint64_t done, uint64_t total, void* context) {
+static bool count_progress(uint64_t done, uint64_t total, void* context) {
   if (done <= total) ++*(int*)context;
+  return true;
+}
+
+static bool cancel_progress(uint64_t done, uint64_t total, void* context) {
+  (void)done;
+  (void)total;
+  ++*(int*)context;
+  return false;
+}
+
+static bool cancel_when(uint64_t done, uint64_t total, void* context) {
+  (void)done;
+  (void)total;
+  return !*(bool*)context;
 }
 
 static void test_verify(void) {
@@ -662,6 +676,12 @@ static void test_verify(void) {
   options.threads = 1;
   CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_OK);
   CHECK(report.status == DATATIER_OK && calls > 0);
+  /* Cancelled by the callback at its first report. */
+  calls = 0;
+  options.progress = cancel_progress;
+  CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_ERR_CANCELED);
+  CHECK(calls == 1);
+  options.progress = NULL;
   options.check_user_version = true;
   options.user_version = 10;
   CHECK_STATUS(datatier_verify_file(path, &options, &report), DATATIER_OK);
@@ -861,6 +881,53 @@ static datatier_pool* open_and_expect(const char* path, size_t size,
   CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, options, &pool), DATATIER_OK);
   if (pool != NULL) CHECK(((unsigned char*)datatier_pool_data(pool))[offset] == value);
   return pool;
+}
+
+/* A cancelled open changes nothing; a cancelled save leaves the previous
+ * snapshot. */
+static void test_cancel(void) {
+  current_test = "cancel";
+  char path[512];
+  path_in(path, sizeof path, "cancel");
+  const size_t size = 256 * 1024;
+  datatier_options options;
+  datatier_options_init(&options);
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  ((unsigned char*)datatier_pool_data(pool))[100] = 1;
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  int calls = 0;
+  options.progress = cancel_progress;
+  options.progress_context = &calls;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool),
+               DATATIER_ERR_CANCELED);
+  CHECK(pool == NULL && calls == 1);
+  options.progress = NULL;
+  pool = open_and_expect(path, size, &options, 100, 1);
+  if (pool == NULL) return;
+  ((unsigned char*)datatier_pool_data(pool))[100] = 2;
+  datatier_pool_close(pool);
+
+  /* Its save cancelled, the pool file keeps the previous snapshot; the next
+   * save works. */
+  bool cancel = false;
+  options.progress = cancel_when;
+  options.progress_context = &cancel;
+  options.accept_unclean = true;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  ((unsigned char*)datatier_pool_data(pool))[100] = 3;
+  cancel = true;
+  CHECK_STATUS(datatier_pool_flush(pool), DATATIER_ERR_CANCELED);
+  datatier_pool_close(pool);
+  cancel = false;
+  pool = open_and_expect(path, size, &options, 100, 1);
+  if (pool == NULL) return;
+  ((unsigned char*)datatier_pool_data(pool))[100] = 4;
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+  datatier_pool_close(open_and_expect(path, size, NULL, 100, 4));
 }
 
 /* A read-only open serves the snapshot, shares the file with other readers
@@ -1103,6 +1170,7 @@ int main(void) {
   test_recovery();
   test_marked_saves();
   test_read_only();
+  test_cancel();
   test_flush_full_and_marks_on_other_kinds();
   test_salvage();
   test_verify_many_damaged_ranges();

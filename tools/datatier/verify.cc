@@ -88,6 +88,7 @@ int run_verify(const VerifyCommandOptions& options) {
   ProgressBar progress("verifying");
   verify.progress = [&progress](std::uint64_t done, std::uint64_t total) {
     progress.update(done, total);
+    return true;
   };
 
   VerifyReport report = verify_file(path, verify);  // throws only for I/O errors
