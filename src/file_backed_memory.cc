@@ -549,6 +549,10 @@ void FileBackedMemory::flush(std::error_code& ec) noexcept {
   detail::capture(ec, [&] { flush(); });
 }
 
+void FileBackedMemory::flush_full(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { flush_full(); });
+}
+
 void FileBackedMemory::close(std::error_code& ec) noexcept {
   detail::capture(ec, [&] { close(); });
 }

@@ -581,6 +581,10 @@ TYPED_TEST(FilePool, ErrorCodeOverloadsReportWhatTheThrowingOnesThrow) {
   std::filesystem::remove(this->path());
   opened->pool.flush(ec);
   EXPECT_EQ(ec, errc::file_replaced);
+  if constexpr (std::is_same_v<P, FileBackedMemory>) {
+    opened->pool.flush_full(ec);
+    EXPECT_EQ(ec, errc::file_replaced);
+  }
 }
 
 TYPED_TEST(FilePool, ErrorsLeakNoDescriptors) {

@@ -160,6 +160,7 @@ class FileBackedMemory final : public Datapool {
                                                          const FileOptions& options,
                                                          std::error_code& ec) noexcept;
   void flush(std::error_code& ec) noexcept;
+  void flush_full(std::error_code& ec) noexcept;
   void close(std::error_code& ec) noexcept;
 
   FileBackedMemory(FileBackedMemory&& other) noexcept;
