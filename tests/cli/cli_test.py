@@ -496,7 +496,7 @@ class Usage(TempDirTest):
 
 class Bench(TempDirTest):
     PHASES = {"memory": ["create", "fill", "flush", "drop"],
-              "mmap": ["create", "fill", "flush", "drop", "open"],
+              "mmap": ["create", "fill", "flush", "drop", "open", "flush_marked"],
               "fbm": ["create", "fill", "flush", "flush_compare", "flush_marked", "drop", "open",
                       "reopen"]}
 
@@ -548,6 +548,10 @@ class Bench(TempDirTest):
         self.assertAlmostEqual(out["baselines"]["marked_limit"]["seconds"],
                                out["baselines"]["blake3_changed"]["seconds"]
                                + out["baselines"]["write_changed"]["seconds"], places=9)
+        mmap = out["kinds"]["mmap"]
+        self.assertEqual(mmap["flush_marked"]["baseline"], "marked_limit")
+        self.assertAlmostEqual(mmap["flush_marked"]["time_vs_flush"],
+                               mmap["flush_marked"]["seconds"] / mmap["flush"]["seconds"], places=9)
         for kind in ("memory", "mmap"):
             self.assertNotIn("time_vs_flush", out["kinds"][kind]["flush"])
         self.assertEqual(os.listdir(self.dir), [])
@@ -588,7 +592,7 @@ class Bench(TempDirTest):
         for word in ("baseline", "fault-in", "write + fsync", "BLAKE3", "mmap", "open", "GB/s"):
             self.assertIn(word, r.stdout)
         self.assertNotIn("fbm", r.stdout)
-        self.assertNotIn("flush_marked", r.stdout)
+        self.assertNotIn("flush_compare", r.stdout)  # fbm only
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_default_directory_is_a_new_temporary_one_and_is_removed(self):

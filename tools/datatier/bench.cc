@@ -188,7 +188,7 @@ constexpr std::array<PhaseInfo, kPhaseCount> kPhases = {{
      "flush() after --changed percent of the blocks changed, Changes::compare (fbm only)"},
     {"flush_marked",
      "flush() after --changed percent of the blocks changed, each declared with mark_dirty(), "
-     "Changes::marked (fbm only)"},
+     "Changes::marked (fbm and mmap)"},
     {"drop", "destroying the pool"},
     {"open", "open(), which reads and verifies the file"},
     {"reopen",
@@ -270,7 +270,8 @@ std::unique_ptr<Datapool> create_pool(Kind kind, const std::filesystem::path& pa
 std::unique_ptr<Datapool> open_pool(Kind kind, const std::filesystem::path& path, std::size_t size,
                                     unsigned threads, Changes changes) {
   if (kind == Kind::mmap) {
-    return std::make_unique<MmapFile>(MmapFile::open(path, size, 0, file_options(threads)));
+    return std::make_unique<MmapFile>(
+        MmapFile::open(path, size, 0, file_options(threads, changes)));
   }
   return std::make_unique<FileBackedMemory>(
       FileBackedMemory::open(path, size, 0, file_options(threads, changes)));
@@ -542,14 +543,13 @@ class Bench {
         if (kind != Kind::memory) {
           if (options_.cold) os::evict_from_page_cache(path);
           step(kOpen);
-          // An fbm pool opened to save marked blocks: the first save after
-          // open() writes only what changed when the spare's index is valid.
+          // Opened to save marked blocks: an fbm pool's first save after
+          // open() writes only what changed when the spare's index is valid;
+          // an mmap pool hashes only the marked blocks from its first save.
           phases[kOpen].seconds.push_back(seconds_of(
               [&] { pool = open_pool(kind, path, size_, options_.threads, Changes::marked); }));
-          if (kind == Kind::fbm) {
-            step(kFlushMarked);
-            time_incremental_flush(*pool, phases[kFlushMarked], ChangeSeed::marked, r);
-          }
+          step(kFlushMarked);
+          time_incremental_flush(*pool, phases[kFlushMarked], ChangeSeed::marked, r);
           if (kind == Kind::fbm && !options_.cold) {
             // As a file saved through the page cache would be (untimed): saved
             // cleanly and read once through the cache while the pool still
