@@ -88,7 +88,9 @@ Checksum hash_stream(std::span<const std::byte, kHeaderSize> header,
   if (!layout.indexed()) return tree_hash(header, data, options);
   // An index of this layout is hashed over in place: its memory is faulted
   // in already.
-  if (!*index || (*index)->layout() != layout) index->emplace(layout);
+  if (!*index || (*index)->layout() != layout || (*index)->values().size() != layout.count()) {
+    index->emplace(layout);
+  }
   if (!hash_blocks(whole_stream(header, data), layout.block_bytes(), layout.all_blocks(),
                    (*index)->values(), options)) {
     return {};

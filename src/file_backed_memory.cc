@@ -7,6 +7,8 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "block_index.h"
 #include "bulk_io.h"
@@ -323,7 +325,9 @@ void FileBackedMemory::Impl::save(bool full) {
   hashing.before_hashing = [&](std::uint64_t begin, std::uint64_t end) {
     return report.add(end - begin);
   };
-  std::optional<detail::BlockIndex> next = std::move(s.next_values);
+  // Taken, not moved from: a save that fails must leave no emptied index to
+  // the next.
+  std::optional<detail::BlockIndex> next = std::exchange(s.next_values, std::nullopt);
   if (next && next->layout() != s.layout) next.reset();
   if (!full && s.spare_index) {
     // Only the blocks that differ from the spare's snapshot are written.
@@ -348,8 +352,7 @@ void FileBackedMemory::Impl::save(bool full) {
     std::vector<std::uint64_t> changed = next->differing(*s.spare_index);
     if (changed.empty() || changed.front() != 0) changed.insert(changed.begin(), 0);
     s.forget_spare_index();
-    s.next_values = std::move(s.spare_index);
-    s.spare_index.reset();
+    s.next_values = std::exchange(s.spare_index, std::nullopt);
     const std::vector<ByteRange> ranges = s.layout.data_ranges(changed);
     report.add_total(detail::byte_count(ranges));
     detail::write_ranges(spare_file.data_file(), bytes, ranges, kHeaderSize, &report);
@@ -358,8 +361,7 @@ void FileBackedMemory::Impl::save(bool full) {
   } else {
     // The data is in memory already, so writing and hashing run side by side.
     s.forget_spare_index();
-    s.next_values = std::move(s.spare_index);
-    s.spare_index.reset();
+    s.next_values = std::exchange(s.spare_index, std::nullopt);
     report.add_total(2 * std::uint64_t{bytes.size()});
     detail::run_side_by_side(
         [&] {

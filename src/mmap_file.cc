@@ -6,6 +6,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "block_index.h"
@@ -43,7 +44,16 @@ constexpr std::uint64_t kWriteBackStep = std::uint64_t{8} << 20;
 // so none splits a large page-cache folio: writing back a folio walks all of
 // its entries, and those past the dropped range would still be writable
 // (4 GiB: about 0.08 s of CPU in interrupts).
-void write_back(const detail::PoolFile& file, const platform::Mapping& mapping) {
+//
+// A save that hashes only marked blocks has no threads of ours reading the
+// mapping meanwhile: it keeps its entries (dropping them would cost more than
+// the save, and every page would fault again afterwards).
+void write_back(const detail::PoolFile& file, const platform::Mapping& mapping,
+                bool others_reading) {
+  if (!others_reading) {
+    mapping.sync(kHeaderSize, file.data_size(), file.path());
+    return;
+  }
   const std::uint64_t end = kHeaderSize + file.data_size();
   for (std::uint64_t at = 0; at < end; at += kWriteBackStep) {
     const std::uint64_t step_end = std::min(at + kWriteBackStep, end);
@@ -267,17 +277,17 @@ void MmapFile::Impl::save(bool keep_mark) {
   Header header = file.fresh_header();
   header.user_area = user_area;
   if (keep_mark) header.options |= kOptionInUse;
-  std::optional<detail::BlockIndex> next = std::move(next_values);
+  std::optional<detail::BlockIndex> next = std::exchange(next_values, std::nullopt);
   std::vector<std::uint64_t> marked;
   detail::ProgressReport report(progress, 0);
+  const bool only_marked = changes == Changes::marked && index;
   try {
-    detail::run_side_by_side([&] { write_back(file, mapping); },
+    detail::run_side_by_side([&] { write_back(file, mapping, !only_marked); },
                              [&] {
                                const auto covered = detail::covered_header(header);
                                header.checksum =
-                                   changes == Changes::marked && index
-                                       ? checksum_of_marked(covered, marked, &next, report)
-                                       : checksum(covered, &next, report);
+                                   only_marked ? checksum_of_marked(covered, marked, &next, report)
+                                               : checksum(covered, &next, report);
                              });
   } catch (const Error& e) {
     write_failed = e;
@@ -296,8 +306,7 @@ void MmapFile::Impl::save(bool keep_mark) {
     write_failed = e;
     throw;
   }
-  next_values = std::move(index);
-  index = std::move(next);
+  next_values = std::exchange(index, std::move(next));
   report.finish();
 }
 
