@@ -587,9 +587,14 @@ datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header*
 }
 
 datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out) {
-  return describe_pool<datatier::Memory>(
-      __func__, pool, out, kPlacementMinSize, [](const datatier::Memory& memory) {
-        const datatier::Placement placement = memory.placement();
+  return describe_pool<datatier::Datapool>(
+      __func__, pool, out, kPlacementMinSize, [pool](const datatier::Datapool& any) {
+        datatier::Placement placement;
+        if (const auto* memory = dynamic_cast<const datatier::Memory*>(&any)) {
+          placement = memory->placement();
+        } else {
+          with_file_pool(*pool, [&](const auto& file_pool) { placement = file_pool.placement(); });
+        }
         datatier_placement full{};
         full.page_size = static_cast<datatier_page_size>(placement.page_size);
         full.page_bytes = placement.page_bytes;
@@ -597,6 +602,7 @@ datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_plac
         full.numa_node = placement.numa_node;
         full.locked = placement.locked;
         full.threads = placement.threads;
+        full.huge_bytes = placement.huge_bytes;
         return full;
       });
 }

@@ -413,7 +413,8 @@ typedef struct datatier_header {
  * DATATIER_ERR_WRONG_KIND (a memory pool), DATATIER_ERR_OS (a read error). */
 datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header* out);
 
-/* What memory a pool actually got (C++ Memory::placement()). */
+/* What memory a pool actually got (C++ Memory::placement(),
+ * MmapFile::placement(), FileBackedMemory::placement()). */
 typedef struct datatier_placement {
   /* The caller sets sizeof(datatier_placement) here; the library fills the
    * fields that fit, so a struct compiled against an older header keeps
@@ -426,13 +427,20 @@ typedef struct datatier_placement {
   /* The node for DATATIER_NUMA_BIND, else -1. */
   int numa_node;
   bool locked;
-  /* Threads the pages were faulted in on. */
+  /* Threads the pages were faulted in on (fewer than asked where the system
+   * refused a thread). */
   unsigned threads;
+  /* Bytes of the pool that huge pages back now, transparent ones included,
+   * as /proc/self/smaps counts them (read once per call); 0 where the kernel
+   * does not say. Since version 2 of this struct. */
+  size_t huge_bytes;
 } datatier_placement;
 
-/* Stores the placement of a memory pool's memory in *out.
+/* Stores the placement of any pool's memory in *out: for a memory or a
+ * file-backed memory pool its memory, for an mmap file pool its mapping of
+ * the file (transparent pages, local NUMA policy, not locked).
  * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or out is NULL, out->size too
- * small), DATATIER_ERR_WRONG_KIND (not a memory pool). */
+ * small). */
 datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out);
 
 /* What a file-backed memory open did to find a snapshot it could load. */
