@@ -198,7 +198,8 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
   }
   recovery = {true, why.code, why.message, {}};
   if (!options.read_only) {
-    recovery.set_aside = at.dir.entry_path(detail::put_spare_in_place(at.dir, at.name, options.on_fallback));
+    recovery.set_aside =
+        at.dir.entry_path(detail::put_spare_in_place(at.dir, at.name, options.on_fallback));
     previous->renamed(at.dir, at.name);
   }
   return std::move(*previous);
