@@ -49,6 +49,15 @@ class Heard {
   std::vector<Fallback> fallbacks_;
 };
 
+// Options for a file pool whose fallbacks `heard` hears, with buffered I/O
+// (so that a file system without direct I/O adds nothing to hear).
+FileOptions heard_by(Heard& heard) {
+  FileOptions options;
+  options.direct_io = false;
+  options.on_fallback = heard.handler();
+  return options;
+}
+
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -88,21 +97,22 @@ TEST(Fallback, DirectIoRefusedByTheFileSystemIsHeardAsBufferedIo) {
   EXPECT_EQ(heard.total(), 3u);
 }
 
+// renameat2(2) on a file system that cannot exchange names.
+int renameat2_without_exchange(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
+                               unsigned flags) {
+  if ((flags & RENAME_EXCHANGE) != 0) {
+    errno = EINVAL;
+    return -1;
+  }
+  return real_syscalls().renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
 TEST(Fallback, NamesTheFileSystemCannotExchangeAreHeardAsNoRenameExchange) {
   RestoreSyscalls restore;
-  syscalls().renameat2 = [](int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
-                            unsigned flags) {
-    if ((flags & RENAME_EXCHANGE) != 0) {
-      errno = EINVAL;
-      return -1;
-    }
-    return real_syscalls().renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
-  };
+  syscalls().renameat2 = renameat2_without_exchange;
   testing::TempDir dir;
   Heard heard;
-  FileOptions options;
-  options.direct_io = false;
-  options.on_fallback = heard.handler();
+  FileOptions options = heard_by(heard);
   auto pool = FileBackedMemory::create(dir / "pool", kSize, 0, options);
   EXPECT_EQ(heard.total(), 0u);
   testing::fill_splitmix64(pool.data(), 2);
@@ -129,14 +139,7 @@ TEST(Fallback, RestoringThePreviousSnapshotWithoutExchangeIsHeard) {
   }
   testing::flip_byte(dir / "pool", 4096 + 100);
   RestoreSyscalls restore;
-  syscalls().renameat2 = [](int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
-                            unsigned flags) {
-    if ((flags & RENAME_EXCHANGE) != 0) {
-      errno = EINVAL;
-      return -1;
-    }
-    return real_syscalls().renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
-  };
+  syscalls().renameat2 = renameat2_without_exchange;
   Heard heard;
   options.fallback_to_previous = true;
   options.on_fallback = heard.handler();

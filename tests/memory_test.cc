@@ -176,8 +176,15 @@ TEST(MemoryPlacement, FileBackedMemoryPassesItsMemoryOptionsOn) {
   options.threads = 1;
   {
     auto pool = FileBackedMemory::create(dir / "pool", kSize, 0, options);
+    const Placement placement = pool.placement();  // its memory's
+    EXPECT_EQ(placement.page_size, PageSize::small);
+    EXPECT_EQ(placement.threads, 1u);
+    EXPECT_EQ(placement.huge_bytes, 0u);
     testing::fill_splitmix64(pool.data(), 2);
     pool.flush();
+    const FileBackedMemory moved = std::move(pool);
+    EXPECT_EQ(moved.placement().page_size, PageSize::small);
+    EXPECT_EQ(pool.placement().page_size, PageSize::transparent);  // moved from: defaults
   }
   auto reopened = FileBackedMemory::open(dir / "pool", kSize, 0, options);
   const auto expected = testing::splitmix64_bytes(kSize, 2);
@@ -215,21 +222,6 @@ TEST(MemoryPlacement, TransparentHugePagesBackA64MiBPoolAfterCreate) {
   EXPECT_LE(placement.huge_bytes, kLarge);
   std::printf("huge_bytes of a 64 MiB pool after create: %zu (%zu MiB)\n", placement.huge_bytes,
               placement.huge_bytes >> 20);
-}
-
-TEST(MemoryPlacement, FileBackedMemoryReportsItsMemorysPlacement) {
-  testing::TempDir dir;
-  FileOptions options;
-  options.memory.page_size = PageSize::small;
-  options.threads = 1;
-  auto pool = FileBackedMemory::create(dir / "pool", kSize, 0, options);
-  const Placement placement = pool.placement();
-  EXPECT_EQ(placement.page_size, PageSize::small);
-  EXPECT_EQ(placement.threads, 1u);
-  EXPECT_EQ(placement.huge_bytes, 0u);
-  const FileBackedMemory moved = std::move(pool);
-  EXPECT_EQ(moved.placement().page_size, PageSize::small);
-  EXPECT_EQ(pool.placement().page_size, PageSize::transparent);  // moved from: defaults
 }
 
 TEST(MemoryPlacement, MmapFileReportsItsMappingOfTheFile) {

@@ -422,6 +422,14 @@ static void test_options_size(void) {
   CHECK(pool == NULL && !exists(path));
 }
 
+/* Counts the smaller-pages fallbacks heard, in *(int*)context, and checks
+ * that each names the pages refused. */
+static void count_smaller_pages(datatier_fallback_kind kind, const char* message, void* context) {
+  CHECK(kind == DATATIER_FALLBACK_SMALLER_PAGES);
+  CHECK(strstr(message, "huge pages") != NULL);
+  ++*(int*)context;
+}
+
 static void test_memory_placement(void) {
   current_test = "memory_placement";
   datatier_pool* pool = NULL;
@@ -469,10 +477,16 @@ static void test_memory_placement(void) {
    * kernel has; without, it fails only when the kernel has none. */
   datatier_options_init(&options);
   options.page_size = DATATIER_PAGE_SIZE_HUGE_1GIB;
+  int steps_down = 0;
+  options.on_fallback = count_smaller_pages;
+  options.fallback_context = &steps_down;
   CHECK_STATUS(datatier_memory_create_with_options(1u << 20, &options, &pool), DATATIER_OK);
   placement.size = sizeof placement;
   CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_OK);
   const int got_1gib = placement.page_size == DATATIER_PAGE_SIZE_HUGE_1GIB;
+  /* Each step down the page sizes was heard. */
+  CHECK(steps_down == (got_1gib ? 0 : placement.page_size == DATATIER_PAGE_SIZE_HUGE_2MIB ? 1 : 2));
+  options.on_fallback = NULL;
   CHECK(!got_1gib || placement.page_bytes == (size_t)1 << 30);
   datatier_pool_close(pool);
   options.page_size_fallback = false;
