@@ -50,6 +50,14 @@ static_assert(static_cast<int>(datatier::PageSize::huge_1gib) == DATATIER_PAGE_S
 static_assert(static_cast<int>(datatier::NumaPolicy::local) == DATATIER_NUMA_LOCAL);
 static_assert(static_cast<int>(datatier::NumaPolicy::bind) == DATATIER_NUMA_BIND);
 static_assert(static_cast<int>(datatier::NumaPolicy::interleave) == DATATIER_NUMA_INTERLEAVE);
+static_assert(static_cast<int>(datatier::FallbackKind::buffered_io) ==
+              DATATIER_FALLBACK_BUFFERED_IO);
+static_assert(static_cast<int>(datatier::FallbackKind::no_rename_exchange) ==
+              DATATIER_FALLBACK_NO_RENAME_EXCHANGE);
+static_assert(static_cast<int>(datatier::FallbackKind::smaller_pages) ==
+              DATATIER_FALLBACK_SMALLER_PAGES);
+static_assert(static_cast<int>(datatier::FallbackKind::fewer_threads) ==
+              DATATIER_FALLBACK_FEWER_THREADS);
 static_assert(static_cast<int>(datatier::Changes::compare) == DATATIER_CHANGES_COMPARE);
 static_assert(static_cast<int>(datatier::Changes::marked) == DATATIER_CHANGES_MARKED);
 static_assert(static_cast<int>(datatier::Outcome::opened) == DATATIER_OUTCOME_OPENED);
@@ -250,7 +258,16 @@ bool resolve_options(const char* function, const datatier_options* options,
                  DATATIER_CHANGES_MARKED);
 }
 
-datatier::MemoryOptions to_memory_options(const datatier_options& options) noexcept {
+// A C fallback callback as a datatier::FallbackHandler; empty for NULL.
+datatier::FallbackHandler to_fallback_handler(const datatier_options& options) {
+  if (options.on_fallback == nullptr) return {};
+  return [call = options.on_fallback,
+          context = options.fallback_context](const datatier::Fallback& fallback) {
+    call(static_cast<datatier_fallback_kind>(fallback.kind), fallback.message.c_str(), context);
+  };
+}
+
+datatier::MemoryOptions to_memory_options(const datatier_options& options) {
   datatier::MemoryOptions result;
   result.page_size = static_cast<datatier::PageSize>(options.page_size);
   result.fallback = options.page_size_fallback;
@@ -258,6 +275,7 @@ datatier::MemoryOptions to_memory_options(const datatier_options& options) noexc
   result.numa_node = options.numa_node;
   result.lock = options.lock_memory;
   result.threads = options.memory_threads != 0 ? options.memory_threads : options.threads;
+  result.on_fallback = to_fallback_handler(options);
   return result;
 }
 
@@ -282,6 +300,7 @@ datatier::FileOptions to_file_options(const datatier_options& options) {
   result.salvage = options.salvage;
   result.read_only = options.read_only;
   result.progress = to_progress(options.progress, options.progress_context);
+  result.on_fallback = to_fallback_handler(options);
   result.memory = to_memory_options(options);
   return result;
 }
@@ -473,6 +492,8 @@ void datatier_options_init(datatier_options* options) {
   options->read_only = false;
   options->progress = nullptr;
   options->progress_context = nullptr;
+  options->on_fallback = nullptr;
+  options->fallback_context = nullptr;
 }
 
 datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
@@ -587,9 +608,14 @@ datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header*
 }
 
 datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out) {
-  return describe_pool<datatier::Memory>(
-      __func__, pool, out, kPlacementMinSize, [](const datatier::Memory& memory) {
-        const datatier::Placement placement = memory.placement();
+  return describe_pool<datatier::Datapool>(
+      __func__, pool, out, kPlacementMinSize, [pool](const datatier::Datapool& any) {
+        datatier::Placement placement;
+        if (const auto* memory = dynamic_cast<const datatier::Memory*>(&any)) {
+          placement = memory->placement();
+        } else {
+          with_file_pool(*pool, [&](const auto& file_pool) { placement = file_pool.placement(); });
+        }
         datatier_placement full{};
         full.page_size = static_cast<datatier_page_size>(placement.page_size);
         full.page_bytes = placement.page_bytes;
@@ -597,6 +623,7 @@ datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_plac
         full.numa_node = placement.numa_node;
         full.locked = placement.locked;
         full.threads = placement.threads;
+        full.huge_bytes = placement.huge_bytes;
         return full;
       });
 }

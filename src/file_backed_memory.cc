@@ -93,13 +93,13 @@ namespace {
 MemoryOptions memory_options(const FileOptions& options) {
   MemoryOptions memory = options.memory;
   if (memory.threads == 0) memory.threads = options.threads;
+  if (!memory.on_fallback) memory.on_fallback = options.on_fallback;
   return memory;
 }
 
 detail::PoolFile open_spare_for(const detail::PoolLocation& at, const detail::PoolFile& pool,
                                 const FileOptions& options, bool* created = nullptr) {
-  return detail::PoolFile::open_spare(at.dir, detail::spare_name(at.name), pool, options.direct_io,
-                                      created);
+  return detail::PoolFile::open_spare(at.dir, detail::spare_name(at.name), pool, options, created);
 }
 
 // Whether to move data with direct I/O: a read-only pool's descriptors are
@@ -184,7 +184,7 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
   std::optional<detail::PoolFile> previous;
   try {
     previous.emplace(detail::PoolFile::open(at.dir, spare, expected, &verdict, options.read_only));
-    if (use_direct_io(options)) previous->enable_direct_io();
+    if (use_direct_io(options)) previous->enable_direct_io(options.on_fallback);
     if (!verdict) {
       report.add_total(memory.data().size());
       verdict = load(*previous, memory, layout, options, index, report);
@@ -200,7 +200,8 @@ detail::PoolFile restore_previous(const detail::PoolLocation& at, detail::PoolFi
   }
   recovery = {true, why.code, why.message, {}};
   if (!options.read_only) {
-    recovery.set_aside = at.dir.entry_path(detail::put_spare_in_place(at.dir, at.name));
+    recovery.set_aside =
+        at.dir.entry_path(detail::put_spare_in_place(at.dir, at.name, options.on_fallback));
     previous->renamed(at.dir, at.name);
   }
   return std::move(*previous);
@@ -252,7 +253,7 @@ void FileBackedMemory::Impl::ready_spare() {
   // goes before the new spare is written, like any spare's index.
   s.spare_index.reset();
   s.spare_index_file = true;
-  s.spare = detail::PoolFile::replace_spare(dir, name, s.pool, s.options.direct_io);
+  s.spare = detail::PoolFile::replace_spare(dir, name, s.pool, s.options);
   dir.sync();
   s.spare_suspect = false;
 }
@@ -387,7 +388,10 @@ void FileBackedMemory::Impl::save(bool full) {
   //    a file whose checksum is not its root, where it is ignored.
   detail::check_names_before_swap(dir, pool_file, spare_file);
   const bool exchanged = dir.exchange(spare_file.name(), pool_file.name());
-  if (!exchanged) dir.rename(spare_file.name(), pool_file.name());
+  if (!exchanged) {
+    detail::report_no_exchange(s.options.on_fallback, dir, spare_file.name(), pool_file.name());
+    dir.rename(spare_file.name(), pool_file.name());
+  }
   pool_file.swap_files(spare_file);
   s.spare_index = exchanged ? std::move(s.pool_index) : std::nullopt;
   s.pool_index = std::move(next);
@@ -469,7 +473,7 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
     }
   };
   throw_unless_fallback();
-  if (use_direct_io(options)) pool.enable_direct_io();
+  if (use_direct_io(options)) pool.enable_direct_io(options.on_fallback);
   auto memory = Memory::create(data_size, memory_options(options));
   std::optional<detail::BlockIndex> pool_index;
   detail::ProgressReport report(options.progress, data_size);
@@ -613,6 +617,10 @@ const std::vector<ByteRange>& FileBackedMemory::damaged() const noexcept {
 const Recovery& FileBackedMemory::recovery() const noexcept {
   static const Recovery kNone;
   return impl_ ? impl_->recovery : kNone;
+}
+
+Placement FileBackedMemory::placement() const noexcept {
+  return impl_ ? impl_->memory.placement() : Placement{};
 }
 
 }  // namespace datatier

@@ -2,12 +2,15 @@
 // every core.
 #include "datatier/memory.h"
 
+#include <string>
 #include <system_error>
 #include <vector>
 
 #include "datatier/error.h"
 #include "fault_in.h"
 #include "platform/mapping.h"
+#include "platform/memory_map.h"
+#include "report_fallback.h"
 
 namespace datatier {
 
@@ -36,6 +39,21 @@ std::vector<PageSize> page_size_chain(const MemoryOptions& options) {
   return {options.page_size};
 }
 
+// The pages of `page_size`, for a fallback's message.
+std::string pages_named(PageSize page_size) {
+  switch (page_size) {
+    case PageSize::huge_1gib:
+      return "1 GiB huge pages";
+    case PageSize::huge_2mib:
+      return "2 MiB huge pages";
+    case PageSize::small:
+      return "small pages";
+    case PageSize::transparent:
+      break;
+  }
+  return "transparent huge pages";
+}
+
 platform::Mapping map_with_fallback(std::size_t size, const MemoryOptions& options,
                                     PageSize& used) {
   const auto chain = page_size_chain(options);
@@ -49,6 +67,9 @@ platform::Mapping map_with_fallback(std::size_t size, const MemoryOptions& optio
       const bool unavailable =
           e.code() == std::errc::not_enough_memory || e.code() == std::errc::invalid_argument;
       if (!unavailable || i + 1 == chain.size()) throw;
+      detail::report_fallback(
+          options.on_fallback, FallbackKind::smaller_pages,
+          std::string(e.what()) + "; using " + pages_named(chain[i + 1]) + " instead");
     }
   }
   throw Error(std::make_error_code(std::errc::invalid_argument), {}, "no page size to try");
@@ -75,7 +96,8 @@ Memory Memory::create(std::size_t size, const MemoryOptions& options) {
   placement.numa = options.numa;
   placement.numa_node = options.numa == NumaPolicy::bind ? options.numa_node : -1;
 
-  placement.threads = detail::fault_in(mapping, platform::Mapping::Use::writing, options.threads);
+  placement.threads = detail::fault_in(mapping, platform::Mapping::Use::writing, options.threads,
+                                       options.on_fallback);
   if (options.lock) {
     mapping.lock();
     placement.locked = true;
@@ -92,7 +114,10 @@ std::span<const std::byte> Memory::data() const noexcept {
 }
 
 Placement Memory::placement() const noexcept {
-  return impl_ ? impl_->placement : Placement{};
+  if (!impl_) return {};
+  Placement placement = impl_->placement;
+  placement.huge_bytes = static_cast<std::size_t>(platform::huge_page_bytes(data()));
+  return placement;
 }
 
 }  // namespace datatier

@@ -17,6 +17,7 @@
 #include "open_or_create.h"
 #include "parallel.h"
 #include "platform/mapping.h"
+#include "platform/memory_map.h"
 #include "platform/process.h"
 #include "pool_file.h"
 #include "progress_report.h"
@@ -86,6 +87,7 @@ struct MmapFile::Impl {
   detail::PoolFile file;
   platform::Mapping mapping;  // the whole file, header included
   unsigned threads;           // for hashing and faulting pages in
+  unsigned threads_used = 1;  // that faulted the pages in (or read them in)
   Progress progress;          // FileOptions::progress
   bool read_only;             // FileOptions::read_only: never saved
   Changes changes;            // what a save hashes again
@@ -171,9 +173,11 @@ MmapFile MmapFile::create(const std::filesystem::path& path, std::size_t data_si
   // the caller fills the pool, its first writes waiting on that write-back
   // (4 GiB: create 1.0-4.0 s and a fill of 2.8-3.7 s, against 0.2-0.3 s and
   // 1.9-2.5 s this way).
-  detail::fault_in(mapping, platform::Mapping::Use::reading, options.threads);
+  const unsigned threads_used = detail::fault_in(mapping, platform::Mapping::Use::reading,
+                                                 options.threads, options.on_fallback);
   auto impl =
       std::make_unique<Impl>(std::move(at), std::move(file), std::move(mapping), options, layout);
+  impl->threads_used = threads_used;
   cleanup.disarm();
   return MmapFile(std::move(impl));
 }
@@ -199,6 +203,7 @@ MmapFile MmapFile::open(const std::filesystem::path& path, std::size_t data_size
       std::make_unique<Impl>(std::move(at), std::move(file), std::move(mapping), options, layout);
   // Hashing reads every page, which also brings the file into memory, on
   // all the threads at once.
+  impl->threads_used = detail::resolve_threads(options.threads);
   detail::ProgressReport report(options.progress, 0);
   const Checksum computed =
       impl->checksum(detail::covered_header(impl->file.header_bytes()), &impl->index, report);
@@ -249,6 +254,15 @@ std::span<std::byte> MmapFile::data() noexcept {
 
 std::span<const std::byte> MmapFile::data() const noexcept {
   return impl_ ? impl_->data() : std::span<const std::byte>{};
+}
+
+Placement MmapFile::placement() const noexcept {
+  if (!impl_) return {};
+  Placement placement;
+  placement.page_bytes = impl_->mapping.page_bytes();
+  placement.threads = impl_->threads_used;
+  placement.huge_bytes = static_cast<std::size_t>(platform::huge_page_bytes(impl_->data()));
+  return placement;
 }
 
 void MmapFile::Impl::save(bool keep_mark) {

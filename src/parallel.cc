@@ -29,7 +29,7 @@ unsigned resolve_threads(unsigned requested) noexcept {
   return cores == 0 ? 1 : cores;
 }
 
-void run_parallel(unsigned workers, const std::function<void(unsigned worker)>& fn) {
+unsigned run_parallel(unsigned workers, const std::function<void(unsigned worker)>& fn) {
   std::vector<platform::Thread> threads;
   threads.reserve(workers > 1 ? workers - 1 : 0);
   for (unsigned w = 1; w < workers; ++w) {
@@ -43,6 +43,7 @@ void run_parallel(unsigned workers, const std::function<void(unsigned worker)>& 
   keep_first_error(first, [&] { fn(0); });
   for (auto& thread : threads) keep_first_error(first, [&] { thread.join(); });
   if (first) std::rethrow_exception(first);
+  return static_cast<unsigned>(threads.size()) + 1;
 }
 
 void run_side_by_side(const std::function<void()>& background,

@@ -13,7 +13,9 @@ unsigned resolve_threads(unsigned requested) noexcept;
 // calls throw, the first exception is rethrown after all have finished.
 // Requires: the workers share their work through a queue, so that any one of
 // them can finish it all; where the system refuses a thread, fewer run.
-void run_parallel(unsigned workers, const std::function<void(unsigned worker)>& fn);
+// Returns the number of calls made: `workers`, or fewer where the system
+// refused a thread (at least 1).
+unsigned run_parallel(unsigned workers, const std::function<void(unsigned worker)>& fn);
 
 // Runs two different jobs at once: `background` on a new thread, `foreground`
 // on the calling thread, and returns once both have returned. Where the system

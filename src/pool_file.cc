@@ -13,6 +13,7 @@
 #include "platform/proc_locks.h"
 #include "platform/process.h"
 #include "platform/system_error.h"
+#include "report_fallback.h"
 
 namespace datatier::detail {
 namespace {
@@ -72,7 +73,16 @@ RemoveOnFailure::~RemoveOnFailure() {
   }
 }
 
-std::string put_spare_in_place(const platform::Directory& dir, const std::string& name) {
+void report_no_exchange(const FallbackHandler& on_fallback, const platform::Directory& dir,
+                        const std::string& a, const std::string& b) {
+  report_fallback(on_fallback, FallbackKind::no_rename_exchange,
+                  "the file system cannot exchange '" + dir.entry_path(a).string() + "' and '" +
+                      dir.entry_path(b).string() +
+                      "' atomically (renameat2 RENAME_EXCHANGE); renamed instead");
+}
+
+std::string put_spare_in_place(const platform::Directory& dir, const std::string& name,
+                               const FallbackHandler& on_fallback) {
   const std::string spare = spare_name(name);
   // Only once the exchange has put the spare under the pool's name does the
   // old pool file leave the spare's.
@@ -80,6 +90,7 @@ std::string put_spare_in_place(const platform::Directory& dir, const std::string
   if (dir.exchange(spare, name)) {
     aside = set_aside(dir, spare, name);
   } else {
+    report_no_exchange(on_fallback, dir, spare, name);
     aside = set_aside(dir, name, name);
     dir.rename(spare, name);
   }
@@ -184,7 +195,7 @@ bool raced(const Error& e) {
 }  // namespace
 
 PoolFile PoolFile::open_spare(const platform::Directory& dir, const std::string& name,
-                              const PoolFile& pool, bool direct_io, bool* created) {
+                              const PoolFile& pool, const FileOptions& options, bool* created) {
   const platform::FileStatus owner = pool.file_.status();
   bool made = false;
   std::optional<platform::File> file;
@@ -216,16 +227,16 @@ PoolFile PoolFile::open_spare(const platform::Directory& dir, const std::string&
   lock_or_throw(spare.file_, kHeldByAnotherPool, "");
   spare.match_owner_and_mode(owner);
   if (spare.file_.size() != spare.file_size_) spare.file_.allocate(spare.file_size_);
-  if (direct_io) spare.enable_direct_io();
+  if (options.direct_io) spare.enable_direct_io(options.on_fallback);
   cleanup.disarm();
   if (created != nullptr) *created = made;
   return spare;
 }
 
 PoolFile PoolFile::replace_spare(const platform::Directory& dir, const std::string& name,
-                                 const PoolFile& pool, bool direct_io) {
+                                 const PoolFile& pool, const FileOptions& options) {
   dir.remove(name);
-  return open_spare(dir, name, pool, direct_io);
+  return open_spare(dir, name, pool, options);
 }
 
 void PoolFile::match_owner_and_mode(const platform::FileStatus& pool) {
@@ -282,8 +293,13 @@ void check_owner_process(int owner, const std::filesystem::path& path) {
                   std::to_string(owner) + ")");
 }
 
-void PoolFile::enable_direct_io() {
+void PoolFile::enable_direct_io(const FallbackHandler& on_fallback) {
   direct_ = file_.open_direct();
+  if (!direct_) {
+    report_fallback(on_fallback, FallbackKind::buffered_io,
+                    "the file system refused direct I/O (O_DIRECT) for '" + path().string() +
+                        "': data moves through the page cache");
+  }
 }
 
 void PoolFile::swap_files(PoolFile& other) noexcept {

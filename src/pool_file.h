@@ -13,6 +13,7 @@
 #include <string>
 
 #include "bulk_io.h"
+#include "datatier/fallback.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"
 #include "platform/directory.h"
@@ -47,19 +48,21 @@ class PoolFile {
 
   // Opens `name` in `dir` as the spare file of `pool`, locks it, gives it
   // the pool file's size, permission bits and (for a superuser) owner, and,
-  // if `direct_io`, enables direct I/O. Its contents are not read. Whatever
+  // if options.direct_io, enables direct I/O (enable_direct_io(), reporting
+  // to options.on_fallback). Its contents are not read. Whatever
   // the name holds that must not be written through (a symbolic link, a file
   // with other hard links, a FIFO or device, another user's file) is removed
   // and a new file made in its place; a directory there is an error (EISDIR).
   // Sets `*created` (when given) to whether this call made the file; if the
   // call fails, a file it made is removed again.
   static PoolFile open_spare(const platform::Directory& dir, const std::string& name,
-                             const PoolFile& pool, bool direct_io, bool* created = nullptr);
+                             const PoolFile& pool, const FileOptions& options,
+                             bool* created = nullptr);
 
   // Removes the entry `name` of `dir`, then makes a new spare there as
   // open_spare() does: for a spare whose contents can no longer be trusted.
   static PoolFile replace_spare(const platform::Directory& dir, const std::string& name,
-                                const PoolFile& pool, bool direct_io);
+                                const PoolFile& pool, const FileOptions& options);
 
   const platform::File& file() const noexcept { return file_; }
   const std::string& name() const noexcept { return name_; }
@@ -72,8 +75,9 @@ class PoolFile {
   void renamed(const platform::Directory& dir, std::string name);
 
   // Opens a direct I/O descriptor beside the buffered one, where the file
-  // system allows it (see data_file()).
-  void enable_direct_io();
+  // system allows it (see data_file()); where it does not, tells
+  // `on_fallback` (FallbackKind::buffered_io).
+  void enable_direct_io(const FallbackHandler& on_fallback);
   // The descriptors for bulk data transfers.
   DataFile data_file() const noexcept { return {&file_, direct_ ? &*direct_ : nullptr}; }
   const std::filesystem::path& path() const noexcept { return file_.path(); }
@@ -181,9 +185,17 @@ std::string spare_name(const std::string& name);
 // `name`.damaged.1, ..., and makes the directory durable. Returns that name.
 // The names are exchanged first where the file system can, so a complete
 // file is under `name` at every moment; elsewhere there is a moment without
-// one. Throws: datatier::Error (errno of the renames and the sync;
+// one, which `on_fallback` hears of (FallbackKind::no_rename_exchange).
+// Throws: datatier::Error (errno of the renames and the sync;
 // std::errc::file_exists when every .damaged name is taken).
-std::string put_spare_in_place(const platform::Directory& dir, const std::string& name);
+std::string put_spare_in_place(const platform::Directory& dir, const std::string& name,
+                               const FallbackHandler& on_fallback);
+
+// Tells `on_fallback` that the file system of `dir` could not exchange the
+// names `a` and `b` (FallbackKind::no_rename_exchange), and that they were
+// renamed instead.
+void report_no_exchange(const FallbackHandler& on_fallback, const platform::Directory& dir,
+                        const std::string& a, const std::string& b);
 
 // The value of Header::data_size for a pool of `data_size` bytes: 0 for whole
 // pages, where the file size implies the data size and the header stays byte

@@ -148,7 +148,8 @@ RestoreReport restore_previous(const std::filesystem::path& path) {
   clear_in_use_mark(previous, *report.restored.header);
   report.restored.header->options &= ~kOptionInUse;
   if (current) {
-    report.set_aside = at.dir.entry_path(detail::put_spare_in_place(at.dir, at.name));
+    // restore_previous() takes no options: no one hears of a fallback.
+    report.set_aside = at.dir.entry_path(detail::put_spare_in_place(at.dir, at.name, {}));
   } else {
     if (!at.dir.rename_if_free(spare, at.name)) {
       throw Error(std::make_error_code(std::errc::file_exists), at.path(),

@@ -2,6 +2,9 @@
 // fault-in threads, and what placement() reports.
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
+#include <cstdio>
 #include <fstream>
 #include <string>
 
@@ -173,12 +176,74 @@ TEST(MemoryPlacement, FileBackedMemoryPassesItsMemoryOptionsOn) {
   options.threads = 1;
   {
     auto pool = FileBackedMemory::create(dir / "pool", kSize, 0, options);
+    const Placement placement = pool.placement();  // its memory's
+    EXPECT_EQ(placement.page_size, PageSize::small);
+    EXPECT_EQ(placement.threads, 1u);
+    EXPECT_EQ(placement.huge_bytes, 0u);
     testing::fill_splitmix64(pool.data(), 2);
     pool.flush();
+    const FileBackedMemory moved = std::move(pool);
+    EXPECT_EQ(moved.placement().page_size, PageSize::small);
+    EXPECT_EQ(pool.placement().page_size, PageSize::transparent);  // moved from: defaults
   }
   auto reopened = FileBackedMemory::open(dir / "pool", kSize, 0, options);
   const auto expected = testing::splitmix64_bytes(kSize, 2);
   EXPECT_TRUE(std::equal(reopened.data().begin(), reopened.data().end(), expected.begin()));
+}
+
+// Whether transparent huge pages are on for memory advised MADV_HUGEPAGE:
+// "[always]" or "[madvise]" in the kernel's setting.
+bool transparent_huge_pages_enabled() {
+  std::ifstream setting("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string text;
+  std::getline(setting, text);
+  return text.find("[always]") != std::string::npos || text.find("[madvise]") != std::string::npos;
+}
+
+TEST(MemoryPlacement, HugeBytesNeverExceedThePoolsSize) {
+  MemoryOptions options;
+  options.page_size = PageSize::small;
+  const auto small = Memory::create(kSize, options);
+  EXPECT_EQ(small.placement().huge_bytes, 0u);  // MADV_NOHUGEPAGE
+  const auto transparent = Memory::create(kSize);
+  EXPECT_LE(transparent.placement().huge_bytes, kSize);
+  EXPECT_EQ(Memory::create(0).placement().huge_bytes, 0u);
+}
+
+TEST(MemoryPlacement, TransparentHugePagesBackA64MiBPoolAfterCreate) {
+  if (!transparent_huge_pages_enabled()) {
+    GTEST_SKIP() << "transparent huge pages are off on this machine";
+  }
+  constexpr std::size_t kLarge = std::size_t{64} << 20;
+  const auto pool = Memory::create(kLarge);
+  const Placement placement = pool.placement();
+  EXPECT_EQ(placement.page_size, PageSize::transparent);
+  EXPECT_GT(placement.huge_bytes, 0u);
+  EXPECT_LE(placement.huge_bytes, kLarge);
+  std::printf("huge_bytes of a 64 MiB pool after create: %zu (%zu MiB)\n", placement.huge_bytes,
+              placement.huge_bytes >> 20);
+}
+
+TEST(MemoryPlacement, MmapFileReportsItsMappingOfTheFile) {
+  testing::TempDir dir;
+  FileOptions options;
+  options.threads = 1;
+  auto pool = MmapFile::create(dir / "pool", kSize, 0, options);
+  Placement placement = pool.placement();
+  EXPECT_EQ(placement.page_size, PageSize::transparent);
+  EXPECT_EQ(placement.page_bytes, static_cast<std::size_t>(::sysconf(_SC_PAGESIZE)));
+  EXPECT_EQ(placement.numa, NumaPolicy::local);
+  EXPECT_EQ(placement.numa_node, -1);
+  EXPECT_FALSE(placement.locked);
+  EXPECT_EQ(placement.threads, 1u);
+  EXPECT_LE(placement.huge_bytes, kSize);
+  pool.close();
+  options.threads = 2;
+  const auto reopened = MmapFile::open(dir / "pool", kSize, 0, options);
+  placement = reopened.placement();
+  EXPECT_EQ(placement.threads, 2u);
+  EXPECT_LE(placement.huge_bytes, kSize);
+  EXPECT_EQ(pool.placement().threads, Placement{}.threads);  // closed: defaults
 }
 
 }  // namespace

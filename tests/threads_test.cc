@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cerrno>
 #include <chrono>
 #include <fstream>
 #include <stdexcept>
@@ -14,6 +15,7 @@
 
 #include "datatier/datatier.h"
 #include "parallel.h"
+#include "platform/syscalls.h"
 #include "process_state.h"
 #include "temp_dir.h"
 #include "test_util.h"
@@ -75,15 +77,28 @@ TEST(Threads, AWorkersExceptionIsRethrownOnceAllHaveFinished) {
   EXPECT_EQ(finished.load(), 3u);
 }
 
+TEST(Threads, RunParallelSaysHowManyWorkersRanWhenThreadsAreRefused) {
+  std::atomic<unsigned> calls{0};
+  EXPECT_EQ(detail::run_parallel(3, [&](unsigned) { ++calls; }), 3u);
+  EXPECT_EQ(calls.load(), 3u);
+  platform::syscalls().pthread_create = [](pthread_t*, const pthread_attr_t*, void* (*)(void*),
+                                           void*) { return EAGAIN; };
+  calls = 0;
+  const unsigned ran = detail::run_parallel(3, [&](unsigned) { ++calls; });
+  platform::syscalls() = platform::real_syscalls();
+  EXPECT_EQ(ran, 1u);
+  EXPECT_EQ(calls.load(), 1u);
+}
+
 TEST(Threads, SideBySideRethrowsOnceBothHaveFinished) {
   std::atomic<bool> foreground_finished{false};
-  EXPECT_THROW(detail::run_side_by_side([] { throw std::runtime_error("background"); },
-                                        [&] {
-                                          std::this_thread::sleep_for(
-                                              std::chrono::milliseconds(20));
-                                          foreground_finished = true;
-                                        }),
-               std::runtime_error);
+  EXPECT_THROW(
+      detail::run_side_by_side([] { throw std::runtime_error("background"); },
+                               [&] {
+                                 std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                                 foreground_finished = true;
+                               }),
+      std::runtime_error);
   EXPECT_TRUE(foreground_finished.load());
   std::atomic<bool> background_finished{false};
   EXPECT_THROW(detail::run_side_by_side(

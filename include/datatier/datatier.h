@@ -6,6 +6,7 @@
 #include "datatier/block_index.h"
 #include "datatier/datapool.h"
 #include "datatier/error.h"
+#include "datatier/fallback.h"
 #include "datatier/file_backed_memory.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"

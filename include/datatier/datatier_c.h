@@ -150,6 +150,28 @@ typedef enum datatier_changes {
  * false to cancel the call. */
 typedef bool (*datatier_progress_fn)(uint64_t done, uint64_t total, void* context);
 
+/* The fallbacks a pool takes where the system refuses what was asked (C++
+ * datatier::FallbackKind, datatier/fallback.h); each is a working
+ * substitute, never an error. */
+typedef enum datatier_fallback_kind {
+  /* File-backed memory: no direct I/O for a file; buffered I/O used. */
+  DATATIER_FALLBACK_BUFFERED_IO = 0,
+  /* File-backed memory: the file system cannot exchange names atomically;
+   * a save renames the spare over the pool file instead. */
+  DATATIER_FALLBACK_NO_RENAME_EXCHANGE = 1,
+  /* Explicit huge pages refused; the next page size down used. */
+  DATATIER_FALLBACK_SMALLER_PAGES = 2,
+  /* A thread to fault pages in on refused; fewer threads did the work. */
+  DATATIER_FALLBACK_FEWER_THREADS = 3
+} datatier_fallback_kind;
+
+/* A fallback callback (see datatier_options.on_fallback): what was done
+ * instead, a message for people (valid only during the call) and the
+ * caller's context. Called on the thread that called the library, before
+ * that call returns; it must not call into the pool that reports. */
+typedef void (*datatier_fallback_fn)(datatier_fallback_kind kind, const char* message,
+                                     void* context);
+
 /* Options for creating and opening pools (C++ FileOptions with its
  * MemoryOptions). Initialise with datatier_options_init() and then change
  * fields. Passing NULL means the defaults.
@@ -246,6 +268,11 @@ typedef struct datatier_options {
    * (the default). */
   datatier_progress_fn progress;
   void* progress_context;
+  /* Called with `fallback_context` for each fallback the pool takes
+   * (datatier_fallback_kind), so that none is silent. May be NULL (the
+   * default). */
+  datatier_fallback_fn on_fallback;
+  void* fallback_context;
 } datatier_options;
 
 /* The smallest datatier_options.size the library accepts: the end of the
@@ -413,7 +440,8 @@ typedef struct datatier_header {
  * DATATIER_ERR_WRONG_KIND (a memory pool), DATATIER_ERR_OS (a read error). */
 datatier_status datatier_pool_header(const datatier_pool* pool, datatier_header* out);
 
-/* What memory a pool actually got (C++ Memory::placement()). */
+/* What memory a pool actually got (C++ Memory::placement(),
+ * MmapFile::placement(), FileBackedMemory::placement()). */
 typedef struct datatier_placement {
   /* The caller sets sizeof(datatier_placement) here; the library fills the
    * fields that fit, so a struct compiled against an older header keeps
@@ -426,13 +454,20 @@ typedef struct datatier_placement {
   /* The node for DATATIER_NUMA_BIND, else -1. */
   int numa_node;
   bool locked;
-  /* Threads the pages were faulted in on. */
+  /* Threads the pages were faulted in on (fewer than asked where the system
+   * refused a thread). */
   unsigned threads;
+  /* Bytes of the pool that huge pages back now, transparent ones included,
+   * as /proc/self/smaps counts them (read once per call); 0 where the kernel
+   * does not say. Since version 2 of this struct. */
+  size_t huge_bytes;
 } datatier_placement;
 
-/* Stores the placement of a memory pool's memory in *out.
+/* Stores the placement of any pool's memory in *out: for a memory or a
+ * file-backed memory pool its memory, for an mmap file pool its mapping of
+ * the file (transparent pages, local NUMA policy, not locked).
  * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or out is NULL, out->size too
- * small), DATATIER_ERR_WRONG_KIND (not a memory pool). */
+ * small). */
 datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out);
 
 /* What a file-backed memory open did to find a snapshot it could load. */

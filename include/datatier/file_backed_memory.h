@@ -241,6 +241,9 @@ class FileBackedMemory final : public Datapool {
   // the pool file itself was loaded.
   const Recovery& recovery() const noexcept;
 
+  // How the pool's memory was placed: Memory::placement() of its memory.
+  Placement placement() const noexcept;
+
   // The data ranges found damaged and zeroed by an open() with
   // FileOptions::salvage, ascending; empty otherwise. Each range is whole
   // blocks of the block index (the last block may end early).

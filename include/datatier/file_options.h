@@ -93,6 +93,11 @@ struct FileOptions {
   // applies, goes before).
   bool salvage = false;
 
+  // Hears of each fallback the pool takes (datatier/fallback.h): buffered
+  // I/O, names renamed instead of exchanged, fewer threads, and, for a
+  // FileBackedMemory whose `memory.on_fallback` is empty, its memory's.
+  FallbackHandler on_fallback;
+
   // FileBackedMemory only: how its memory is placed (MemoryOptions::threads
   // of 0 takes `threads` above).
   MemoryOptions memory;

@@ -21,8 +21,10 @@ class Memory final : public Datapool {
   // cost no page faults. By default: transparent huge pages where the kernel
   // allows them, the local NUMA node, all cores. With options.fallback,
   // explicit huge pages the kernel cannot supply fall back along
-  // 1 GiB → 2 MiB → transparent; placement() says what was used. `size` may
-  // be 0 (an empty pool). No thread outlives the call.
+  // 1 GiB → 2 MiB → transparent; placement() says what was used, and
+  // options.on_fallback hears of each step down and of threads the system
+  // refused (datatier/fallback.h). `size` may be 0 (an empty pool). No
+  // thread outlives the call.
   // Throws: datatier::Error — std::errc::not_enough_memory when the memory
   // (or, without fallback, the huge pages) cannot be had; the errno of a
   // refused NUMA policy or mlock.
@@ -42,7 +44,10 @@ class Memory final : public Datapool {
   // Frees the memory now. Never throws.
   void close() noexcept override;
 
-  // How the pool's memory was placed. A moved-from pool reports defaults.
+  // How the pool's memory was placed. Placement::huge_bytes is measured on
+  // each call: the cost of reading /proc/self/smaps once (about a
+  // millisecond for a process of a few hundred mappings, more for many).
+  // A moved-from pool reports defaults.
   Placement placement() const noexcept;
 
  private:

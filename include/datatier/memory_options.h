@@ -5,6 +5,8 @@
 
 #include <cstddef>
 
+#include "datatier/fallback.h"
+
 namespace datatier {
 
 // The page size to back a Memory pool with.
@@ -41,9 +43,13 @@ struct MemoryOptions {
   bool lock = false;
   // Threads to fault the pages in on; 0 = all cores.
   unsigned threads = 0;
+  // Hears of each fallback create() takes: smaller pages, fewer threads
+  // (datatier/fallback.h).
+  FallbackHandler on_fallback;
 };
 
-// What a Memory pool actually got.
+// What a pool's memory actually got: for a Memory or FileBackedMemory, its
+// anonymous memory; for an MmapFile, its shared mapping of the file.
 struct Placement {
   PageSize page_size = PageSize::transparent;
   // Bytes per page of the mapping: the base page size, 2 MiB or 1 GiB. With
@@ -53,7 +59,15 @@ struct Placement {
   NumaPolicy numa = NumaPolicy::local;
   int numa_node = -1;  // for NumaPolicy::bind
   bool locked = false;
-  unsigned threads = 1;  // threads the pages were faulted in on
+  // Threads the pages were faulted in on: those that ran, fewer than asked
+  // where the system refused a thread (reported as FallbackKind::fewer_threads).
+  unsigned threads = 1;
+  // Bytes of the pool that huge pages back at the moment placement() is
+  // called, as the kernel counts them in /proc/self/smaps: explicit huge
+  // pages, and transparent ones the kernel gave at fault-in or has since
+  // assembled (khugepaged) or split. 0 where the kernel does not say. At
+  // most the pool's size.
+  std::size_t huge_bytes = 0;
 };
 
 }  // namespace datatier

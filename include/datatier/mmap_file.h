@@ -121,6 +121,14 @@ class MmapFile final : public Datapool {
   std::span<std::byte> data() noexcept override;
   std::span<const std::byte> data() const noexcept override;
 
+  // What the pool's shared mapping of the file got: PageSize::transparent
+  // (huge pages where the file system gives them, as tmpfs with huge=
+  // does), page_bytes the base page size, NumaPolicy::local, not locked,
+  // and the threads that faulted the pages in (create()) or were asked to
+  // read them in (open(), by hashing them). huge_bytes is measured on each call, as for
+  // Memory::placement(). A moved-from pool reports defaults.
+  Placement placement() const noexcept;
+
   // Writes the data back to the file and waits for it, then writes a fresh
   // header (timestamps now, user version, data size, checksum over header and
   // data, in-use mark still set) and syncs it. When flush() returns, open()

@@ -1,7 +1,6 @@
 // Reading /proc/locks (platform/proc_locks.h).
 #include "platform/proc_locks.h"
 
-#include <fcntl.h>
 #include <sys/sysmacros.h>
 
 #include <algorithm>
@@ -9,9 +8,7 @@
 #include <cstdio>
 #include <string>
 
-#include "platform/retry.h"
-#include "platform/syscalls.h"
-#include "platform/unique_fd.h"
+#include "platform/proc_file.h"
 
 namespace datatier::platform {
 namespace {
@@ -49,21 +46,10 @@ std::vector<int> flock_holders(std::string_view proc_locks, const FileId& id) {
 }
 
 std::vector<int> flock_holders(const FileId& id) noexcept {
+  const std::optional<std::string> text = read_proc_file("/proc/locks");
+  if (!text) return {};
   try {
-    const UniqueFd fd(retry_eintr(
-        [] { return syscalls().openat(AT_FDCWD, "/proc/locks", O_RDONLY | O_CLOEXEC, 0); }));
-    if (fd.get() < 0) return {};
-    std::string text;
-    char buffer[16384];
-    for (;;) {
-      const ssize_t n = retry_eintr([&] {
-        return syscalls().pread(fd.get(), buffer, sizeof buffer, static_cast<off_t>(text.size()));
-      });
-      if (n < 0) return {};
-      if (n == 0) break;
-      text.append(buffer, static_cast<std::size_t>(n));
-    }
-    return flock_holders(text, id);
+    return flock_holders(*text, id);
   } catch (...) {
     // Only an allocation can fail here: then the kernel has not told.
     return {};

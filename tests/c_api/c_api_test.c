@@ -4,6 +4,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -421,6 +422,14 @@ static void test_options_size(void) {
   CHECK(pool == NULL && !exists(path));
 }
 
+/* Counts the smaller-pages fallbacks heard, in *(int*)context, and checks
+ * that each names the pages refused. */
+static void count_smaller_pages(datatier_fallback_kind kind, const char* message, void* context) {
+  CHECK(kind == DATATIER_FALLBACK_SMALLER_PAGES);
+  CHECK(strstr(message, "huge pages") != NULL);
+  ++*(int*)context;
+}
+
 static void test_memory_placement(void) {
   current_test = "memory_placement";
   datatier_pool* pool = NULL;
@@ -440,8 +449,14 @@ static void test_memory_placement(void) {
   CHECK(placement.page_bytes == (size_t)sysconf(_SC_PAGESIZE));
   CHECK(placement.numa == DATATIER_NUMA_LOCAL && placement.numa_node == -1);
   CHECK(!placement.locked && placement.threads == 1);
+  CHECK(placement.huge_bytes <= 1u << 20);
+  /* A struct of the first version, which ends before huge_bytes. */
+  placement.size = offsetof(datatier_placement, huge_bytes);
+  placement.huge_bytes = 12345;
+  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_OK);
+  CHECK(placement.huge_bytes == 12345 && placement.threads == 1);
 
-  /* Errors: NULL, a size too small, a pool that is not memory. */
+  /* Errors: NULL, a size too small. */
   CHECK_STATUS(datatier_pool_placement(NULL, &placement), DATATIER_ERR_INVALID_ARGUMENT);
   CHECK_STATUS(datatier_pool_placement(pool, NULL), DATATIER_ERR_INVALID_ARGUMENT);
   placement.size = sizeof placement.size;
@@ -462,10 +477,16 @@ static void test_memory_placement(void) {
    * kernel has; without, it fails only when the kernel has none. */
   datatier_options_init(&options);
   options.page_size = DATATIER_PAGE_SIZE_HUGE_1GIB;
+  int steps_down = 0;
+  options.on_fallback = count_smaller_pages;
+  options.fallback_context = &steps_down;
   CHECK_STATUS(datatier_memory_create_with_options(1u << 20, &options, &pool), DATATIER_OK);
   placement.size = sizeof placement;
   CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_OK);
   const int got_1gib = placement.page_size == DATATIER_PAGE_SIZE_HUGE_1GIB;
+  /* Each step down the page sizes was heard. */
+  CHECK(steps_down == (got_1gib ? 0 : placement.page_size == DATATIER_PAGE_SIZE_HUGE_2MIB ? 1 : 2));
+  options.on_fallback = NULL;
   CHECK(!got_1gib || placement.page_bytes == (size_t)1 << 30);
   datatier_pool_close(pool);
   options.page_size_fallback = false;
@@ -481,8 +502,11 @@ static void test_memory_placement(void) {
   char path[512];
   path_in(path, sizeof path, "placement_mmap");
   CHECK_STATUS(datatier_mmap_file_create(path, 4096, 1, NULL, &pool), DATATIER_OK);
-  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_ERR_WRONG_KIND);
-  CHECK(strstr(datatier_last_error_message(), "mmap file") != NULL);
+  placement.size = sizeof placement;
+  CHECK_STATUS(datatier_pool_placement(pool, &placement), DATATIER_OK);
+  CHECK(placement.page_size == DATATIER_PAGE_SIZE_TRANSPARENT);
+  CHECK(placement.numa == DATATIER_NUMA_LOCAL && !placement.locked);
+  CHECK(placement.threads >= 1 && placement.huge_bytes <= 4096);
   datatier_pool_close(pool);
 }
 
