@@ -907,6 +907,17 @@ static datatier_pool* open_and_expect(const char* path, size_t size,
   return pool;
 }
 
+/* Creates a file-backed memory pool at `path` whose byte `offset` is
+ * `value`, saved and closed; false if that failed. */
+static bool save_byte(const char* path, size_t size, size_t offset, unsigned char value) {
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, NULL, &pool), DATATIER_OK);
+  if (pool == NULL) return false;
+  ((unsigned char*)datatier_pool_data(pool))[offset] = value;
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+  return true;
+}
+
 /* A cancelled open changes nothing; a cancelled save leaves the previous
  * snapshot. */
 static void test_cancel(void) {
@@ -914,13 +925,10 @@ static void test_cancel(void) {
   char path[512];
   path_in(path, sizeof path, "cancel");
   const size_t size = 256 * 1024;
+  if (!save_byte(path, size, 100, 1)) return;
   datatier_options options;
   datatier_options_init(&options);
   datatier_pool* pool = NULL;
-  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
-  if (pool == NULL) return;
-  ((unsigned char*)datatier_pool_data(pool))[100] = 1;
-  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
 
   int calls = 0;
   options.progress = cancel_progress;
@@ -961,13 +969,10 @@ static void test_read_only(void) {
   char path[512];
   path_in(path, sizeof path, "read_only");
   const size_t size = 3 * 4096;
+  if (!save_byte(path, size, 7, 42)) return;
   datatier_options options;
   datatier_options_init(&options);
   datatier_pool* pool = NULL;
-  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
-  if (pool == NULL) return;
-  ((unsigned char*)datatier_pool_data(pool))[7] = 42;
-  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
 
   options.read_only = true;
   datatier_pool* reader = NULL;
