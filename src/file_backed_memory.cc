@@ -15,6 +15,7 @@
 #include "checksum.h"
 #include "datatier/error.h"
 #include "datatier/memory.h"
+#include "file_backed_memory_impl.h"
 #include "no_throw.h"
 #include "open_or_create.h"
 #include "parallel.h"
@@ -23,70 +24,6 @@
 #include "progress_report.h"
 
 namespace datatier {
-
-struct FileBackedMemory::Impl {
-  Impl(detail::PoolLocation at, Memory mem, detail::PoolFile pool_file,
-       std::optional<detail::PoolFile> spare_file, const FileOptions& opts,
-       const detail::BlockLayout& blocks, std::optional<detail::BlockIndex> pool_values,
-       detail::FoundIndex spare_values, Recovery found)
-      : location(std::move(at)),
-        memory(std::move(mem)),
-        pool(std::move(pool_file)),
-        spare(std::move(spare_file)),
-        options(opts),
-        recovery(std::move(found)),
-        user_area(pool.header().user_area),
-        layout(blocks),
-        pool_index(std::move(pool_values)),
-        spare_index(std::move(spare_values.index)),
-        spare_index_file(spare_values.file_exists),
-        dirty(blocks) {}
-
-  detail::PoolLocation location;  // the directory held open, the pool file's name
-  Memory memory;
-  detail::PoolFile pool;  // the file under the pool's name: the last snapshot
-  // The file under the spare's name: where the next snapshot goes. Empty
-  // after a save that had to replace the pool file (no RENAME_EXCHANGE) and
-  // could not make a new spare; the next flush() makes one first.
-  std::optional<detail::PoolFile> spare;
-  FileOptions options;
-  Recovery recovery;
-  UserArea user_area;  // saved into the header of every snapshot
-  int owner_process = platform::process_id();
-  std::mutex saving;  // one save at a time
-  // A save failed after it began: what the spare holds, what the page cache
-  // will still write of it, and which names the directory's durable state
-  // gives, are unknown. The next save starts from a new spare.
-  bool spare_suspect = false;
-
-  detail::BlockLayout layout;  // of the index of both files
-  // The block values of the snapshot in the pool file, and in the spare
-  // file, when known: what lets a save write only the blocks that changed.
-  std::optional<detail::BlockIndex> pool_index;
-  std::optional<detail::BlockIndex> spare_index;
-  // Memory for the next snapshot's values: the three indexes take turns, so
-  // that a save hashes into memory faulted in already (at 64 GiB an index
-  // is 32 MiB, and fresh memory costs far more than the hashing on some
-  // machines).
-  std::optional<detail::BlockIndex> next_values;
-  // Whether the spare's index file may exist (and vouch for the spare).
-  bool spare_index_file = true;
-  detail::DirtyBlocks dirty;       // mark_dirty()'s marks
-  std::vector<ByteRange> damaged;  // zeroed by a salvaging open()
-
-  // Removes the spare's index file, durably, before the spare is written.
-  void forget_spare_index();
-
-  // flush(), or with `full`, flush_full().
-  void save(bool full);
-
-  // Makes sure the spare can take the next snapshot: a regular file that
-  // only the spare's name links to, of the pool's size. A spare removed
-  // since is made again, one linked elsewhere or suspect after a failed save
-  // is replaced (and the directory synced, before anything is written into
-  // the new one); another file under the spare's name is an error.
-  void ready_spare();
-};
 
 namespace {
 
