@@ -82,6 +82,14 @@ std::vector<std::uint64_t> BlockLayout::all_blocks() const {
   return blocks;
 }
 
+BlockLayout::Span BlockLayout::blocks_of(std::uint64_t offset,
+                                         std::uint64_t length) const noexcept {
+  const std::uint64_t data_size = length_ - kHeaderSize;
+  if (length == 0 || offset >= data_size) return {};
+  const std::uint64_t end = kHeaderSize + std::min(data_size, offset + std::min(length, data_size));
+  return {(kHeaderSize + offset) / block_bytes_, (end + block_bytes_ - 1) / block_bytes_};
+}
+
 Checksum hash_stream(std::span<const std::byte, kHeaderSize> header,
                      std::span<const std::byte> data, const BlockLayout& layout,
                      std::optional<BlockIndex>* index, const TreeHashOptions& options) {
@@ -206,13 +214,8 @@ void DirtyBlocks::set(std::uint64_t block) noexcept {
 }
 
 void DirtyBlocks::mark(std::uint64_t offset, std::uint64_t length) noexcept {
-  const std::uint64_t data_size = layout_.length() - kHeaderSize;
-  if (length == 0 || offset >= data_size) return;
-  const std::uint64_t end = kHeaderSize + std::min(data_size, offset + std::min(length, data_size));
-  for (std::uint64_t block = (kHeaderSize + offset) / layout_.block_bytes();
-       block * layout_.block_bytes() < end; ++block) {
-    set(block);
-  }
+  const BlockLayout::Span blocks = layout_.blocks_of(offset, length);
+  for (std::uint64_t block = blocks.first; block < blocks.end; ++block) set(block);
 }
 
 void DirtyBlocks::mark_all() noexcept {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <filesystem>
@@ -42,6 +43,21 @@ class BlockLayout {
   std::uint64_t count() const noexcept { return block_count(length_, block_bytes_); }
   // All blocks, in order.
   std::vector<std::uint64_t> all_blocks() const;
+
+  // The blocks [first, end) holding data bytes [offset, offset + length);
+  // bytes past the end of the data are ignored (first == end: none).
+  struct Span {
+    std::uint64_t first = 0;
+    std::uint64_t end = 0;
+  };
+  Span blocks_of(std::uint64_t offset, std::uint64_t length) const noexcept;
+
+  // The data bytes of `block`, in data() terms.
+  ByteRange data_range(std::uint64_t block) const noexcept {
+    const std::uint64_t begin = block == 0 ? kHeaderSize : block * block_bytes_;
+    const std::uint64_t end = std::min(length_, (block + 1) * block_bytes_);
+    return {begin - kHeaderSize, end - begin};
+  }
 
   // Whether a stream this long has an index: two blocks or more, so that
   // every block is a node below the root.
@@ -153,6 +169,25 @@ class DirtyBlocks {
   BlockLayout layout_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> words_;
   std::size_t word_count_;
+};
+
+// Puts the marks a save took back unless it completes, so that the next save
+// writes those blocks.
+class MarksBack {
+ public:
+  MarksBack(DirtyBlocks& dirty, const std::vector<std::uint64_t>& blocks) noexcept
+      : dirty_(dirty), blocks_(blocks) {}
+  MarksBack(const MarksBack&) = delete;
+  MarksBack& operator=(const MarksBack&) = delete;
+  ~MarksBack() {
+    if (armed_) dirty_.restore(blocks_);
+  }
+  void disarm() noexcept { armed_ = false; }
+
+ private:
+  DirtyBlocks& dirty_;
+  const std::vector<std::uint64_t>& blocks_;
+  bool armed_ = true;
 };
 
 }  // namespace datatier::detail

@@ -200,6 +200,9 @@ void FileBackedMemory::Impl::ready_spare() {
 }
 
 void FileBackedMemory::Impl::forget_spare_index() {
+  // Its values no longer describe the spare: their memory takes the next
+  // snapshot's values, at the save after this one.
+  next_values = std::exchange(spare_index, std::nullopt);
   if (!spare_index_file) return;
   // The index is about to stop describing the spare: its name goes, durably,
   // before the spare changes, or a power cut could leave it vouching for
@@ -209,44 +212,32 @@ void FileBackedMemory::Impl::forget_spare_index() {
   spare_index_file = false;
 }
 
-namespace {
+void FileBackedMemory::Impl::start_save() {
+  if (options.read_only) detail::throw_read_only(pool.path());
+  detail::check_owner_process(owner_process, pool.path());
+  ready_spare();
+  // Until this save completes, a failure anywhere leaves the spare suspect.
+  spare_suspect = true;
+}
 
-// Puts the marks a save took back unless it completes, so that the next save
-// writes those blocks.
-class MarksBack {
- public:
-  MarksBack(detail::DirtyBlocks& dirty, const std::vector<std::uint64_t>& blocks) noexcept
-      : dirty_(dirty), blocks_(blocks) {}
-  MarksBack(const MarksBack&) = delete;
-  MarksBack& operator=(const MarksBack&) = delete;
-  ~MarksBack() {
-    if (armed_) dirty_.restore(blocks_);
-  }
-  void disarm() noexcept { armed_ = false; }
-
- private:
-  detail::DirtyBlocks& dirty_;
-  const std::vector<std::uint64_t>& blocks_;
-  bool armed_ = true;
-};
-
-}  // namespace
+std::optional<detail::BlockIndex> FileBackedMemory::Impl::take_next_values() {
+  // Taken, not moved from: a save that fails must leave no emptied index to
+  // the next.
+  std::optional<detail::BlockIndex> next = std::exchange(next_values, std::nullopt);
+  if (next && next->layout() != layout) next.reset();
+  return next;
+}
 
 void FileBackedMemory::Impl::save(bool full) {
   Impl& s = *this;
-  if (s.options.read_only) detail::throw_read_only(s.pool.path());
-  detail::check_owner_process(s.owner_process, s.pool.path());
-  const std::lock_guard lock(s.saving);
-  s.ready_spare();
-  // Until this save completes, a failure anywhere leaves the spare suspect.
-  s.spare_suspect = true;
+  const detail::SaveGate::Entry one_at_a_time(s.saving);
+  s.start_save();
   detail::PoolFile& pool_file = s.pool;
   detail::PoolFile& spare_file = *s.spare;
-  const platform::Directory& dir = s.location.dir;
   const std::span<const std::byte> bytes = std::as_const(s.memory).data();
   std::vector<std::uint64_t> marked;
   if (s.options.changes == Changes::marked) marked = s.dirty.take();
-  MarksBack marks_back(s.dirty, marked);
+  detail::MarksBack marks_back(s.dirty, marked);
 
   // 1. The new snapshot goes into the spare file; the pool file is untouched.
   Header header = pool_file.fresh_header();
@@ -267,10 +258,7 @@ void FileBackedMemory::Impl::save(bool full) {
   hashing.before_hashing = [&](std::uint64_t begin, std::uint64_t end) {
     return report.add(end - begin);
   };
-  // Taken, not moved from: a save that fails must leave no emptied index to
-  // the next.
-  std::optional<detail::BlockIndex> next = std::exchange(s.next_values, std::nullopt);
-  if (next && next->layout() != s.layout) next.reset();
+  std::optional<detail::BlockIndex> next = s.take_next_values();
   if (!full && s.spare_index) {
     // Only the blocks that differ from the spare's snapshot are written.
     if (s.options.changes == Changes::marked && s.pool_index) {
@@ -294,7 +282,6 @@ void FileBackedMemory::Impl::save(bool full) {
     std::vector<std::uint64_t> changed = next->differing(*s.spare_index);
     if (changed.empty() || changed.front() != 0) changed.insert(changed.begin(), 0);
     s.forget_spare_index();
-    s.next_values = std::exchange(s.spare_index, std::nullopt);
     const std::vector<ByteRange> ranges = s.layout.data_ranges(changed);
     report.add_total(detail::byte_count(ranges));
     detail::write_ranges(spare_file.data_file(), bytes, ranges, kHeaderSize, &report);
@@ -303,7 +290,6 @@ void FileBackedMemory::Impl::save(bool full) {
   } else {
     // The data is in memory already, so writing and hashing run side by side.
     s.forget_spare_index();
-    s.next_values = std::exchange(s.spare_index, std::nullopt);
     report.add_total(2 * std::uint64_t{bytes.size()});
     detail::run_side_by_side(
         [&] {
@@ -313,6 +299,16 @@ void FileBackedMemory::Impl::save(bool full) {
         [&] { header.checksum = detail::hash_stream(covered, bytes, s.layout, &next, hashing); });
     stop_if_cancelled();
   }
+  s.commit(header, std::move(next));
+  marks_back.disarm();
+  report.finish();
+}
+
+void FileBackedMemory::Impl::commit(const Header& header, std::optional<detail::BlockIndex> next) {
+  Impl& s = *this;
+  detail::PoolFile& pool_file = s.pool;
+  detail::PoolFile& spare_file = *s.spare;
+  const platform::Directory& dir = s.location.dir;
   spare_file.write_header(header);
   spare_file.file().sync_data();
   // The spare's index, once the snapshot it describes is durable.
@@ -355,14 +351,19 @@ void FileBackedMemory::Impl::save(bool full) {
   // 3. Make the renames durable.
   dir.sync();
   s.spare_suspect = false;
-  marks_back.disarm();
-  report.finish();
 }
 
 FileBackedMemory::FileBackedMemory(std::unique_ptr<Impl> impl) noexcept : impl_(std::move(impl)) {}
 FileBackedMemory::FileBackedMemory(FileBackedMemory&& other) noexcept = default;
 FileBackedMemory& FileBackedMemory::operator=(FileBackedMemory&& other) noexcept = default;
 FileBackedMemory::~FileBackedMemory() = default;
+
+FileBackedMemory::Impl::~Impl() {
+  // The destructor saves nothing: a save still running is stopped, leaving
+  // the previous snapshot in place.
+  if (job) job->cancel();
+  saver.reset();
+}
 
 std::filesystem::path FileBackedMemory::spare_path(const std::filesystem::path& path) {
   std::filesystem::path spare = path;
@@ -523,7 +524,9 @@ void FileBackedMemory::flush_full() {
 }
 
 void FileBackedMemory::mark_dirty(std::size_t offset, std::size_t length) noexcept {
-  if (impl_) impl_->dirty.mark(offset, length);
+  if (!impl_) return;
+  if (impl_->cut.active()) impl_->cut.before_write(offset, length);
+  impl_->dirty.mark(offset, length);
 }
 
 void FileBackedMemory::close() {

@@ -2,16 +2,18 @@
 // parts (saving, handing off).
 #pragma once
 
-#include <mutex>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "background_flush.h"
 #include "block_index.h"
 #include "datatier/file_backed_memory.h"
 #include "datatier/memory.h"
 #include "platform/process.h"
+#include "platform/thread.h"
 #include "pool_file.h"
 
 namespace datatier {
@@ -32,7 +34,12 @@ struct FileBackedMemory::Impl {
         pool_index(std::move(pool_values)),
         spare_index(std::move(spare_values.index)),
         spare_index_file(spare_values.file_exists),
-        dirty(blocks) {}
+        dirty(blocks),
+        cut(blocks, std::as_const(memory).data()) {}
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
+  // Stops a background save still running and waits for its thread.
+  ~Impl();
 
   detail::PoolLocation location;  // the directory held open, the pool file's name
   Memory memory;
@@ -45,7 +52,7 @@ struct FileBackedMemory::Impl {
   Recovery recovery;
   UserArea user_area;  // saved into the header of every snapshot
   int owner_process = platform::process_id();
-  std::mutex saving;  // one save at a time
+  detail::SaveGate saving;  // one save at a time, in the foreground or not
   // A save failed after it began: what the spare holds, what the page cache
   // will still write of it, and which names the directory's durable state
   // gives, are unknown. The next save starts from a new spare.
@@ -66,11 +73,39 @@ struct FileBackedMemory::Impl {
   detail::DirtyBlocks dirty;       // mark_dirty()'s marks
   std::vector<ByteRange> damaged;  // zeroed by a salvaging open()
 
-  // Removes the spare's index file, durably, before the spare is written.
+  // The background save (begin_flush()): the blocks it has yet to take, its
+  // thread, and what its handle sees.
+  detail::BlockCut cut;
+  std::optional<platform::Thread> saver;
+  std::shared_ptr<detail::FlushJob> job;
+
+  // Removes the spare's index file, durably, before the spare is written;
+  // the memory of its values goes to next_values.
   void forget_spare_index();
 
   // flush(), or with `full`, flush_full().
   void save(bool full);
+
+  // The first step of every save, once it holds `saving`: refuses a pool
+  // that may not save, readies the spare and counts it suspect until the
+  // save completes.
+  void start_save();
+
+  // The last steps of every save, once the data of the new snapshot is in
+  // the spare: writes `header` (its checksum set), syncs, writes `next` (the
+  // new snapshot's block values) as the spare's index, exchanges the files
+  // and their indexes, syncs the directory.
+  void commit(const Header& header, std::optional<detail::BlockIndex> next);
+
+  // The new snapshot's values start from the memory of a stale index (see
+  // next_values); the spare's index, about to go stale, gives its memory
+  // to the save after.
+  std::optional<detail::BlockIndex> take_next_values();
+
+  // begin_flush()'s thread: saves the blocks `cut` hands out as `plan`
+  // says, reporting to `outcome`; leaves `saving` when it ends.
+  struct CutPlan;
+  void save_in_background(const CutPlan& plan, detail::FlushJob& outcome);
 
   // Makes sure the spare can take the next snapshot: a regular file that
   // only the spare's name links to, of the pool's size. A spare removed

@@ -3,6 +3,7 @@
 
 #include "datatier/cxx_standard.h"
 
+#include "datatier/background_flush.h"
 #include "datatier/block_index.h"
 #include "datatier/datapool.h"
 #include "datatier/error.h"

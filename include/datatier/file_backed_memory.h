@@ -13,6 +13,7 @@
 #include <system_error>
 #include <vector>
 
+#include "datatier/background_flush.h"
 #include "datatier/block_index.h"
 #include "datatier/datapool.h"
 #include "datatier/file_options.h"
@@ -73,14 +74,22 @@ struct Recovery {
 // is written, the snapshot's checksum is the full-file checksum, bit for bit
 // what a whole save gives: the file opens in every reader of the format.
 //
-// Thread safety: data() and mark_dirty() may be used from any number of
-// threads. flush() and
-// close() may be called from any thread; concurrent calls are serialised
-// (each saves the bytes as they are when it writes them), and callers keep
-// writers away from data() for the length of a save. Moves and destruction
-// must not run concurrently with anything else. Only the process that
-// created or opened the pool may save it (a fork()ed child may not).
-// Move-only.
+// Saves while writers write. begin_flush() saves in the background the
+// bytes as they are when it is called, while writers go on writing, each
+// write preceded by mark_dirty() of its bytes; the first mark_dirty() of a
+// block that the save has not yet taken copies the block for it first.
+//
+// Thread safety: data(), user_area() and mark_dirty() may be used from any
+// number of threads. One save runs at a time: flush(), flush_full(),
+// close() and begin_flush() may be called from any thread, and each first
+// waits until the save running (in the foreground or the background) has
+// ended. During flush(), flush_full() and close() callers keep writers away
+// from data() (each saves the bytes as they are when it writes them);
+// during a background save, writers may write as described at
+// begin_flush(). Moves must not run concurrently with anything else;
+// destruction neither (a background save still running is then stopped,
+// see ~FileBackedMemory). Only the process that created or opened the pool
+// may save it (a fork()ed child may not). Move-only.
 class FileBackedMemory final : public Datapool {
  public:
   // Creates `path`, which must not exist, and its spare, reserving the disk
@@ -167,7 +176,10 @@ class FileBackedMemory final : public Datapool {
   FileBackedMemory& operator=(FileBackedMemory&& other) noexcept;
   FileBackedMemory(const FileBackedMemory&) = delete;
   FileBackedMemory& operator=(const FileBackedMemory&) = delete;
-  // Frees the memory and unlocks the files. Does not flush.
+  // Frees the memory and unlocks the files. Does not flush: a background
+  // save still running is cancelled (BackgroundFlush::cancel()) and waited
+  // for, leaving the previous snapshot, or the new one where it had already
+  // been renamed into place.
   ~FileBackedMemory() override;
 
   std::span<std::byte> data() noexcept override;
@@ -212,8 +224,44 @@ class FileBackedMemory final : public Datapool {
   // Throws: as flush().
   void flush_full();
 
+  // Starts saving, on a thread of its own, the pool's bytes and user area as
+  // they are now, and returns at once (after any save already running has
+  // ended). The new snapshot is saved as flush() saves (only the blocks
+  // that changed are written, by FileOptions::changes; crash-safe, with the
+  // same order of steps and the same guarantees) and is exactly the content
+  // at this call, provided every write from the moment this call returns
+  // is preceded by a mark_dirty() call covering its bytes that began after
+  // this call returned. Writes that overlap this call itself, or that rely
+  // on a mark made before it, may land in the snapshot or not, even in
+  // part: begin the save when no write is in flight, or at least none whose
+  // bytes the snapshot must pin down.
+  // While the save runs, mark_dirty() of a block the save has not taken yet
+  // copies the block's bytes (one block, FileOptions::block_size) before it
+  // returns; the save takes blocks in ascending order and from the copies,
+  // and no writer waits for the disk unless the copies fill
+  // FileOptions::copy_budget, when mark_dirty() waits until the save has
+  // written out one. The save hashes on the saving thread and writes
+  // through the page cache, syncing at the end.
+  // With Changes::marked, the save rehashes only the blocks marked before
+  // this call (and writes those whose values changed since the spare's
+  // snapshot): every write must be marked, as for flush(). With
+  // Changes::compare, or when the spare's index is missing, every block is
+  // taken, hashed and, where it changed, written.
+  // The handle's wait() gives the outcome; cancel() stops the save (see
+  // BackgroundFlush). FileOptions::progress is called on the saving thread
+  // with the bytes taken. Crash or power cut at any moment: as in flush().
+  // Throws (nothing started): datatier::Error — std::errc::invalid_argument
+  // when FileOptions::copy_budget holds fewer than two blocks; as flush()
+  // for a pool that may not save (read-only, another process, moved from);
+  // the errno of making the spare ready or of reserving the copies' memory
+  // (mapped, not touched), std::errc::resource_unavailable_try_again when
+  // no thread can be started.
+  BackgroundFlush begin_flush();
+
   // Marks data bytes [offset, offset + length) as written since the last
-  // save, for FileOptions::changes = Changes::marked (see Datapool).
+  // save, for FileOptions::changes = Changes::marked (see Datapool); while a
+  // background save runs, first copies the blocks it has not taken (see
+  // begin_flush()).
   void mark_dirty(std::size_t offset, std::size_t length) noexcept override;
 
   // The clean shutdown: flush(), then release the pool (memory, files,

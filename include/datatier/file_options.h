@@ -83,6 +83,12 @@ struct FileOptions {
   // ignored and replaced by the next save.
   std::size_t block_size = 0;
 
+  // FileBackedMemory::begin_flush(): the most memory a background save
+  // holds at once for copies of blocks that writers are about to change
+  // (rounded down to whole blocks; at least two blocks). A writer that finds
+  // it all in use waits until the save has written out a copy.
+  std::size_t copy_budget = std::size_t{64} << 20;
+
   // FileBackedMemory::open() only. When the file's only fault is damage to
   // data blocks that its block index names, open anyway: those ranges are
   // zeroed in memory, never served, and listed by

@@ -1,0 +1,190 @@
+// FileBackedMemory::begin_flush(): a save that takes the pool's blocks
+// through a copy-on-write cut, on a thread of its own, while writers write.
+#include <algorithm>
+#include <exception>
+#include <iterator>
+#include <memory>
+#include <string>
+#include <system_error>
+#include <utility>
+#include <vector>
+
+#include "background_flush.h"
+#include "block_index.h"
+#include "checksum.h"
+#include "datatier/error.h"
+#include "datatier/file_backed_memory.h"
+#include "file_backed_memory_impl.h"
+#include "pool_file.h"
+#include "progress_report.h"
+#include "tree_checksum.h"
+
+namespace datatier {
+
+// What begin_flush() decided, for its thread.
+struct FileBackedMemory::Impl::CutPlan {
+  Header header;                        // the new snapshot's, its checksum to come
+  std::vector<std::uint64_t> marked;    // the marks taken, put back on failure
+  std::vector<std::uint64_t> taken;     // the blocks the save takes, ascending
+  std::vector<bool> rehash;             // per block: hash again (else the pool file's value)
+  bool from_pool_values = false;        // start from the pool file's values
+};
+
+namespace {
+
+// Ends the cut on every way out of the saving thread, so that writers never
+// wait for a save that has stopped.
+class EndCut {
+ public:
+  explicit EndCut(detail::BlockCut& cut) noexcept : cut_(cut) {}
+  EndCut(const EndCut&) = delete;
+  EndCut& operator=(const EndCut&) = delete;
+  ~EndCut() { cut_.end(); }
+
+ private:
+  detail::BlockCut& cut_;
+};
+
+}  // namespace
+
+BackgroundFlush FileBackedMemory::begin_flush() {
+  if (!impl_) detail::throw_moved_from();
+  Impl& s = *impl_;
+  const std::uint64_t block_bytes = s.layout.block_bytes();
+  const std::size_t slots = static_cast<std::size_t>(s.options.copy_budget / block_bytes);
+  if (slots < 2) {
+    std::string message = "FileOptions::copy_budget (";
+    message.append(std::to_string(s.options.copy_budget)).append(" bytes) holds fewer than two ");
+    message.append("blocks of ").append(std::to_string(block_bytes)).append(" bytes");
+    throw Error(std::make_error_code(std::errc::invalid_argument), s.pool.path(), message);
+  }
+  s.saving.enter();
+  bool started = false;
+  try {
+    s.saver.reset();  // the thread of the last background save, ended: joined
+    s.start_save();
+    started = true;
+    auto plan = std::make_shared<Impl::CutPlan>();
+    if (s.options.changes == Changes::marked) plan->marked = s.dirty.take();
+    detail::MarksBack marks_back(s.dirty, plan->marked);
+    plan->header = s.pool.fresh_header();
+    plan->header.user_area = s.user_area;
+    const std::size_t count = static_cast<std::size_t>(s.layout.count());
+    plan->from_pool_values = s.layout.indexed() && s.options.changes == Changes::marked &&
+                             s.pool_index && s.spare_index;
+    if (plan->from_pool_values) {
+      // The marked blocks (and block 0, which holds the header) are hashed
+      // again; those whose values differ between the two files are written
+      // from the pool's bytes, unchanged since the pool file's snapshot.
+      plan->rehash.assign(count, false);
+      plan->rehash[0] = true;
+      std::vector<std::uint64_t> rehashed{0};
+      for (const std::uint64_t block : plan->marked) {
+        if (block != 0) rehashed.push_back(block);
+        plan->rehash[block] = true;
+      }
+      const std::vector<std::uint64_t> stale = s.pool_index->differing(*s.spare_index);
+      std::set_union(rehashed.begin(), rehashed.end(), stale.begin(), stale.end(),
+                     std::back_inserter(plan->taken));
+    } else {
+      plan->rehash.assign(count, true);
+      plan->taken = s.layout.all_blocks();
+    }
+    const std::uint64_t total = detail::byte_count(s.layout.data_ranges(plan->taken));
+    auto job = std::make_shared<detail::FlushJob>(total);
+    s.cut.begin(plan->taken, slots);
+    auto thread = platform::Thread::start([&s, plan, job] { s.save_in_background(*plan, *job); });
+    if (!thread) {
+      s.cut.end();
+      throw Error(std::make_error_code(std::errc::resource_unavailable_try_again), s.pool.path(),
+                  "the system refused a thread for the background save; nothing was saved");
+    }
+    s.job = job;
+    s.saver = std::move(*thread);
+    marks_back.disarm();  // the thread puts them back if it fails
+    return BackgroundFlush(std::move(job));
+  } catch (...) {
+    // Nothing was written into the spare.
+    if (started) s.spare_suspect = false;
+    s.saving.leave();
+    throw;
+  }
+}
+
+void FileBackedMemory::Impl::save_in_background(const CutPlan& plan, detail::FlushJob& outcome) {
+  Impl& s = *this;
+  std::exception_ptr error;
+  try {
+    detail::MarksBack marks_back(s.dirty, plan.marked);
+    detail::PoolFile& spare_file = *s.spare;
+    const bool indexed = s.layout.indexed();
+    Header header = plan.header;
+    const detail::CoveredHeader covered = detail::covered_header(header);
+    std::optional<detail::BlockIndex> next = s.take_next_values();
+    if (!indexed) {
+      next.reset();
+    } else if (plan.from_pool_values) {
+      if (next) {
+        *next = *s.pool_index;  // into the memory it has
+      } else {
+        next.emplace(*s.pool_index);
+      }
+    } else if (!next) {
+      next.emplace(s.layout);
+    }
+    // The spare's values decide which blocks are written; their memory then
+    // serves the save after this one.
+    std::optional<detail::BlockIndex> spare_values = std::exchange(s.spare_index, std::nullopt);
+    s.forget_spare_index();
+    detail::ProgressReport report(s.options.progress, outcome.progress().total);
+    detail::TreeHashOptions one_thread;
+    one_thread.threads = 1;
+    bool cancelled = false;
+    {
+      const EndCut end_cut(s.cut);
+      while (const std::optional<detail::BlockCut::Taken> taken = s.cut.next()) {
+        const std::uint64_t block = taken->block;
+        const ByteRange range = s.layout.data_range(block);
+        bool write = true;
+        if (indexed) {
+          if (plan.rehash[block]) {
+            const detail::StreamBytes stream{covered, taken->bytes.data(),
+                                             kHeaderSize + range.offset, s.layout.length()};
+            detail::hash_blocks(stream, s.layout.block_bytes(), std::span(&block, 1),
+                                next->values(), one_thread);
+          }
+          write = block == 0 || !spare_values ||
+                  next->values()[block] != spare_values->values()[block];
+        } else {
+          header.checksum = detail::tree_hash(covered, taken->bytes, one_thread);
+        }
+        if (write) spare_file.file().write_all(taken->bytes, kHeaderSize + range.offset);
+        s.cut.release(*taken);
+        outcome.add_done(range.length);
+        if (!report.add(range.length) || outcome.cancel_requested()) {
+          cancelled = true;
+          break;
+        }
+      }
+    }
+    outcome.set_peak(s.cut.peak_bytes());
+    s.next_values = std::move(spare_values);
+    if (cancelled) {
+      // Nothing failed: the spare is not suspect, its index is gone.
+      s.spare_suspect = false;
+      throw Error(std::make_error_code(std::errc::operation_canceled), s.pool.path(),
+                  "the background save was cancelled; the previous snapshot is in place");
+    }
+    spare_file.zero_tail();
+    if (indexed) header.checksum = next->root();
+    s.commit(header, std::move(next));
+    marks_back.disarm();
+    report.finish();
+  } catch (...) {
+    error = std::current_exception();
+  }
+  s.saving.leave();
+  outcome.finish(std::move(error));
+}
+
+}  // namespace datatier
