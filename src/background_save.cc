@@ -183,8 +183,10 @@ void FileBackedMemory::Impl::save_in_background(const CutPlan& plan, detail::Flu
   } catch (...) {
     error = std::current_exception();
   }
-  s.saving.leave();
+  // The outcome first: once wait() has returned, done() is true and the
+  // caller's next save waits only for this thread to leave.
   outcome.finish(std::move(error));
+  s.saving.leave();
 }
 
 }  // namespace datatier
