@@ -29,6 +29,7 @@
 #include "datatier/mmap_file.h"
 #include "os.h"
 #include "output.h"
+#include "serving.h"
 #include "size.h"
 #include "splitmix64.h"
 
@@ -44,6 +45,8 @@ constexpr std::size_t kLoopChunk = std::size_t{64} << 20;
 // own transfers do.
 constexpr std::size_t kChangedBlock = kDefaultBlockSize;
 constexpr unsigned kChangedDepth = 4;
+// flush_serving: how long the writers run without a save, for their idle rate.
+constexpr double kServingIdleSeconds = 1.0;
 
 struct BenchOptions {
   std::string size = "1GiB";
@@ -169,6 +172,7 @@ enum Phase : std::size_t {
   kFlush,
   kFlushCompare,
   kFlushMarked,
+  kFlushServing,
   kDrop,
   kOpen,
   kReopen,
@@ -189,6 +193,10 @@ constexpr std::array<PhaseInfo, kPhaseCount> kPhases = {{
     {"flush_marked",
      "flush() after --changed percent of the blocks changed, each declared with mark_dirty(), "
      "Changes::marked (fbm and mmap)"},
+    {"flush_serving",
+     "begin_flush() of the whole pool (Changes::compare) while writer threads (all cores but "
+     "one) write random 4-64 KiB values at full speed, each declared with mark_dirty(), until "
+     "the save has ended (fbm only)"},
     {"drop", "destroying the pool"},
     {"open", "open(), which reads and verifies the file"},
     {"reopen",
@@ -532,6 +540,9 @@ class Bench {
           pool->flush();
           step(kFlushCompare);
           time_incremental_flush(*pool, phases[kFlushCompare], ChangeSeed::compare, r);
+          pool->flush();
+          step(kFlushServing);
+          time_flush_serving(static_cast<FileBackedMemory&>(*pool), phases[kFlushServing]);
           // Untimed: the spare takes the same snapshot, so that the marked
           // save below finds only its own changes (each save of a steady
           // stream of changes also writes the blocks changed before the
@@ -602,9 +613,10 @@ class Bench {
         entry["baseline"] = baseline ? nlohmann::json(baseline->key) : nlohmann::json(nullptr);
         entry["ratio"] = baseline && median > 0 ? nlohmann::json(baseline->seconds / median)
                                                 : nlohmann::json(nullptr);
-        if (incremental(static_cast<Phase>(p))) {
+        if (incremental(static_cast<Phase>(p)) || p == kFlushServing) {
           entry["time_vs_flush"] = median / result.phases[kFlush].median();
         }
+        if (p == kFlushServing) entry.update(serving_json());
         phases[kPhases[p].name] = std::move(entry);
       }
       kinds[kind_name(result.kind)] = std::move(phases);
@@ -685,8 +697,19 @@ class Bench {
             baseline && baseline->seconds > 0
                 ? fmt::format("{:.2f} x {}", baseline->seconds / s, baseline->short_name)
                 : std::string();
-        if (incremental(static_cast<Phase>(p))) {
-          versus += fmt::format("; time {:.3f} x flush", s / result.phases[kFlush].median());
+        if (incremental(static_cast<Phase>(p)) || p == kFlushServing) {
+          versus += fmt::format("{}time {:.3f} x flush", versus.empty() ? "" : "; ",
+                                s / result.phases[kFlush].median());
+        }
+        if (p == kFlushServing) {
+          const nlohmann::json serving = serving_json();
+          versus += fmt::format(
+              "\n{:<33} writes {:.0f}/s vs {:.0f}/s idle ({:.2f} x); mark_dirty p99 {:.1f} us, "
+              "p99.9 {:.1f} us; copies held at most {}",
+              "", serving["writes_per_s"].get<double>(), serving["writes_per_s_idle"].get<double>(),
+              serving["writes_ratio"].get<double>(), serving["mark_p99_us"].get<double>(),
+              serving["mark_p999_us"].get<double>(),
+              format_size(serving["extra_bytes_peak"].get<std::uint64_t>()));
         }
         fmt::print("{:<8} {:<13} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
       }
@@ -720,6 +743,33 @@ class Bench {
     const auto offsets = random_blocks(size_, changed_blocks_, change_seed(use, run));
     change_blocks(pool, offsets, use == ChangeSeed::marked);
     runs.seconds.push_back(seconds_of([&] { pool.flush(); }));
+  }
+
+  // A background save of the whole pool while writers write; the save's
+  // time to `runs`, the rest to serving_.
+  void time_flush_serving(FileBackedMemory& pool, Runs& runs) {
+    const unsigned writers = threads_ > 1 ? threads_ - 1 : 1;
+    serving_.push_back(measure_flush_serving(pool, writers, kServingIdleSeconds,
+                                             os::throw_if_interrupted));
+    runs.seconds.push_back(serving_.back().seconds);
+  }
+
+  // The medians of the flush_serving figures.
+  nlohmann::json serving_json() const {
+    const auto median = [&](auto field) {
+      Runs runs;
+      for (const ServingRun& run : serving_) runs.seconds.push_back(static_cast<double>(run.*field));
+      return runs.median();
+    };
+    return {{"writes_per_s", median(&ServingRun::writes_per_s)},
+            {"writes_per_s_idle", median(&ServingRun::writes_per_s_idle)},
+            {"writes_ratio", median(&ServingRun::writes_per_s) /
+                                 std::max(1.0, median(&ServingRun::writes_per_s_idle))},
+            {"mark_p99_us", median(&ServingRun::mark_p99_us)},
+            {"mark_p999_us", median(&ServingRun::mark_p999_us)},
+            {"extra_bytes_peak",
+             static_cast<std::uint64_t>(median(&ServingRun::extra_bytes_peak))},
+            {"copy_budget", FileOptions{}.copy_budget}};
   }
 
   // Direct read where the file system has it (what the fbm pool does), the
@@ -790,6 +840,8 @@ class Bench {
         return derived_ref(kCompareLimit);
       case kFlushMarked:
         return derived_ref(kMarkedLimit);
+      case kFlushServing:  // its measure is time_vs_flush: a flush with writers stopped
+        return std::nullopt;
       case kDrop:
         return ref(kUnmap);
       case kReopen:  // the file is in the page cache, which reads at memory speed
@@ -821,6 +873,7 @@ class Bench {
   StatusLine status_;
   std::array<Runs, kBaselineCount> baselines_;
   std::vector<KindResult> results_;
+  std::vector<ServingRun> serving_;  // fbm's flush_serving, one per run
 };
 
 // Refuses to start when the directory's file system cannot hold what the
