@@ -35,8 +35,8 @@ BlockCut::~BlockCut() = default;
 
 void BlockCut::begin(std::span<const std::uint64_t> blocks, std::size_t slots) {
   if (!states_) {
-    states_ = std::make_unique<std::atomic<std::uint8_t>[]>(
-        static_cast<std::size_t>(layout_.count()));
+    states_ =
+        std::make_unique<std::atomic<std::uint8_t>[]>(static_cast<std::size_t>(layout_.count()));
   }
   slots_ = platform::Mapping::anonymous(slots * slot_bytes_, PageSize::small);
   free_.resize(slots);
@@ -51,7 +51,8 @@ void BlockCut::begin(std::span<const std::uint64_t> blocks, std::size_t slots) {
   sweep_.assign(blocks.begin(), blocks.end());
   sweep_next_ = 0;
   handed_out_ = 0;
-  for (const std::uint64_t block : blocks) states_[block].store(kPending, std::memory_order_relaxed);
+  for (const std::uint64_t block : blocks)
+    states_[block].store(kPending, std::memory_order_relaxed);
   // Publishes the states: a writer that sees the cut active sees them too.
   active_.store(true, std::memory_order_seq_cst);
 }
@@ -240,13 +241,17 @@ const detail::FlushJob& BackgroundFlush::job() const {
   return *job_;
 }
 
-void BackgroundFlush::wait() const { job().wait(); }
+void BackgroundFlush::wait() const {
+  job().wait();
+}
 
 void BackgroundFlush::wait(std::error_code& ec) const noexcept {
   detail::capture(ec, [&] { wait(); });
 }
 
-bool BackgroundFlush::done() const noexcept { return !job_ || job_->done(); }
+bool BackgroundFlush::done() const noexcept {
+  return !job_ || job_->done();
+}
 
 FlushProgress BackgroundFlush::progress() const noexcept {
   return job_ ? job_->progress() : FlushProgress{};

@@ -23,11 +23,11 @@ namespace datatier {
 
 // What begin_flush() decided, for its thread.
 struct FileBackedMemory::Impl::CutPlan {
-  Header header;                        // the new snapshot's, its checksum to come
-  std::vector<std::uint64_t> marked;    // the marks taken, put back on failure
-  std::vector<std::uint64_t> taken;     // the blocks the save takes, ascending
-  std::vector<bool> rehash;             // per block: hash again (else the pool file's value)
-  bool from_pool_values = false;        // start from the pool file's values
+  Header header;                      // the new snapshot's, its checksum to come
+  std::vector<std::uint64_t> marked;  // the marks taken, put back on failure
+  std::vector<std::uint64_t> taken;   // the blocks the save takes, ascending
+  std::vector<bool> rehash;           // per block: hash again (else the pool file's value)
+  bool from_pool_values = false;      // start from the pool file's values
 };
 
 namespace {
@@ -70,8 +70,8 @@ BackgroundFlush FileBackedMemory::begin_flush() {
     plan->header = s.pool.fresh_header();
     plan->header.user_area = s.user_area;
     const std::size_t count = static_cast<std::size_t>(s.layout.count());
-    plan->from_pool_values = s.layout.indexed() && s.options.changes == Changes::marked &&
-                             s.pool_index && s.spare_index;
+    plan->from_pool_values =
+        s.layout.indexed() && s.options.changes == Changes::marked && s.pool_index && s.spare_index;
     if (plan->from_pool_values) {
       // The marked blocks (and block 0, which holds the header) are hashed
       // again; those whose values differ between the two files are written
@@ -153,8 +153,8 @@ void FileBackedMemory::Impl::save_in_background(const CutPlan& plan, detail::Flu
             detail::hash_blocks(stream, s.layout.block_bytes(), std::span(&block, 1),
                                 next->values(), one_thread);
           }
-          write = block == 0 || !spare_values ||
-                  next->values()[block] != spare_values->values()[block];
+          write =
+              block == 0 || !spare_values || next->values()[block] != spare_values->values()[block];
         } else {
           header.checksum = detail::tree_hash(covered, taken->bytes, one_thread);
         }

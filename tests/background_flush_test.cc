@@ -160,8 +160,8 @@ TEST(BackgroundFlush, SavesExactlyTheBytesAtTheCallWithTheSmallestBudget) {
 TEST(BackgroundFlush, WritersCopyBlocksAndStayWithinTheBudget) {
   const testing::TempDir dir;
   constexpr std::size_t kSize = 256 * kBlock;
-  auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion,
-                                       options_for(Changes::marked, 4));
+  auto pool =
+      FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options_for(Changes::marked, 4));
   BackgroundFlush save = pool.begin_flush();
   // Every block changes at once: the first save takes them all, so the
   // writer copies what it reaches first.
@@ -201,8 +201,8 @@ TEST(BackgroundFlush, IsWholeOrIncrementalLikeFlush) {
 TEST(BackgroundFlush, OneSaveAtATime) {
   const testing::TempDir dir;
   constexpr std::size_t kSize = 512 * kBlock;
-  auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion,
-                                       options_for(Changes::compare));
+  auto pool =
+      FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options_for(Changes::compare));
   testing::fill_splitmix64(pool.data(), 3);
   BackgroundFlush save = pool.begin_flush();
   pool.flush();  // waits for the background save, then saves
@@ -213,8 +213,7 @@ TEST(BackgroundFlush, OneSaveAtATime) {
   EXPECT_TRUE(again.done());
   third.wait();
   pool.close();  // no save running: saves and releases
-  EXPECT_TRUE(
-      testing::holds_splitmix64(data_of_file(dir / "pool", kSize), 3));
+  EXPECT_TRUE(testing::holds_splitmix64(data_of_file(dir / "pool", kSize), 3));
 }
 
 TEST(BackgroundFlush, CancelLeavesThePreviousSnapshot) {
@@ -281,8 +280,8 @@ TEST(BackgroundFlush, DestroyingThePoolStopsItsSave) {
   constexpr std::size_t kSize = 1024 * kBlock;
   BackgroundFlush save;
   {
-    auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion,
-                                         options_for(Changes::compare));
+    auto pool =
+        FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options_for(Changes::compare));
     testing::fill_splitmix64(pool.data(), 8);
     pool.flush();
     testing::fill_splitmix64(pool.data(), 9);
@@ -300,8 +299,8 @@ TEST(BackgroundFlush, DestroyingThePoolStopsItsSave) {
 TEST(BackgroundFlush, AFailedWriteReachesWaitAndTheNextSaveWorks) {
   const testing::TempDir dir;
   constexpr std::size_t kSize = 64 * kBlock;
-  auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion,
-                                       options_for(Changes::marked));
+  auto pool =
+      FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options_for(Changes::marked));
   testing::fill_splitmix64(pool.data(), 10);
   pool.flush();
   testing::fill_splitmix64(pool.data(), 11);
@@ -373,6 +372,45 @@ TEST(BackgroundFlush, AKillMidSaveLeavesThePreviousSnapshot) {
   reopen.accept_unclean = true;
   const auto opened = FileBackedMemory::open(dir / "pool", kSize, kUserVersion, reopen);
   EXPECT_TRUE(testing::holds_splitmix64(opened.data(), 13));
+}
+
+// After open(), round after round: a block changed and marked, a background
+// save while a writer overwrites every block, the pool's bytes put back.
+TEST(BackgroundFlush, SavesRoundAfterRoundAfterOpen) {
+  const testing::TempDir dir;
+  constexpr std::size_t kSize = 12 * kBlock + 100;
+  FileOptions options = options_for(Changes::marked);
+  {
+    auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options);
+    testing::fill_splitmix64(pool.data(), 1);
+    pool.mark_dirty(0, kSize);
+    pool.flush();
+    pool.flush();
+  }
+  options.accept_unclean = true;
+  auto pool = FileBackedMemory::open(dir / "pool", kSize, kUserVersion, options);
+  for (std::size_t round = 0; round < 3; ++round) {
+    std::vector<std::byte> want(pool.data().begin(), pool.data().end());
+    want[(5 + round) * kBlock] = std::byte{42};
+    pool.data()[(5 + round) * kBlock] = std::byte{42};
+    pool.mark_dirty((5 + round) * kBlock, 1);
+    BackgroundFlush save = pool.begin_flush();
+    for (std::size_t at = 0; at < kSize; at += kBlock) {
+      pool.mark_dirty(at, kBlock);
+      std::memset(pool.data().data() + at, 0x77, std::min(kBlock, kSize - at));
+    }
+    save.wait();
+    for (std::size_t at = 0; at < kSize; at += kBlock) {
+      pool.mark_dirty(at, kBlock);
+      std::memcpy(pool.data().data() + at, want.data() + at, std::min(kBlock, kSize - at));
+    }
+    auto got = data_of_file(dir / "pool", kSize);
+    for (std::size_t at = 0; at < kSize; at += kBlock) {
+      if (std::memcmp(got.data() + at, want.data() + at, std::min(kBlock, kSize - at)) != 0) {
+        ADD_FAILURE() << "round " << round << ": the block at " << at << " is off";
+      }
+    }
+  }
 }
 
 }  // namespace

@@ -172,19 +172,42 @@ void fill(Datapool& pool, std::uint64_t generation) {
     const auto from = bytes.begin() + static_cast<std::ptrdiff_t>(at);
     const auto to = data.begin() + static_cast<std::ptrdiff_t>(at);
     if (std::equal(from, from + static_cast<std::ptrdiff_t>(length), to)) continue;
+    pool.mark_dirty(at, length);  // before the write, as a background save needs
     std::copy(from, from + static_cast<std::ptrdiff_t>(length), to);
-    pool.mark_dirty(at, length);
   }
+}
+
+// Bytes a writer puts into the pool while a background save runs: they
+// must never reach the disk (a generation no life saves).
+constexpr std::uint64_t kScribble = 7;
+
+// begin_flush() of `generation`, while a writer writes kScribble (each
+// write declared with mark_dirty()); then the pool holds `generation` again,
+// so that a retried step saves the same.
+void save_while_writing(FileBackedMemory& pool, std::uint64_t generation) {
+  BackgroundFlush save = pool.begin_flush();
+  fill(pool, kScribble);
+  std::error_code ec;
+  save.wait(ec);
+  fill(pool, generation);
+  if (ec) save.wait();
 }
 
 template <typename Pool>
 void save(Pool& pool, std::uint64_t generation, const PowerLossSimulator& simulator,
-          Expectation& expected) {
+          Expectation& expected, bool background) {
   fill(pool, generation);
   if constexpr (kInPlace<Pool>) expected.changed_in_place = true;
   expected.in_flight.insert(generation);
   attempt(
-      simulator, [&] { pool.flush(); }, kInPlace<Pool>);
+      simulator,
+      [&] {
+        if constexpr (std::is_same_v<Pool, FileBackedMemory>) {
+          if (background) return save_while_writing(pool, generation);
+        }
+        pool.flush();
+      },
+      kInPlace<Pool>);
   expected.saved = generation;
   expected.in_flight.clear();
   expected.changed_in_place = false;
@@ -206,6 +229,9 @@ struct Life {
   // (with `options`) and open it again: what the block indexes left on disk
   // must not spoil the next save.
   bool save_again = false;
+  // FileBackedMemory: the saves after open() are background saves, during
+  // which a writer writes other bytes.
+  bool background = false;
 };
 
 // The generation the check of Life::save_again saves: the first, so that it
@@ -239,13 +265,15 @@ void live(const Life& life, const std::filesystem::path& path, const PowerLossSi
   if (life.start.empty()) {
     attempt(simulator,
             [&] { pool.emplace(Pool::create(path, life.size, kUserVersion, life.options)); });
-    save(*pool, 1, simulator, expected);
+    save(*pool, 1, simulator, expected, false);
     pool.reset();
   }
   attempt(simulator, [&] {
     pool.emplace(Pool::open(path, life.size, kUserVersion, accept_unclean(life.options)));
   });
-  for (const std::uint64_t generation : life.later) save(*pool, generation, simulator, expected);
+  for (const std::uint64_t generation : life.later) {
+    save(*pool, generation, simulator, expected, life.background);
+  }
   pool.reset();
 }
 
@@ -593,6 +621,29 @@ TEST(PowerLoss, FileBackedMemoryMarkedSavesKeepOldOrNewSnapshot) {
   const TempDir start;
   sweep_every_call<FileBackedMemory>(
       incremental_life("FileBackedMemory, marked", Changes::marked, start.path()), 0.1);
+}
+
+TEST(PowerLoss, FileBackedMemoryBackgroundSavesKeepOldOrNewSnapshot) {
+  const TempDir start;
+  Life life =
+      incremental_life("FileBackedMemory, background, marked", Changes::marked, start.path());
+  life.background = true;
+  sweep_every_call<FileBackedMemory>(life, 0.1);
+}
+
+TEST(PowerLoss, FileBackedMemoryWholeBackgroundSavesKeepOldOrNewSnapshot) {
+  Life life{"FileBackedMemory, background, whole", kSmallSize, {}};
+  life.background = true;
+  life.later = {2, 3};
+  sweep_every_call<FileBackedMemory>(life, 0.2);
+}
+
+TEST(PowerLoss, FileBackedMemoryBackgroundSavesKeepOldOrNewSnapshotAfterAFailedSync) {
+  const TempDir start;
+  Life life =
+      incremental_life("FileBackedMemory, background, failed sync", Changes::marked, start.path());
+  life.background = true;
+  sweep_failed_syncs<FileBackedMemory>(life, 0.1);
 }
 
 TEST(PowerLoss, MarkedMmapFileServesOnlyFlushedSnapshots) {

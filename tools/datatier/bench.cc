@@ -749,8 +749,8 @@ class Bench {
   // time to `runs`, the rest to serving_.
   void time_flush_serving(FileBackedMemory& pool, Runs& runs) {
     const unsigned writers = threads_ > 1 ? threads_ - 1 : 1;
-    serving_.push_back(measure_flush_serving(pool, writers, kServingIdleSeconds,
-                                             os::throw_if_interrupted));
+    serving_.push_back(
+        measure_flush_serving(pool, writers, kServingIdleSeconds, os::throw_if_interrupted));
     runs.seconds.push_back(serving_.back().seconds);
   }
 
@@ -758,7 +758,8 @@ class Bench {
   nlohmann::json serving_json() const {
     const auto median = [&](auto field) {
       Runs runs;
-      for (const ServingRun& run : serving_) runs.seconds.push_back(static_cast<double>(run.*field));
+      for (const ServingRun& run : serving_)
+        runs.seconds.push_back(static_cast<double>(run.*field));
       return runs.median();
     };
     return {{"writes_per_s", median(&ServingRun::writes_per_s)},
@@ -767,8 +768,7 @@ class Bench {
                                  std::max(1.0, median(&ServingRun::writes_per_s_idle))},
             {"mark_p99_us", median(&ServingRun::mark_p99_us)},
             {"mark_p999_us", median(&ServingRun::mark_p999_us)},
-            {"extra_bytes_peak",
-             static_cast<std::uint64_t>(median(&ServingRun::extra_bytes_peak))},
+            {"extra_bytes_peak", static_cast<std::uint64_t>(median(&ServingRun::extra_bytes_peak))},
             {"copy_budget", FileOptions{}.copy_budget}};
   }
 

@@ -19,9 +19,9 @@ struct ServingRun {
 };
 
 // Runs `writers` threads (at least 1) writing random values of 4 KiB to
-// 64 KiB at random places of `pool` (each in a slice of its own), first for `idle_seconds` without a
-// save, then during pool.begin_flush() until the save has ended. `stop`
-// is polled between writes and between phases (Ctrl-C): it throws.
+// 64 KiB at random places of `pool` (each in a slice of its own), first for `idle_seconds` without
+// a save, then during pool.begin_flush() until the save has ended. `stop` is polled between writes
+// and between phases (Ctrl-C): it throws.
 ServingRun measure_flush_serving(FileBackedMemory& pool, unsigned writers, double idle_seconds,
                                  void (*stop)());
 
