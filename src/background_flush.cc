@@ -124,7 +124,7 @@ void BlockCut::copy_for_writer(std::uint64_t block) noexcept {
   copied_.notify_one();
 }
 
-std::optional<BlockCut::Taken> BlockCut::next() {
+std::optional<BlockCut::Taken> BlockCut::next_block(bool wait) {
   std::unique_lock lock(mutex_);
   for (;;) {
     if (stopped_ || handed_out_ == sweep_.size()) return std::nullopt;
@@ -143,11 +143,13 @@ std::optional<BlockCut::Taken> BlockCut::next() {
     }
     if (sweep_next_ == sweep_.size()) {
       // Every block is claimed; the rest are writers' copies in progress.
+      if (!wait) return std::nullopt;
       copied_.wait(lock, [&] { return stopped_ || queued_ > 0; });
       continue;
     }
     if (free_.empty()) {
       // Every slot holds a copy: some are queued or about to be.
+      if (!wait) return std::nullopt;
       copied_.wait(lock, [&] { return stopped_ || queued_ > 0 || !free_.empty(); });
       continue;
     }

@@ -89,7 +89,10 @@ class BlockCut {
   // next pending block of the sweep, copied now; nullopt once every block
   // of the cut has been handed out, or stop() was called. May wait for a
   // writer to finish a copy. Saver thread only.
-  std::optional<Taken> next();
+  std::optional<Taken> next() { return next_block(true); }
+
+  // As next(), but returns nullopt rather than wait.
+  std::optional<Taken> next_ready() { return next_block(false); }
 
   // Frees the slot of a block the saver is done with.
   void release(const Taken& taken) noexcept;
@@ -102,12 +105,16 @@ class BlockCut {
   // freed. Saver thread only.
   void end() noexcept;
 
+  // The slots of the current or last cut.
+  std::size_t slots() const noexcept { return queue_.size(); }
+
   // The most slots held at once during the current or last cut, in bytes.
   std::uint64_t peak_bytes() const noexcept { return peak_slots_.load() * slot_bytes_; }
 
  private:
   enum State : std::uint8_t { kTaken = 0, kPending = 1, kCopying = 2 };
 
+  std::optional<Taken> next_block(bool wait);
   // Copies `block` into a free slot and queues it for the saver, unless
   // another thread takes it first. Writers only.
   void copy_for_writer(std::uint64_t block) noexcept;

@@ -11,10 +11,12 @@
 
 #include "background_flush.h"
 #include "block_index.h"
+#include "bulk_io.h"
 #include "checksum.h"
 #include "datatier/error.h"
 #include "datatier/file_backed_memory.h"
 #include "file_backed_memory_impl.h"
+#include "parallel.h"
 #include "pool_file.h"
 #include "progress_report.h"
 #include "tree_checksum.h"
@@ -44,6 +46,33 @@ class EndCut {
  private:
   detail::BlockCut& cut_;
 };
+
+// The largest write coalesce() makes.
+constexpr std::size_t kJoinedWrite = std::size_t{2} << 20;
+// The bytes the saving thread takes at once (at most a quarter of the copy
+// budget): several joined writes, kBulkDepth of them in flight.
+constexpr std::uint64_t kBatchBytes = std::uint64_t{8} << 20;
+
+// Sorts `writes` by offset and joins those adjacent both in memory and in
+// the file, up to kJoinedWrite bytes each.
+void coalesce(std::vector<detail::BufferWrite>& writes) {
+  std::sort(writes.begin(), writes.end(),
+            [](const auto& a, const auto& b) { return a.offset < b.offset; });
+  std::size_t kept = 0;
+  for (const detail::BufferWrite& w : writes) {
+    if (kept > 0) {
+      detail::BufferWrite& last = writes[kept - 1];
+      if (last.bytes.data() + last.bytes.size() == w.bytes.data() &&
+          last.offset + last.bytes.size() == w.offset &&
+          last.bytes.size() + w.bytes.size() <= kJoinedWrite) {
+        last.bytes = {last.bytes.data(), last.bytes.size() + w.bytes.size()};
+        continue;
+      }
+    }
+    writes[kept++] = w;
+  }
+  writes.resize(kept);
+}
 
 }  // namespace
 
@@ -139,32 +168,67 @@ void FileBackedMemory::Impl::save_in_background(const CutPlan& plan, detail::Flu
     detail::ProgressReport report(s.options.progress, outcome.progress().total);
     detail::TreeHashOptions one_thread;
     one_thread.threads = 1;
+    // Blocks are taken in batches, written up to kBulkDepth requests at a
+    // time through direct I/O as flush()'s transfers are, adjacent blocks
+    // joined, and their slots then freed together; the next batch is taken
+    // and hashed while one is written. A batch holds at most a quarter of
+    // the slots, so writers keep the rest.
+    const std::size_t batch_size =
+        std::clamp<std::size_t>(static_cast<std::size_t>(kBatchBytes / s.layout.block_bytes()), 1,
+                                std::max<std::size_t>(1, s.cut.slots() / 4));
+    struct Batch {
+      std::vector<detail::BlockCut::Taken> taken;
+      std::vector<detail::BufferWrite> writes;
+      std::uint64_t bytes = 0;
+    };
+    // Takes the next batch and hashes it; false when the cut has no more.
+    const auto take = [&](Batch& batch) {
+      batch.taken.clear();
+      batch.writes.clear();
+      batch.bytes = 0;
+      // Waits only with no slot of the batch held: a writer may need one.
+      for (auto taken = s.cut.next(); taken; taken = s.cut.next_ready()) {
+        batch.taken.push_back(*taken);
+        if (batch.taken.size() == batch_size) break;
+      }
+      for (const detail::BlockCut::Taken& t : batch.taken) {
+        const ByteRange range = s.layout.data_range(t.block);
+        bool write = true;
+        if (indexed) {
+          if (plan.rehash[t.block]) {
+            const detail::StreamBytes stream{covered, t.bytes.data(), kHeaderSize + range.offset,
+                                             s.layout.length()};
+            detail::hash_blocks(stream, s.layout.block_bytes(), std::span(&t.block, 1),
+                                next->values(), one_thread);
+          }
+          write = t.block == 0 || !spare_values ||
+                  next->values()[t.block] != spare_values->values()[t.block];
+        } else {
+          header.checksum = detail::tree_hash(covered, t.bytes, one_thread);
+        }
+        if (write && !t.bytes.empty())
+          batch.writes.push_back({t.bytes, kHeaderSize + range.offset});
+        batch.bytes += range.length;
+      }
+      coalesce(batch.writes);
+      return !batch.taken.empty();
+    };
     bool cancelled = false;
     {
       const EndCut end_cut(s.cut);
-      while (const std::optional<detail::BlockCut::Taken> taken = s.cut.next()) {
-        const std::uint64_t block = taken->block;
-        const ByteRange range = s.layout.data_range(block);
-        bool write = true;
-        if (indexed) {
-          if (plan.rehash[block]) {
-            const detail::StreamBytes stream{covered, taken->bytes.data(),
-                                             kHeaderSize + range.offset, s.layout.length()};
-            detail::hash_blocks(stream, s.layout.block_bytes(), std::span(&block, 1),
-                                next->values(), one_thread);
-          }
-          write =
-              block == 0 || !spare_values || next->values()[block] != spare_values->values()[block];
-        } else {
-          header.checksum = detail::tree_hash(covered, taken->bytes, one_thread);
-        }
-        if (write) spare_file.file().write_all(taken->bytes, kHeaderSize + range.offset);
-        s.cut.release(*taken);
-        outcome.add_done(range.length);
-        if (!report.add(range.length) || outcome.cancel_requested()) {
-          cancelled = true;
-          break;
-        }
+      Batch writing;
+      Batch taking;
+      for (bool more = take(writing); more && !cancelled;) {
+        detail::run_side_by_side(
+            [&] { detail::write_buffers(spare_file.data_file(), writing.writes); },
+            [&] { more = take(taking); });
+        // Freed last first: the slots are handed out again in this order,
+        // so consecutive blocks of the sweep land in consecutive slots and
+        // their writes join.
+        for (auto t = writing.taken.rbegin(); t != writing.taken.rend(); ++t) s.cut.release(*t);
+        outcome.add_done(writing.bytes);
+        cancelled = !report.add(writing.bytes) || outcome.cancel_requested();
+        std::swap(writing, taking);
       }
     }
     outcome.set_peak(s.cut.peak_bytes());

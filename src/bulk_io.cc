@@ -112,6 +112,14 @@ void write_ranges(const DataFile& file, std::span<const std::byte> data,
   });
 }
 
+void write_buffers(const DataFile& file, std::span<const BufferWrite> writes) {
+  std::vector<Piece> pieces(writes.size());
+  for (std::size_t i = 0; i < writes.size(); ++i) pieces[i] = {i, writes[i].bytes.size()};
+  for_each_piece(pieces, nullptr, [&](std::size_t i, std::size_t length) {
+    descriptor_for(file, length).write_all(writes[i].bytes, writes[i].offset);
+  });
+}
+
 void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
                ReadProgress& progress, ProgressReport* report) {
   try {

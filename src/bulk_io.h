@@ -64,6 +64,17 @@ void write_ranges(const DataFile& file, std::span<const std::byte> data,
                   std::span<const ByteRange> ranges, std::uint64_t offset,
                   ProgressReport* report = nullptr);
 
+// Bytes to write at an offset of the file.
+struct BufferWrite {
+  std::span<const std::byte> bytes;  // starts on a page boundary
+  std::uint64_t offset;              // a multiple of 4096
+};
+
+// Writes each of `writes` (at most kBulkBlock bytes each; only the last
+// page of the file may be partial) under the same rules, up to kBulkDepth
+// at once.
+void write_buffers(const DataFile& file, std::span<const BufferWrite> writes);
+
 // Reads `out.size()` bytes at `offset` of the file into `out`, under the same
 // alignment rules, reporting each block to `progress` as it arrives.
 // Throws datatier::Error (a file that ends early: errc::size_mismatch) after

@@ -543,10 +543,11 @@ class Bench {
           pool->flush();
           step(kFlushServing);
           time_flush_serving(static_cast<FileBackedMemory&>(*pool), phases[kFlushServing]);
-          // Untimed: the spare takes the same snapshot, so that the marked
+          // Untimed: both files take the same snapshot, so that the marked
           // save below finds only its own changes (each save of a steady
           // stream of changes also writes the blocks changed before the
           // previous save: the spare is a snapshot older).
+          pool->flush();
           pool->flush();
         }
         step(kDrop);
