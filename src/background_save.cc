@@ -19,6 +19,7 @@
 #include "parallel.h"
 #include "pool_file.h"
 #include "progress_report.h"
+#include "report_fallback.h"
 #include "tree_checksum.h"
 
 namespace datatier {
@@ -89,6 +90,7 @@ BackgroundFlush FileBackedMemory::begin_flush() {
   }
   s.saving.enter();
   bool started = false;
+  bool cut_begun = false;
   try {
     s.saver.reset();  // the thread of the last background save, ended: joined
     s.start_save();
@@ -122,18 +124,25 @@ BackgroundFlush FileBackedMemory::begin_flush() {
     const std::uint64_t total = detail::byte_count(s.layout.data_ranges(plan->taken));
     auto job = std::make_shared<detail::FlushJob>(total);
     s.cut.begin(plan->taken, slots);
-    auto thread = platform::Thread::start([&s, plan, job] { s.save_in_background(*plan, *job); });
-    if (!thread) {
-      s.cut.end();
-      throw Error(std::make_error_code(std::errc::resource_unavailable_try_again), s.pool.path(),
-                  "the system refused a thread for the background save; nothing was saved");
-    }
+    cut_begun = true;
     s.job = job;
-    s.saver = std::move(*thread);
-    marks_back.disarm();  // the thread puts them back if it fails
+    auto thread = platform::Thread::start([&s, plan, job] { s.save_in_background(*plan, *job); });
+    marks_back.disarm();  // the save puts them back if it fails
+    if (thread) {
+      s.saver = std::move(*thread);
+    } else {
+      // As everywhere a thread is refused, the work is done on fewer: here
+      // on the caller's, before the handle is returned (done, its outcome
+      // in wait()).
+      detail::report_fallback(s.options.on_fallback, FallbackKind::fewer_threads,
+                              "the system refused a thread for the background save of '" +
+                                  s.pool.path().string() + "'; it ran in begin_flush()");
+      s.save_in_background(*plan, *job);
+    }
     return BackgroundFlush(std::move(job));
   } catch (...) {
     // Nothing was written into the spare.
+    if (cut_begun) s.cut.end();
     if (started) s.spare_suspect = false;
     s.saving.leave();
     throw;

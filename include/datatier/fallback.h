@@ -28,7 +28,8 @@ enum class FallbackKind {
   smaller_pages,
   // Memory, FileBackedMemory, MmapFile::create(): the system refused a
   // thread to fault pages in on; the threads that started did the work
-  // (Placement::threads says how many).
+  // (Placement::threads says how many). FileBackedMemory::begin_flush():
+  // the system refused the save its thread; the save ran on the caller's.
   fewer_threads,
 };
 

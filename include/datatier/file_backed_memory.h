@@ -254,8 +254,9 @@ class FileBackedMemory final : public Datapool {
   // when FileOptions::copy_budget holds fewer than two blocks; as flush()
   // for a pool that may not save (read-only, another process, moved from);
   // the errno of making the spare ready or of reserving the copies' memory
-  // (mapped, not touched), std::errc::resource_unavailable_try_again when
-  // no thread can be started.
+  // (mapped, not touched). Where the system refuses the save a thread, it
+  // runs on the caller's before begin_flush() returns (the handle is then
+  // done), reported as FallbackKind::fewer_threads.
   BackgroundFlush begin_flush();
 
   // Marks data bytes [offset, offset + length) as written since the last

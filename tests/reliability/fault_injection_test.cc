@@ -273,6 +273,7 @@ int inj_madvise(void* addr, std::size_t length, int advice) {
                            : advice == MADV_POPULATE_WRITE ? "madvise(POPULATE_WRITE)"
                            : advice == MADV_POPULATE_READ  ? "madvise(POPULATE_READ)"
                            : advice == MADV_DONTNEED       ? "madvise(DONTNEED)"
+                           : advice == MADV_NOHUGEPAGE     ? "madvise(NOHUGEPAGE)"
                                                            : "madvise";
   return hit(name) ? fail() : real_syscalls().madvise(addr, length, advice);
 }
@@ -327,7 +328,8 @@ class Injection {
 // make things faster: the huge-page advice, dropping page-table entries and
 // starting write-back ahead of a sync, and asking what the page cache holds.
 const std::set<std::string> kIgnoredFailures = {
-    "close", "munmap", "madvise(HUGEPAGE)", "madvise(DONTNEED)", "sync_file_range", "cachestat"};
+    "close",           "munmap",   "madvise(HUGEPAGE)", "madvise(NOHUGEPAGE)", "madvise(DONTNEED)",
+    "sync_file_range", "cachestat"};
 
 // Calls that POSIX / Linux document as able to fail with EINTR; an EINTR there
 // must be retried. The others never return EINTR in practice; an injected one
@@ -432,10 +434,10 @@ struct Operation {
 struct Tally {
   long calls = 0;
   long injected = 0;
-  long failed = 0;   // clean errors
-  long retried = 0;  // EINTR / short transfers absorbed
+  long failed = 0;         // clean errors
+  long retried = 0;        // EINTR / short transfers absorbed
   long fewer_threads = 0;  // refused threads whose work others did
-  long ignored = 0;  // ENOSPC / EIO on a call whose failure is ignored
+  long ignored = 0;        // ENOSPC / EIO on a call whose failure is ignored
 };
 
 Tally grand_total;
@@ -479,8 +481,8 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
   }
 
   const std::set<std::string> kinds_of_calls(trace.begin(), trace.end());
-  for (Fault fault : {Fault::enospc, Fault::eio, Fault::eintr, Fault::short_transfer,
-                      Fault::refused_thread}) {
+  for (Fault fault :
+       {Fault::enospc, Fault::eio, Fault::eintr, Fault::short_transfer, Fault::refused_thread}) {
     for (long position = 0; position < tally.calls; ++position) {
       const std::string planned = trace[static_cast<std::size_t>(position)];
       if (!applies(fault, planned)) continue;
@@ -492,8 +494,7 @@ Tally sweep(const std::string& name, const Operation& op, bool exchange_unsuppor
       });
       current_case = CurrentCase{};
       current_case.what = what;
-      current_case.after_rename =
-          rename != trace.end() && position > rename - trace.begin();
+      current_case.after_rename = rename != trace.end() && position > rename - trace.begin();
       current_case.exchange_unsupported = exchange_unsupported;
       TempDir dir;
       // Measured before prepare() so that nothing the case made is counted.
@@ -767,8 +768,16 @@ TEST(FaultInjection, FileBackedMemoryOpen) {
 // The previous snapshot (generation 1) is under the pool path after any
 // failed flush, exactly; after a successful one the new snapshot is, and the
 // spare holds the previous one.
-Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool,
-                                   bool exchange_unsupported) {
+// With `background`, each save is a begin_flush() waited for.
+Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool, bool exchange_unsupported,
+                                   bool background = false) {
+  const auto save = [&pool, background] {
+    if (background) {
+      pool->begin_flush().wait();
+    } else {
+      pool->flush();
+    }
+  };
   Operation op;
   // The spare's data sync, the swap, the directory sync.
   op.durability_order = {"fdatasync", exchange_unsupported ? "renameat2" : "renameat2(EXCHANGE)",
@@ -779,9 +788,9 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool,
     pool->flush();
     fill(pool->data(), 2);
   };
-  op.act = [&](const TempDir&) { pool->flush(); };
+  op.act = [save](const TempDir&) { save(); };
   op.on_success = [](const TempDir&) {};
-  op.on_failure = [&](const TempDir& dir) {
+  op.on_failure = [&pool, save](const TempDir& dir) {
     // What a crash right now would leave: exactly the previous snapshot.
     const VerifyReport report = verify_as_left(pool_path(dir), true);
     EXPECT_TRUE(report.ok()) << report.message;
@@ -793,7 +802,7 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool,
     // The pool is still usable: flush again.
     std::string error;
     try {
-      pool->flush();
+      save();
     } catch (const Error& e) {
       error = e.what();
     }
@@ -830,12 +839,16 @@ TEST(FaultInjection, FileBackedMemoryFlush) {
   sweep("FileBackedMemory::flush", file_backed_memory_flush(pool, false));
 }
 
+TEST(FaultInjection, FileBackedMemoryBackgroundFlush) {
+  std::optional<FileBackedMemory> pool;
+  sweep("FileBackedMemory::begin_flush", file_backed_memory_flush(pool, false, true));
+}
+
 // The same where the file system cannot exchange two names: flush() falls
 // back to rename(2) and makes a new spare.
 TEST(FaultInjection, FileBackedMemoryFlushWithoutRenameExchange) {
   std::optional<FileBackedMemory> pool;
-  sweep("FileBackedMemory::flush (no RENAME_EXCHANGE)", file_backed_memory_flush(pool, true),
-        true);
+  sweep("FileBackedMemory::flush (no RENAME_EXCHANGE)", file_backed_memory_flush(pool, true), true);
 }
 
 // A pool whose file holds generation 2 and whose spare holds generation 1
