@@ -47,7 +47,8 @@ struct FileOptions {
   Progress progress;
 
   // Threads to hash (and fault pages in) on; 0 = all cores. The checksum is
-  // the same for every thread count. No thread outlives a call.
+  // the same for every thread count. No thread outlives a call, but for the
+  // thread of a FileBackedMemory::begin_flush(), which ends with its save.
   unsigned threads = 0;
 
   // FileBackedMemory only: move the data between memory and file with direct

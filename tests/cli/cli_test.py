@@ -497,8 +497,8 @@ class Usage(TempDirTest):
 class Bench(TempDirTest):
     PHASES = {"memory": ["create", "fill", "flush", "drop"],
               "mmap": ["create", "fill", "flush", "drop", "open", "flush_marked"],
-              "fbm": ["create", "fill", "flush", "flush_compare", "flush_marked", "drop", "open",
-                      "reopen"]}
+              "fbm": ["create", "fill", "flush", "flush_compare", "flush_marked", "flush_serving",
+                      "drop", "open", "reopen"]}
 
     def test_small_run_emits_complete_json_and_leaves_nothing(self):
         r = run("bench", "--size", "4MiB", "--repeat", "1", "--dir", self.dir, "--json")
@@ -520,7 +520,7 @@ class Bench(TempDirTest):
                 m = out["kinds"][kind][phase]
                 self.assertEqual(len(m["runs"]), 1)
                 self.assertGreaterEqual(m["seconds"], 0)
-                if kind == "memory" and phase == "flush":
+                if (kind, phase) in (("memory", "flush"), ("fbm", "flush_serving")):
                     self.assertIsNone(m["baseline"])
                     self.assertIsNone(m["ratio"])
                 else:
@@ -539,9 +539,22 @@ class Bench(TempDirTest):
         fbm = out["kinds"]["fbm"]
         self.assertEqual(fbm["flush_compare"]["baseline"], "compare_limit")
         self.assertEqual(fbm["flush_marked"]["baseline"], "marked_limit")
-        for phase in ("flush_compare", "flush_marked"):
+        for phase in ("flush_compare", "flush_marked", "flush_serving"):
             self.assertAlmostEqual(fbm[phase]["time_vs_flush"],
                                    fbm[phase]["seconds"] / fbm["flush"]["seconds"], places=9)
+        # The background save while writers write: their rates, mark_dirty's
+        # latency, the copies held.
+        serving = fbm["flush_serving"]
+        self.assertGreater(serving["seconds"], 0)
+        self.assertGreater(serving["writes_per_s"], 0)
+        self.assertGreater(serving["writes_per_s_idle"], 0)
+        self.assertAlmostEqual(serving["writes_ratio"],
+                               serving["writes_per_s"] / serving["writes_per_s_idle"], places=9)
+        self.assertGreater(serving["mark_p99_us"], 0)
+        self.assertGreaterEqual(serving["mark_p999_us"], serving["mark_p99_us"])
+        self.assertGreater(serving["extra_bytes_peak"], 0)
+        self.assertLessEqual(serving["extra_bytes_peak"], serving["copy_budget"])
+        self.assertEqual(serving["copy_budget"], 64 << 20)
         self.assertAlmostEqual(out["baselines"]["compare_limit"]["seconds"],
                                out["baselines"]["blake3_all"]["seconds"]
                                + out["baselines"]["write_changed"]["seconds"], places=9)
@@ -583,7 +596,8 @@ class Bench(TempDirTest):
         self.assertEqual(out["page_cache"], "cold")
         # The reopen phase times a file in the page cache, which a cold run never has.
         self.assertEqual(sorted(out["kinds"]["fbm"]),
-                         ["create", "drop", "fill", "flush", "flush_compare", "flush_marked", "open"])
+                         ["create", "drop", "fill", "flush", "flush_compare", "flush_marked",
+                          "flush_serving", "open"])
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_table_and_medians(self):

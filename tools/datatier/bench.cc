@@ -954,7 +954,8 @@ Command add_bench_command(CLI::App& parent) {
   CLI::App* app = parent.add_subcommand(
       "bench",
       "Time create, fill, flush, drop and open for each pool kind, and for fbm flush_compare and "
-      "flush_marked (a save after --changed percent of the blocks changed), next to this "
+      "flush_marked (a save after --changed percent of the blocks changed) and flush_serving (a "
+      "background save while writers write), next to this "
       "machine's baselines for the same size (memory fault-in, fill, BLAKE3, file write + "
       "fsync, read)");
   app->add_option("--size", options->size, "Data size of each pool (default 1GiB), e.g. 256MiB")
