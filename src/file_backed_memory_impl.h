@@ -2,8 +2,10 @@
 // parts (saving, handing off).
 #pragma once
 
+#include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -12,6 +14,7 @@
 #include "datatier/file_backed_memory.h"
 #include "datatier/memory.h"
 #include "platform/process.h"
+#include "platform/unique_fd.h"
 #include "pool_file.h"
 
 namespace datatier {
@@ -71,6 +74,17 @@ struct FileBackedMemory::Impl {
 
   // flush(), or with `full`, flush_full().
   void save(bool full);
+
+  // Hand-off (handoff.cc). Saves if the memory may differ from the pool
+  // file's snapshot, then describes the pool: the state descriptor is
+  // returned, the pool's descriptors (still its own) go to `fds` and the
+  // marks taken from `dirty` (to restore if the hand-off fails) to `marks`.
+  std::vector<std::byte> hand_off_state(std::vector<int>& fds, std::vector<std::uint64_t>& marks);
+  // The pool that `fds` and `state` describe, checked against what the
+  // caller expects as open() checks a file.
+  static std::unique_ptr<Impl> adopt(std::vector<platform::UniqueFd> fds,
+                                     std::span<const std::byte> state, std::size_t data_size,
+                                     std::uint64_t user_version, const FileOptions& options);
 
   // Makes sure the spare can take the next snapshot: a regular file that
   // only the spare's name links to, of the pool's size. A spare removed

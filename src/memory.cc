@@ -139,4 +139,32 @@ Placement Memory::placement() const noexcept {
   return placement;
 }
 
+namespace detail {
+
+int SharedMemory::file(const Memory& memory) noexcept {
+  return memory.impl_ ? memory.impl_->file.get() : -1;
+}
+
+const Placement& SharedMemory::placement(const Memory& memory) noexcept {
+  return memory.impl_->placement;
+}
+
+Memory SharedMemory::adopt(platform::UniqueFd file, std::size_t size, const Placement& placement,
+                           bool lock) {
+  auto impl = std::make_unique<Memory::Impl>();
+  // Explicit huge pages are the memory file's own; the page size asked of
+  // the mapping only has to match it.
+  impl->mapping = platform::Mapping::memory_file(file.get(), size, placement.page_size);
+  impl->file = std::move(file);
+  impl->placement = placement;
+  impl->placement.shared = true;
+  impl->placement.locked = false;
+  if (lock) {
+    impl->mapping.lock();
+    impl->placement.locked = true;
+  }
+  return Memory(std::move(impl));
+}
+
+}  // namespace detail
 }  // namespace datatier

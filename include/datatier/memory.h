@@ -12,6 +12,10 @@
 
 namespace datatier {
 
+namespace detail {
+struct SharedMemory;
+}  // namespace detail
+
 // Memory keeps its bytes in a private anonymous mapping, or with
 // MemoryOptions::shareable in a memory file mapped shared: volatile DRAM,
 // gone when the pool is destroyed or the process ends (unless a
@@ -53,8 +57,8 @@ class Memory final : public Datapool {
   Placement placement() const noexcept;
 
  private:
-  // Hands its shareable memory to another process and adopts it there.
-  friend class FileBackedMemory;
+  // Hands shareable memory to another process and adopts it there.
+  friend struct detail::SharedMemory;
   struct Impl;
   explicit Memory(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;
