@@ -91,8 +91,9 @@ UnixConnection UnixConnection::connect(const std::filesystem::path& path) {
 
 UnixConnection UnixConnection::connect(const std::filesystem::path& path, Deadline deadline) {
   // Short enough that a successor started first waits little once the
-  // socket appears, long enough to cost nothing while it waits.
-  constexpr int kRetryMs = 5;
+  // socket appears (a hand-off takes a few milliseconds), long enough to
+  // cost nothing while it waits.
+  constexpr int kRetryMs = 1;
   for (;;) {
     try {
       return connect(path);
