@@ -108,11 +108,6 @@ std::string who(const platform::PeerCredentials& peer) {
   return "process " + std::to_string(peer.pid) + " (user " + std::to_string(peer.uid) + ")";
 }
 
-// Rethrows `e` as the same error, saying that the pool stays here.
-[[noreturn]] void throw_still_held(const Error& e, const std::filesystem::path& socket) {
-  throw Error(e.code(), socket, std::string(e.what()) + "; the pool is still held by this process");
-}
-
 // Puts the marks a hand-off took back unless it completes, so that the next
 // save writes those blocks.
 class RestoreMarks {
@@ -299,14 +294,15 @@ void FileBackedMemory::hand_off(const std::filesystem::path& socket,
   std::vector<std::uint64_t> marks;
   const std::vector<std::byte> state = impl_->hand_off_state(fds, marks);
   RestoreMarks restore_marks(impl_->dirty, marks);
-  try {
+  // Whatever is thrown from here on, the pool is still this process's.
+  {
     const platform::UnixListener listener = platform::UnixListener::listen(socket, kSocketMode);
     for (;;) {
       std::optional<platform::UnixConnection> connection = listener.accept(deadline);
       if (!connection) {
         throw Error(std::make_error_code(std::errc::timed_out), socket,
                     "no successor took the pool within " + std::to_string(timeout.count()) +
-                        " ms");
+                        " ms; the pool is still held by this process");
       }
       const platform::PeerCredentials peer = connection->peer();
       if (peer.uid != platform::effective_user_id()) {
@@ -328,13 +324,15 @@ void FileBackedMemory::hand_off(const std::filesystem::path& socket,
         reply = receive_frame(*connection, deadline);
       } catch (const Error& e) {
         if (e.code() != std::errc::connection_reset) throw;
-        throw Error(e.code(), socket, "the successor, " + who(peer) + ", hung up before it answered");
+        throw Error(e.code(), socket,
+                    "the successor, " + who(peer) +
+                        ", hung up before it answered; the pool is still held by this process");
       }
       if (reply.frame.kind == detail::FrameKind::reject) {
         throw Error(std::make_error_code(std::errc::connection_refused), socket,
                     "the successor, " + who(peer) + ", rejected the pool: " +
                         text_of(reply.payload) + " (" + detail::frame_error(reply.frame).message() +
-                        ")");
+                        "); the pool is still held by this process");
       }
       if (reply.frame.kind != detail::FrameKind::accept) {
         throw Error(std::make_error_code(std::errc::bad_message), socket,
@@ -346,8 +344,6 @@ void FileBackedMemory::hand_off(const std::filesystem::path& socket,
       send_frame(*connection, {.kind = detail::FrameKind::committed}, {}, {}, deadline);
       break;
     }
-  } catch (const Error& e) {
-    throw_still_held(e, socket);
   }
   restore_marks.disarm();
   impl_.reset();
@@ -402,8 +398,8 @@ FileBackedMemory FileBackedMemory::take_over(const std::filesystem::path& socket
     }
   } catch (const Error& e) {
     throw Error(e.code(), socket,
-                std::string(e.what()) + "; the hand-off was not committed: " + who(peer) +
-                    " keeps the pool");
+                "the hand-off was not committed: the process handing off, " + who(peer) +
+                    ", keeps the pool");
   }
   return FileBackedMemory(std::move(impl));
 }

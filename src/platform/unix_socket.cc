@@ -102,7 +102,7 @@ UnixConnection UnixConnection::connect(const std::filesystem::path& path, Deadli
                            e.code() == std::errc::connection_refused;
       if (!not_yet) throw;
       if (std::chrono::steady_clock::now() >= deadline) {
-        throw_errno(ETIMEDOUT, path, std::string("nothing listened in time: ") + e.what());
+        throw_errno(ETIMEDOUT, path, "nothing listened there in the time given");
       }
     }
     syscalls().poll(nullptr, 0, kRetryMs);
