@@ -95,8 +95,8 @@ int run(const char* self, const std::string& path, std::uint64_t generations,
     if (generation > 0) {
       return datatier::FileBackedMemory::take_over(socket, kPoolSize, kSchemaVersion, options());
     }
-    auto opened = datatier::FileBackedMemory::open_or_create(path, kPoolSize, kSchemaVersion,
-                                                             options());
+    auto opened =
+        datatier::FileBackedMemory::open_or_create(path, kPoolSize, kSchemaVersion, options());
     // A pool left by an earlier run of the example starts over.
     std::memset(opened.pool.data().data(), 0, kPoolSize);
     opened.pool.mark_dirty(0, kPoolSize);

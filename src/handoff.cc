@@ -129,9 +129,9 @@ class RestoreMarks {
 
 // The block index that `values` (of blocks of `block_bytes`) make in
 // `layout`; nullopt where there are none or they are of another layout.
-std::optional<detail::BlockIndex> index_of(const std::optional<std::vector<detail::ChainingValue>>& values,
-                                           std::uint64_t block_bytes,
-                                           const detail::BlockLayout& layout) {
+std::optional<detail::BlockIndex> index_of(
+    const std::optional<std::vector<detail::ChainingValue>>& values, std::uint64_t block_bytes,
+    const detail::BlockLayout& layout) {
   if (!values || block_bytes != layout.block_bytes() || values->size() != layout.count()) {
     return std::nullopt;
   }
@@ -140,8 +140,8 @@ std::optional<detail::BlockIndex> index_of(const std::optional<std::vector<detai
   return index;
 }
 
-std::optional<std::vector<detail::ChainingValue>> values_of(const std::optional<detail::BlockIndex>& index,
-                                                    const detail::BlockLayout& layout) {
+std::optional<std::vector<detail::ChainingValue>> values_of(
+    const std::optional<detail::BlockIndex>& index, const detail::BlockLayout& layout) {
   if (!index || index->layout() != layout) return std::nullopt;
   return std::vector<detail::ChainingValue>(index->values().begin(), index->values().end());
 }
@@ -247,8 +247,9 @@ std::unique_ptr<FileBackedMemory::Impl> FileBackedMemory::Impl::adopt(
   std::optional<detail::PoolFile> spare;
   if (state.spare) {
     const std::string spare_name = detail::spare_name(state.name);
-    spare = detail::PoolFile::adopt(platform::File::adopt(std::move(fds[3]), directory / spare_name),
-                                    spare_name, data_size, user_version, file_size, nullptr);
+    spare =
+        detail::PoolFile::adopt(platform::File::adopt(std::move(fds[3]), directory / spare_name),
+                                spare_name, data_size, user_version, file_size, nullptr);
   }
   // Direct I/O descriptors are opened anew: they carry no lock.
   if (options.direct_io) {
@@ -259,10 +260,9 @@ std::unique_ptr<FileBackedMemory::Impl> FileBackedMemory::Impl::adopt(
       data_size, detail::BlockLayout::checked_block_bytes(options.block_size, path));
   detail::FoundIndex spare_index{index_of(state.spare_index, state.block_bytes, layout),
                                  state.spare_index_file};
-  auto impl = std::make_unique<Impl>(std::move(location), std::move(memory), std::move(pool),
-                                     std::move(spare), options, layout,
-                                     index_of(state.pool_index, state.block_bytes, layout),
-                                     std::move(spare_index), Recovery{});
+  auto impl = std::make_unique<Impl>(
+      std::move(location), std::move(memory), std::move(pool), std::move(spare), options, layout,
+      index_of(state.pool_index, state.block_bytes, layout), std::move(spare_index), Recovery{});
   impl->user_area = state.user_area;
   impl->spare_suspect = state.spare_suspect;
   // Marks in blocks of another size, or out of range, mark everything.

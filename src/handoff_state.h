@@ -28,14 +28,14 @@ inline constexpr std::uint32_t kHandOffVersion = 1;
 struct HandOffState {
   std::uint64_t data_size = 0;
   std::uint64_t user_version = 0;
-  std::uint64_t block_bytes = 0;     // of the block layout of the indexes
-  std::uint32_t descriptors = 0;     // how many travel beside it
-  bool spare = false;                // a spare file is held
-  bool spare_suspect = false;        // a save failed after it began
-  bool spare_index_file = false;     // the spare's index file may exist
-  Placement placement;               // of the memory, as its creator placed it
-  std::string directory;             // the directory's path, for messages
-  std::string name;                  // the pool file's name in it
+  std::uint64_t block_bytes = 0;                // of the block layout of the indexes
+  std::uint32_t descriptors = 0;                // how many travel beside it
+  bool spare = false;                           // a spare file is held
+  bool spare_suspect = false;                   // a save failed after it began
+  bool spare_index_file = false;                // the spare's index file may exist
+  Placement placement;                          // of the memory, as its creator placed it
+  std::string directory;                        // the directory's path, for messages
+  std::string name;                             // the pool file's name in it
   std::array<std::byte, kHeaderSize> header{};  // the pool file's, as it holds it
   UserArea user_area{};
   // The block values of the snapshot in the pool file and in the spare.
@@ -63,8 +63,8 @@ enum class FrameKind : std::uint32_t {
 // The fixed part of every frame; `length` bytes of payload follow it.
 struct Frame {
   FrameKind kind = FrameKind::offer;
-  std::uint32_t code = 0;          // reject: the errc or errno value
-  std::uint32_t datatier = 0;      // reject: 1 when `code` is a datatier::errc
+  std::uint32_t code = 0;      // reject: the errc or errno value
+  std::uint32_t datatier = 0;  // reject: 1 when `code` is a datatier::errc
   std::uint64_t length = 0;
 };
 

@@ -4,8 +4,8 @@
 // leaves exactly one owner, the predecessor, with a usable pool.
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <signal.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -171,8 +171,8 @@ TEST(HandOff, UnsavedMarkedChangesAndTheUserAreaAreSavedBeforeTheHandOff) {
     FileOptions options = shareable();
     options.verify_on_take_over = true;
     auto pool = FileBackedMemory::take_over(socket, kSize, kUserVersion, options);
-    const bool ok = testing::holds_splitmix64(pool.data(), 2) &&
-                    pool.user_area()[0] == std::byte{0x11};
+    const bool ok =
+        testing::holds_splitmix64(pool.data(), 2) && pool.user_area()[0] == std::byte{0x11};
     // Verified: memory and snapshot agree. The successor just lets go.
     pool.close();
     return ok ? 0 : 2;
@@ -468,7 +468,9 @@ bool inject() {
 
 void arm_injection(int error, long target) {
   injection = {error, target, 0, false};
-  syscalls().socket = [](int d, int t, int p) { return inject() ? -1 : real_syscalls().socket(d, t, p); };
+  syscalls().socket = [](int d, int t, int p) {
+    return inject() ? -1 : real_syscalls().socket(d, t, p);
+  };
   syscalls().bind = [](int fd, const sockaddr* a, socklen_t l) {
     return inject() ? -1 : real_syscalls().bind(fd, a, l);
   };
@@ -491,7 +493,9 @@ void arm_injection(int error, long target) {
   syscalls().poll = [](pollfd* fds, nfds_t n, int ms) {
     return inject() ? -1 : real_syscalls().poll(fds, n, ms);
   };
-  syscalls().fchmod = [](int fd, mode_t m) { return inject() ? -1 : real_syscalls().fchmod(fd, m); };
+  syscalls().fchmod = [](int fd, mode_t m) {
+    return inject() ? -1 : real_syscalls().fchmod(fd, m);
+  };
   syscalls().fstatat = [](int d, const char* p, struct stat* st, int f) {
     return inject() ? -1 : real_syscalls().fstatat(d, p, st, f);
   };
@@ -542,8 +546,7 @@ int successor(const std::filesystem::path& socket, int error, long target) {
 bool hand_off_with_fault(bool in_successor, int error, long target) {
   testing::TempDir dir;
   const auto socket = dir / "socket";
-  const pid_t child = spawn(
-      [&] { return successor(socket, error, in_successor ? target : -1); });
+  const pid_t child = spawn([&] { return successor(socket, error, in_successor ? target : -1); });
   auto pool = saved_pool(dir / "pool", 1);
   const std::size_t descriptors = testing::open_descriptors();
   bool handed = false;
@@ -596,8 +599,8 @@ TEST(HandOffFaults, EveryFailedCallOfEitherSideLeavesExactlyOneOwner) {
       ++positions;
     }
     EXPECT_GT(positions, 5);
-    std::printf("%s: %ld call positions failed in turn\n",
-                in_successor ? "take_over" : "hand_off", positions);
+    std::printf("%s: %ld call positions failed in turn\n", in_successor ? "take_over" : "hand_off",
+                positions);
   }
 }
 

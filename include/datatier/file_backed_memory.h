@@ -258,13 +258,14 @@ class FileBackedMemory final : public Datapool {
   // blocks were marked or the user area changed (no marks, no save: no
   // I/O at all); with Changes::compare always (which hashes the whole pool
   // to find the changes). Then listens at `socket` (a Unix socket made with
-  // mode 0600; a socket left there by an ended process is replaced) for
+  // mode 0600; a socket file already there, say one left by an ended
+  // process, is replaced) for
   // one successor of the same user (SO_PEERCRED), passes it the pool's
   // descriptors and state, and waits for its acceptance. Connections of
   // other users are refused and waiting goes on. On return the pool is
   // empty, as if moved from, and the socket file is removed.
-  // Requires: memory placed with FileOptions::memory.shareable; no writer
-  // touches data() or mark_dirty() until the call returns.
+  // Requires: memory placed with FileOptions::memory.shareable; no other
+  // call on the pool, and no writer to data(), until the call returns.
   // Throws: datatier::Error, the pool still held and usable —
   // std::errc::operation_not_supported (memory not shareable),
   // std::errc::operation_not_permitted (read-only pool, or another

@@ -126,9 +126,10 @@ Mapping Mapping::memory_file(int fd, std::size_t size, PageSize page_size_wanted
   if (p == MAP_FAILED) {
     const int err = errno;
     // A memory file on explicit huge pages reserves them when it is mapped.
-    const bool huge = page_size_wanted == PageSize::huge_2mib ||
-                      page_size_wanted == PageSize::huge_1gib;
-    if (huge && (err == ENOMEM || err == EINVAL)) throw_no_huge_pages(err, mapped, page_size_wanted);
+    const bool huge = page != page_size();
+    if (huge && (err == ENOMEM || err == EINVAL)) {
+      throw_no_huge_pages(err, mapped, page_size_wanted);
+    }
     throw_errno(err, {}, "cannot map " + std::to_string(mapped) + " bytes of a memory file");
   }
   Mapping mapping(static_cast<std::byte*>(p), size, mapped, page, false);

@@ -87,8 +87,8 @@ bool shared_memory_has_transparent_huge_pages(std::string* setting) noexcept {
   const std::string per_size =
       read_setting("/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/shmem_enabled");
   if (!per_size.empty() && per_size != "inherit") chosen = per_size;
-  const bool huge = chosen == "always" || chosen == "within_size" || chosen == "advise" ||
-                    chosen == "force";
+  const bool huge =
+      chosen == "always" || chosen == "within_size" || chosen == "advise" || chosen == "force";
   if (setting != nullptr) {
     try {
       *setting = chosen;
