@@ -185,6 +185,22 @@ TEST(HandOff, UnsavedMarkedChangesAndTheUserAreaAreSavedBeforeTheHandOff) {
   EXPECT_EQ(wait_for(child), 0);
 }
 
+TEST(HandOff, APoolThatComparesIsSavedBeforeItIsHandedOff) {
+  testing::TempDir dir;
+  const auto socket = dir / "socket";
+  FileOptions options = shareable();
+  options.changes = Changes::compare;
+  options.verify_on_take_over = true;
+  const pid_t child = spawn([&] {
+    auto pool = FileBackedMemory::take_over(socket, kSize, kUserVersion, options);
+    return pool.data()[kSize - 1] == std::byte{0x77} ? 0 : 2;
+  });
+  auto pool = saved_pool(dir / "pool", 1, options);
+  pool.data()[kSize - 1] = std::byte{0x77};  // not marked: found by comparing
+  pool.hand_off(socket, 5s);
+  EXPECT_EQ(wait_for(child), 0);
+}
+
 TEST(HandOff, AJustCreatedPoolIsSavedBeforeItIsHandedOff) {
   testing::TempDir dir;
   const auto socket = dir / "socket";
