@@ -33,7 +33,7 @@ for compiler in "${compilers[@]}"; do
     clang)
       CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DDATATIER_WERROR=ON \
         -DDATATIER_NUMA=OFF -DDATATIER_BUILD_BENCHMARKS=OFF -G Ninja >/dev/null
-      cmake --build "$build" -j"$jobs" --target datatier datatier_cli warm_restart c_example datapool_example memory_test
+      cmake --build "$build" -j"$jobs" --target datatier datatier_cli warm_restart rolling_restart c_example datapool_example memory_test
       ctest --test-dir "$build" -j"$jobs" --output-on-failure \
         -R '^(MemoryPlacement\.|example_|public_headers_need_cxx20$)'
       ;;

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -274,6 +275,7 @@ datatier::MemoryOptions to_memory_options(const datatier_options& options) {
   result.numa = static_cast<datatier::NumaPolicy>(options.numa);
   result.numa_node = options.numa_node;
   result.lock = options.lock_memory;
+  result.shareable = options.shareable;
   result.threads = options.memory_threads != 0 ? options.memory_threads : options.threads;
   result.on_fallback = to_fallback_handler(options);
   return result;
@@ -302,6 +304,8 @@ datatier::FileOptions to_file_options(const datatier_options& options) {
   result.progress = to_progress(options.progress, options.progress_context);
   result.on_fallback = to_fallback_handler(options);
   result.memory = to_memory_options(options);
+  result.verify_on_take_over = options.verify_on_take_over;
+  result.take_over_timeout = std::chrono::milliseconds(options.take_over_timeout_ms);
   return result;
 }
 
@@ -494,6 +498,9 @@ void datatier_options_init(datatier_options* options) {
   options->progress_context = nullptr;
   options->on_fallback = nullptr;
   options->fallback_context = nullptr;
+  options->shareable = false;
+  options->verify_on_take_over = false;
+  options->take_over_timeout_ms = 10000;
 }
 
 datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
@@ -624,8 +631,38 @@ datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_plac
         full.locked = placement.locked;
         full.threads = placement.threads;
         full.huge_bytes = placement.huge_bytes;
+        full.shared = placement.shared;
         return full;
       });
+}
+
+datatier_status datatier_file_backed_memory_hand_off(datatier_pool* pool, const char* socket,
+                                                     uint32_t timeout_ms) {
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  if (socket == nullptr) return fail_null(__func__, "socket");
+  auto* fbm = dynamic_cast<datatier::FileBackedMemory*>(pool->pool.get());
+  if (fbm == nullptr) return fail_kind(__func__, *pool);
+  const datatier_status status =
+      guarded([&] { fbm->hand_off(socket, std::chrono::milliseconds(timeout_ms)); });
+  if (status == DATATIER_OK) delete pool;
+  return status;
+}
+
+datatier_status datatier_file_backed_memory_take_over(const char* socket, size_t data_size,
+                                                      uint64_t user_version,
+                                                      const datatier_options* options,
+                                                      datatier_pool** out) {
+  datatier::FileOptions file_options;
+  if (!file_arguments_ok(__func__, socket, options, out, file_options)) {
+    return DATATIER_ERR_INVALID_ARGUMENT;
+  }
+  return new_handle(DATATIER_KIND_FILE_BACKED_MEMORY, nullptr, out, [&](datatier_pool& handle) {
+    auto pool =
+        datatier::FileBackedMemory::take_over(socket, data_size, user_version, file_options);
+    handle.path = pool.path().string();
+    handle.pool = std::make_unique<datatier::FileBackedMemory>(std::move(pool));
+    handle.outcome = DATATIER_OUTCOME_OPENED;
+  });
 }
 
 datatier_status datatier_pool_recovery(const datatier_pool* pool, datatier_recovery* out) {

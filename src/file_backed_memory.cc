@@ -229,8 +229,12 @@ std::optional<detail::BlockIndex> FileBackedMemory::Impl::take_next_values() {
 }
 
 void FileBackedMemory::Impl::save(bool full) {
+  const detail::SaveGate::Entry one_at_a_time(saving);
+  save_entered(full);
+}
+
+void FileBackedMemory::Impl::save_entered(bool full) {
   Impl& s = *this;
-  const detail::SaveGate::Entry one_at_a_time(s.saving);
   s.start_save();
   detail::PoolFile& pool_file = s.pool;
   detail::PoolFile& spare_file = *s.spare;

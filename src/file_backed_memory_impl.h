@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +15,7 @@
 #include "datatier/memory.h"
 #include "platform/process.h"
 #include "platform/thread.h"
+#include "platform/unique_fd.h"
 #include "pool_file.h"
 
 namespace datatier {
@@ -83,8 +85,11 @@ struct FileBackedMemory::Impl {
   // the memory of its values goes to next_values.
   void forget_spare_index();
 
-  // flush(), or with `full`, flush_full().
+  // flush(), or with `full`, flush_full(): save_entered() once no other
+  // save runs.
   void save(bool full);
+  // The save, by a caller that holds `saving`.
+  void save_entered(bool full);
 
   // The first step of every save, once it holds `saving`: refuses a pool
   // that may not save, readies the spare and counts it suspect until the
@@ -106,6 +111,17 @@ struct FileBackedMemory::Impl {
   // says, reporting to `outcome`; leaves `saving` when it ends.
   struct CutPlan;
   void save_in_background(const CutPlan& plan, detail::FlushJob& outcome);
+
+  // Hand-off (handoff.cc). Saves if the memory may differ from the pool
+  // file's snapshot, then describes the pool: the state descriptor is
+  // returned, the pool's descriptors (still its own) go to `fds` and the
+  // marks taken from `dirty` (to restore if the hand-off fails) to `marks`.
+  std::vector<std::byte> hand_off_state(std::vector<int>& fds, std::vector<std::uint64_t>& marks);
+  // The pool that `fds` and `state` describe, checked against what the
+  // caller expects as open() checks a file.
+  static std::unique_ptr<Impl> adopt(std::vector<platform::UniqueFd> fds,
+                                     std::span<const std::byte> state, std::size_t data_size,
+                                     std::uint64_t user_version, const FileOptions& options);
 
   // Makes sure the spare can take the next snapshot: a regular file that
   // only the spare's name links to, of the pool's size. A spare removed

@@ -239,6 +239,17 @@ PoolFile PoolFile::replace_spare(const platform::Directory& dir, const std::stri
   return open_spare(dir, name, pool, options);
 }
 
+PoolFile PoolFile::adopt(platform::File file, std::string name, std::size_t data_size,
+                         std::uint64_t user_version, std::uint64_t file_size,
+                         const std::array<std::byte, kHeaderSize>* header) {
+  PoolFile pool(std::move(file), std::move(name), data_size, user_version, file_size);
+  if (header != nullptr) {
+    pool.header_bytes_ = *header;
+    pool.header_ = decode_header(pool.header_bytes_);
+  }
+  return pool;
+}
+
 void PoolFile::match_owner_and_mode(const platform::FileStatus& pool) {
   const platform::FileStatus mine = file_.status();
   if ((mine.owner != pool.owner || mine.group != pool.group) && platform::running_as_root()) {

@@ -64,6 +64,15 @@ class PoolFile {
   static PoolFile replace_spare(const platform::Directory& dir, const std::string& name,
                                 const PoolFile& pool, const FileOptions& options);
 
+  // The entry `name` of a directory as the already open, locked `file`
+  // (received from the process that held the pool before), of a pool of
+  // `data_size` bytes and `user_version`, `file_size` bytes long, whose
+  // header is `header` (as the file holds it; for a spare, whose header a
+  // save writes before anything reads it, nullptr). Reads nothing.
+  static PoolFile adopt(platform::File file, std::string name, std::size_t data_size,
+                        std::uint64_t user_version, std::uint64_t file_size,
+                        const std::array<std::byte, kHeaderSize>* header);
+
   const platform::File& file() const noexcept { return file_; }
   const std::string& name() const noexcept { return name_; }
 

@@ -374,6 +374,29 @@ TEST(BackgroundFlush, AKillMidSaveLeavesThePreviousSnapshot) {
   EXPECT_TRUE(testing::holds_splitmix64(opened.data(), 13));
 }
 
+// A hand-off waits for the background save running: the successor gets the
+// pool with that save complete, and saves on incrementally.
+TEST(BackgroundFlush, AHandOffWaitsForTheSave) {
+  const testing::TempDir dir;
+  constexpr std::size_t kSize = 1024 * kBlock;
+  FileOptions options = options_for(Changes::marked);
+  options.memory.shareable = true;
+  auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options);
+  testing::fill_splitmix64(pool.data(), 15);
+  pool.mark_dirty(0, kSize);
+  BackgroundFlush save = pool.begin_flush();
+  HandOff handed = pool.release();
+  EXPECT_TRUE(save.done());
+  save.wait();
+  EXPECT_TRUE(testing::holds_splitmix64(data_of_file(dir / "pool", kSize), 15));
+  auto successor = FileBackedMemory::adopt(std::move(handed), kSize, kUserVersion, options);
+  EXPECT_TRUE(testing::holds_splitmix64(successor.data(), 15));
+  successor.mark_dirty(0, 1);
+  successor.data()[0] = std::byte{1};
+  successor.begin_flush().wait();
+  EXPECT_EQ(data_of_file(dir / "pool", kSize)[0], std::byte{1});
+}
+
 // After open(), round after round: a block changed and marked, a background
 // save while a writer overwrites every block, the pool's bytes put back.
 TEST(BackgroundFlush, SavesRoundAfterRoundAfterOpen) {

@@ -2,6 +2,7 @@
 // the caller's FallbackHandler with its kind, and the pool still works.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/memfd.h>
 #include <sys/mman.h>
 
 #include <algorithm>
@@ -190,6 +191,43 @@ TEST(Fallback, FileBackedMemoryPassesItsMemorysFallbacksToFileOptions) {
   EXPECT_EQ(pool.placement().page_size, PageSize::transparent);
   ASSERT_EQ(heard.total(), 1u);
   EXPECT_EQ(heard.at(0).kind, FallbackKind::smaller_pages);
+}
+
+TEST(Fallback, ShareableMemoryWithoutHugeMemoryFilesFallsBackAndIsHeard) {
+  RestoreSyscalls restore;
+  // A kernel without hugetlbfs memory files of that size.
+  syscalls().memfd_create = [](const char* name, unsigned flags) {
+    if ((flags & MFD_HUGETLB) != 0) {
+      errno = EINVAL;
+      return -1;
+    }
+    return real_syscalls().memfd_create(name, flags);
+  };
+  Heard heard;
+  MemoryOptions options;
+  options.shareable = true;
+  options.page_size = PageSize::huge_2mib;
+  options.on_fallback = heard.handler();
+  auto pool = Memory::create(kSize, options);
+  EXPECT_TRUE(pool.placement().shared);
+  EXPECT_NE(pool.placement().page_size, PageSize::huge_2mib);
+  ASSERT_GE(heard.total(), 1u);
+  EXPECT_EQ(heard.count(FallbackKind::smaller_pages), heard.total());
+  EXPECT_TRUE(contains(heard.at(0).message, "2 MiB huge pages are not available"))
+      << heard.at(0).message;
+  testing::fill_splitmix64(pool.data(), 1);
+  EXPECT_TRUE(testing::holds_splitmix64(pool.data(), 1));
+}
+
+TEST(Fallback, AFailedMemoryFileIsAnErrorWithItsErrno) {
+  RestoreSyscalls restore;
+  syscalls().memfd_create = [](const char*, unsigned) {
+    errno = EMFILE;
+    return -1;
+  };
+  MemoryOptions options;
+  options.shareable = true;
+  EXPECT_DATATIER_ERROR(Memory::create(kSize, options), std::errc::too_many_files_open);
 }
 
 TEST(Fallback, ARefusedFaultInThreadIsHeardAsFewerThreads) {

@@ -7,8 +7,10 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "datatier/datatier.h"
+#include "platform/memory_file.h"
 #include "temp_dir.h"
 #include "test_util.h"
 
@@ -244,6 +246,67 @@ TEST(MemoryPlacement, MmapFileReportsItsMappingOfTheFile) {
   EXPECT_EQ(placement.threads, 2u);
   EXPECT_LE(placement.huge_bytes, kSize);
   EXPECT_EQ(pool.placement().threads, Placement{}.threads);  // closed: defaults
+}
+
+// Whether a line of /proc/self/maps names a memory file at `at`.
+bool mapped_as_memory_file(const void* at) {
+  std::ifstream maps("/proc/self/maps");
+  const auto address = reinterpret_cast<std::uintptr_t>(at);
+  for (std::string line; std::getline(maps, line);) {
+    std::uintptr_t first = 0;
+    std::uintptr_t last = 0;
+    if (std::sscanf(line.c_str(), "%zx-%zx", &first, &last) != 2) continue;
+    if (address >= first && address < last) return line.find("/memfd:") != std::string::npos;
+  }
+  return false;
+}
+
+TEST(MemoryPlacement, ShareableMemoryIsAMemoryFileWithTheSmallPagesTheKernelAllowsIt) {
+  MemoryOptions options;
+  options.shareable = true;
+  std::vector<Fallback> heard;
+  options.on_fallback = [&](const Fallback& f) { heard.push_back(f); };
+  auto pool = Memory::create(kSize, options);
+  const Placement p = pool.placement();
+  EXPECT_TRUE(p.shared);
+  EXPECT_TRUE(mapped_as_memory_file(pool.data().data()));
+  std::string setting;
+  if (platform::shared_memory_has_transparent_huge_pages(&setting)) {
+    EXPECT_EQ(p.page_size, PageSize::transparent) << setting;
+    EXPECT_TRUE(heard.empty());
+  } else {
+    EXPECT_EQ(p.page_size, PageSize::small) << setting;
+    ASSERT_EQ(heard.size(), 1u);
+    EXPECT_EQ(heard[0].kind, FallbackKind::smaller_pages);
+    EXPECT_NE(heard[0].message.find("shmem_enabled"), std::string::npos) << heard[0].message;
+  }
+  EXPECT_EQ(p.page_bytes, 4096u);
+  expect_usable(pool, kSize);
+  EXPECT_FALSE(Memory::create(kSize).placement().shared);
+}
+
+TEST(MemoryPlacement, ShareableExplicitHugePagesFallBackOrComeFromTheReservedPool) {
+  MemoryOptions options;
+  options.shareable = true;
+  options.page_size = PageSize::huge_2mib;
+  auto pool = Memory::create(kSize + 1, options);
+  const Placement p = pool.placement();
+  EXPECT_TRUE(p.shared);
+  if (free_huge_pages() * (std::size_t{2} << 20) >= 2 * kSize) {
+    EXPECT_EQ(p.page_size, PageSize::huge_2mib);
+  } else {
+    EXPECT_NE(p.page_size, PageSize::huge_2mib);
+    options.fallback = false;
+    const std::string what = create_error(options, std::errc::not_enough_memory);
+    EXPECT_NE(what.find("hugepages-2048kB/nr_hugepages"), std::string::npos) << what;
+  }
+  expect_usable(pool, kSize + 1);
+}
+
+TEST(MemoryPlacement, SharedMemorySettingsAreReadFromTheBracketedWord) {
+  EXPECT_EQ(platform::selected_setting("always within_size advise [never] deny force"), "never");
+  EXPECT_EQ(platform::selected_setting("[always] never"), "always");
+  EXPECT_EQ(platform::selected_setting("always never"), "");
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include "datatier/error.h"
 #include "datatier/fallback.h"
 #include "datatier/file_backed_memory.h"
+#include "datatier/handoff.h"
 #include "datatier/file_options.h"
 #include "datatier/header.h"
 #include "datatier/memory.h"

@@ -273,6 +273,24 @@ typedef struct datatier_options {
    * default). */
   datatier_fallback_fn on_fallback;
   void* fallback_context;
+
+  /* Third version: hand-off (datatier/handoff.h). */
+
+  /* Memory and file-backed memory: put the memory in a memory file
+   * (memfd_create) mapped shared, so that a file-backed memory pool can be
+   * handed to another process (datatier_file_backed_memory_hand_off).
+   * Shared memory gets transparent huge pages only where
+   * /sys/kernel/mm/transparent_hugepage/shmem_enabled allows; elsewhere
+   * small pages (datatier_pool_placement() says which). Default false. */
+  bool shareable;
+  /* datatier_file_backed_memory_take_over only: verify the pool received
+   * against its checksum before taking it (DATATIER_ERR_CHECKSUM_MISMATCH
+   * otherwise). Default false. */
+  bool verify_on_take_over;
+  /* datatier_file_backed_memory_take_over only: milliseconds to wait for
+   * the socket to appear, and for each step after, before failing with
+   * DATATIER_ERR_OS and datatier_last_errno() ETIMEDOUT. Default 10000. */
+  uint32_t take_over_timeout_ms;
 } datatier_options;
 
 /* The smallest datatier_options.size the library accepts: the end of the
@@ -461,6 +479,9 @@ typedef struct datatier_placement {
    * as /proc/self/smaps counts them (read once per call); 0 where the kernel
    * does not say. Since version 2 of this struct. */
   size_t huge_bytes;
+  /* The memory is a memory file mapped shared (datatier_options.shareable).
+   * Since version 3 of this struct. */
+  bool shared;
 } datatier_placement;
 
 /* Stores the placement of any pool's memory in *out: for a memory or a
@@ -469,6 +490,35 @@ typedef struct datatier_placement {
  * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or out is NULL, out->size too
  * small). */
 datatier_status datatier_pool_placement(const datatier_pool* pool, datatier_placement* out);
+
+/* Hands the file-backed memory pool `pool`, whose memory is shareable, to
+ * another process that calls datatier_file_backed_memory_take_over() on
+ * `socket` within `timeout_ms` milliseconds, without any I/O of its data
+ * (C++ FileBackedMemory::hand_off(), whose contract applies: it first saves
+ * if the pool may have changed since its last save). On success the pool is
+ * the successor's and `pool` is freed, as by datatier_pool_shutdown(). On
+ * failure `pool` is unchanged and still usable.
+ * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or socket NULL),
+ * DATATIER_ERR_WRONG_KIND, DATATIER_ERR_OS with datatier_last_errno()
+ * EOPNOTSUPP (memory not shareable), ETIMEDOUT (no successor took it),
+ * ECONNREFUSED (the successor rejected it; the message says why),
+ * ECONNRESET (the successor ended mid-way), or that of a failed save. */
+datatier_status datatier_file_backed_memory_hand_off(datatier_pool* pool, const char* socket,
+                                                     uint32_t timeout_ms);
+
+/* Takes over the file-backed memory pool another process hands off at
+ * `socket` (C++ FileBackedMemory::take_over()): checks it as an open checks
+ * a file (DATATIER_ERR_SIZE_MISMATCH, DATATIER_ERR_USER_VERSION_MISMATCH,
+ * DATATIER_ERR_INCOMPATIBLE_VERSION, ...; DATATIER_ERR_CHECKSUM_MISMATCH
+ * with options->verify_on_take_over), and on success stores the pool, which
+ * goes on where its predecessor stopped, in *out.
+ * Errors: those, DATATIER_ERR_INVALID_ARGUMENT, DATATIER_ERR_OS with
+ * datatier_last_errno() EACCES (another user), ETIMEDOUT, ECONNRESET (the
+ * predecessor gave up: it keeps the pool). */
+datatier_status datatier_file_backed_memory_take_over(const char* socket, size_t data_size,
+                                                      uint64_t user_version,
+                                                      const datatier_options* options,
+                                                      datatier_pool** out);
 
 /* What a file-backed memory open did to find a snapshot it could load. */
 typedef struct datatier_recovery {

@@ -3,6 +3,7 @@
 
 #include "datatier/cxx_standard.h"
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
@@ -17,6 +18,7 @@
 #include "datatier/block_index.h"
 #include "datatier/datapool.h"
 #include "datatier/file_options.h"
+#include "datatier/handoff.h"
 #include "datatier/header.h"
 #include "datatier/opened.h"
 
@@ -297,6 +299,65 @@ class FileBackedMemory final : public Datapool {
   // FileOptions::salvage, ascending; empty otherwise. Each range is whole
   // blocks of the block index (the last block may end early).
   const std::vector<ByteRange>& damaged() const noexcept;
+
+  // Hands the pool to the next process, with no I/O of its data
+  // (datatier/handoff.h). First waits for a save running (begin_flush()'s
+  // included) to end; then saves, incrementally, if the pool may have
+  // changed since its last snapshot, so that the successor receives memory
+  // equal to the pool file's snapshot: with Changes::marked only when
+  // blocks were marked or the user area changed (no marks, no save: no
+  // I/O at all); with Changes::compare always (which hashes the whole pool
+  // to find the changes). Then listens at `socket` (a Unix socket made with
+  // mode 0600; a socket file already there, say one left by an ended
+  // process, is replaced) for
+  // one successor of the same user (SO_PEERCRED), passes it the pool's
+  // descriptors and state, and waits for its acceptance. Connections of
+  // other users are refused and waiting goes on. On return the pool is
+  // empty, as if moved from, and the socket file is removed.
+  // Requires: memory placed with FileOptions::memory.shareable; no other
+  // call on the pool, and no writer to data(), until the call returns.
+  // Throws: datatier::Error, the pool still held and usable —
+  // std::errc::operation_not_supported (memory not shareable),
+  // std::errc::operation_not_permitted (read-only pool, or another
+  // process than the owner), std::errc::timed_out (no successor within
+  // `timeout`, or none that answered), std::errc::connection_refused (the
+  // successor rejected the pool; the message says why),
+  // std::errc::connection_reset (the successor ended or hung up mid-way),
+  // as flush() for the save, errno of the socket calls.
+  void hand_off(const std::filesystem::path& socket, std::chrono::milliseconds timeout);
+
+  // Takes over the pool that another process hands off at `socket`: waits
+  // up to options.take_over_timeout for it to listen there, checks that it
+  // runs as the same user, then checks the pool it offers as open() checks
+  // a file, in that order: size (errc::size_mismatch), the state's and the
+  // header's format (errc::bad_magic, errc::incompatible_version), user
+  // version (errc::user_version_mismatch), and with
+  // options.verify_on_take_over the checksum (errc::checksum_mismatch).
+  // A refused pool stays with its owner. The pool returned goes on where
+  // the predecessor stopped: same memory (mapped, not copied: pages fault
+  // in on first touch), files, locks, user area, block indexes (its next
+  // save is incremental), marks. recovery() and damaged() are empty.
+  // options apply from now on (block size: indexes of another block size
+  // are dropped and the next save is whole); options.memory.lock locks the
+  // pages (touching each); other memory options are the predecessor's.
+  // Throws: datatier::Error — those errc, std::errc::permission_denied
+  // (another user's socket or process), std::errc::timed_out,
+  // std::errc::connection_reset (the predecessor ended or gave up before
+  // it committed), std::errc::invalid_argument (options.read_only), errno.
+  static FileBackedMemory take_over(const std::filesystem::path& socket, std::size_t data_size,
+                                    std::uint64_t user_version, const FileOptions& options = {});
+
+  // hand_off() for a channel of the caller's own: saves as hand_off() does,
+  // then gives up the pool's descriptors and state (datatier/handoff.h),
+  // leaving the pool empty. Requires and throws as hand_off(), less the
+  // socket's errors.
+  HandOff release();
+
+  // take_over() from what release() gave, in this process or another.
+  // Checks and throws as take_over(), less the socket's errors; `from` is
+  // emptied (its descriptors now the pool's) only on success.
+  static FileBackedMemory adopt(HandOff&& from, std::size_t data_size, std::uint64_t user_version,
+                                const FileOptions& options = {});
 
   // Where the spare file of a pool at `path` lives: `path` + ".prev".
   static std::filesystem::path spare_path(const std::filesystem::path& path);

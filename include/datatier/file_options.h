@@ -3,6 +3,7 @@
 
 #include "datatier/cxx_standard.h"
 
+#include <chrono>
 #include <cstddef>
 #include <filesystem>
 
@@ -104,6 +105,18 @@ struct FileOptions {
   // I/O, names renamed instead of exchanged, fewer threads, and, for a
   // FileBackedMemory whose `memory.on_fallback` is empty, its memory's.
   FallbackHandler on_fallback;
+
+  // FileBackedMemory::take_over() and adopt() only: hash the pool received
+  // on `threads` cores and check it against the pool file's checksum, as
+  // open() does, before taking it (errc::checksum_mismatch otherwise, and
+  // the predecessor keeps the pool). Costs the time of hashing the pool;
+  // without it the hand-off takes no time that grows with the pool's size.
+  bool verify_on_take_over = false;
+
+  // FileBackedMemory::take_over() only: how long to wait for the
+  // predecessor's socket to appear, and then for each step of the
+  // conversation, before giving up with std::errc::timed_out.
+  std::chrono::milliseconds take_over_timeout{10000};
 
   // FileBackedMemory only: how its memory is placed (MemoryOptions::threads
   // of 0 takes `threads` above).

@@ -12,8 +12,14 @@
 
 namespace datatier {
 
-// Memory keeps its bytes in a private anonymous mapping: volatile DRAM,
-// gone when the pool is destroyed or the process ends. Move-only.
+namespace detail {
+struct SharedMemory;
+}  // namespace detail
+
+// Memory keeps its bytes in a private anonymous mapping, or with
+// MemoryOptions::shareable in a memory file mapped shared: volatile DRAM,
+// gone when the pool is destroyed or the process ends (unless a
+// FileBackedMemory hands it to another process). Move-only.
 class Memory final : public Datapool {
  public:
   // Maps `size` zero bytes placed as `options` ask and faults in every page,
@@ -51,6 +57,8 @@ class Memory final : public Datapool {
   Placement placement() const noexcept;
 
  private:
+  // Hands shareable memory to another process and adopts it there.
+  friend struct detail::SharedMemory;
   struct Impl;
   explicit Memory(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;

@@ -43,6 +43,21 @@ struct MemoryOptions {
   bool lock = false;
   // Threads to fault the pages in on; 0 = all cores.
   unsigned threads = 0;
+  // Put the memory in a memory file (memfd_create) mapped shared instead of
+  // private anonymous memory, so that a FileBackedMemory can hand it to
+  // another process (FileBackedMemory::hand_off()). The page sizes are the
+  // same choices: explicit huge pages come from the same reserved pools
+  // (a hugetlbfs memory file); transparent huge pages only where the
+  // kernel's setting for shared memory,
+  // /sys/kernel/mm/transparent_hugepage/shmem_enabled, allows them
+  // (always, within_size, advise); where it does not (never, the usual
+  // default), the pool gets small pages, placement() says
+  // PageSize::small, and on_fallback hears it as
+  // FallbackKind::smaller_pages. What it costs: faulting in small shared
+  // pages runs at about 1 GB/s against 15-20 GB/s for private memory on
+  // transparent huge pages, and every access then needs 512 times the TLB
+  // entries (docs/performance.md).
+  bool shareable = false;
   // Hears of each fallback create() takes: smaller pages, fewer threads
   // (datatier/fallback.h).
   FallbackHandler on_fallback;
@@ -59,6 +74,8 @@ struct Placement {
   NumaPolicy numa = NumaPolicy::local;
   int numa_node = -1;  // for NumaPolicy::bind
   bool locked = false;
+  // The memory is a memory file mapped shared (MemoryOptions::shareable).
+  bool shared = false;
   // Threads the pages were faulted in on: those that ran, fewer than asked
   // where the system refused a thread (reported as FallbackKind::fewer_threads).
   unsigned threads = 1;

@@ -30,6 +30,13 @@ class Directory {
  public:
   // Opens the directory `path`.
   static Directory open(const std::filesystem::path& path);
+  // The directory that `fd` (opened O_DIRECTORY, perhaps by another process)
+  // is, known as `path`. Takes `fd`.
+  static Directory adopt(UniqueFd fd, std::filesystem::path path) noexcept {
+    return Directory(std::move(fd), std::move(path));
+  }
+
+  int fd() const noexcept { return fd_.get(); }
 
   const std::filesystem::path& path() const noexcept { return path_; }
   // path() / name, for messages.

@@ -39,6 +39,12 @@ UniqueFd open_checked(int dirfd, const std::filesystem::path& name,
   return UniqueFd(fd);
 }
 
+UniqueFd duplicate_fd(int fd) {
+  const int copy = syscalls().fcntl(fd, F_DUPFD_CLOEXEC, 0);
+  if (copy < 0) throw_errno(errno, {}, "cannot duplicate a descriptor");
+  return UniqueFd(copy);
+}
+
 void UniqueFd::reset() noexcept {
   if (fd_ >= 0) {
     syscalls().close(fd_);

@@ -47,6 +47,11 @@ UniqueFd open_checked(int dirfd, const std::filesystem::path& name,
                       const std::filesystem::path& shown, int flags, mode_t mode,
                       const char* what);
 
+// A new descriptor, close-on-exec, for the open file `fd` refers to (fcntl
+// F_DUPFD_CLOEXEC): it shares that open file's offset and flock lock.
+// Throws datatier::Error (errno).
+UniqueFd duplicate_fd(int fd);
+
 // A file opened close-on-exec, remembered with its path so that every error
 // names it. Every method throws datatier::Error carrying errno (or, for a file
 // that ends early, errc::size_mismatch) and the path. Move-only.
@@ -64,6 +69,11 @@ class File {
   // Creates `path`, which must not exist (EEXIST otherwise), read-write with
   // permission bits `mode` (before the umask).
   static File create_new(const std::filesystem::path& path, mode_t mode);
+  // The file that `fd` (perhaps opened by another process) is, known as
+  // `path`. Takes `fd`.
+  static File adopt(UniqueFd fd, std::filesystem::path path) noexcept {
+    return File(std::move(fd), std::move(path));
+  }
   // A second, independent descriptor for the same file with O_DIRECT, for
   // bulk transfers that bypass the page cache; std::nullopt where the file
   // system refuses direct I/O. Transfers through it must use addresses,

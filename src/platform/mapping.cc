@@ -30,11 +30,19 @@ std::size_t round_up(std::size_t n, std::size_t unit) {
   return (n + unit - 1) / unit * unit;
 }
 
-// Throws for an explicit huge-page mapping the kernel refused: ENOMEM (none
-// of that size free) or EINVAL (that size not supported, or never
-// reserved) both mean the pages cannot be had, which is how Memory reports
-// them (std::errc::not_enough_memory), saying where they are reserved.
-[[noreturn]] void throw_no_huge_pages(int err, std::size_t mapped, PageSize page_size_wanted) {
+// The huge-page advice for a mapping on pages of `page_size_wanted`.
+// Transparent huge pages are a preference, never a requirement: a kernel
+// that refuses the advice still gives ordinary pages.
+void advise_page_size(void* p, std::size_t mapped, PageSize page_size_wanted) noexcept {
+  if (page_size_wanted == PageSize::transparent) syscalls().madvise(p, mapped, MADV_HUGEPAGE);
+  if (page_size_wanted == PageSize::small) syscalls().madvise(p, mapped, MADV_NOHUGEPAGE);
+}
+
+}  // namespace
+
+// Memory reports huge pages it cannot have as std::errc::not_enough_memory,
+// whichever of the two the kernel said.
+void throw_no_huge_pages(int err, std::size_t mapped, PageSize page_size_wanted) {
   const bool one_gib = page_size_wanted == PageSize::huge_1gib;
   const std::string what = std::string(one_gib ? "1 GiB" : "2 MiB") + " huge pages";
   const std::string pool = one_gib ? "hugepages-1048576kB" : "hugepages-2048kB";
@@ -45,11 +53,15 @@ std::size_t round_up(std::size_t n, std::size_t unit) {
                   "/sys/kernel/mm/hugepages/" + pool + "/nr_hugepages");
 }
 
-}  // namespace
-
 std::size_t page_size() noexcept {
   static const auto kSize = static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
   return kSize;
+}
+
+std::size_t page_bytes_of(PageSize page_size_wanted) noexcept {
+  if (page_size_wanted == PageSize::huge_2mib) return k2MiB;
+  if (page_size_wanted == PageSize::huge_1gib) return k1GiB;
+  return page_size();
 }
 
 Mapping::Mapping(Mapping&& other) noexcept
@@ -86,14 +98,12 @@ void Mapping::reset() noexcept {
 Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
   if (size == 0) return Mapping(nullptr, 0, 0, page_size(), false);
   int flags = MAP_PRIVATE | MAP_ANONYMOUS;
-  std::size_t page = page_size();
   if (page_size_wanted == PageSize::huge_2mib) {
     flags |= MAP_HUGETLB | static_cast<int>(MAP_HUGE_2MB);
-    page = k2MiB;
   } else if (page_size_wanted == PageSize::huge_1gib) {
     flags |= MAP_HUGETLB | static_cast<int>(MAP_HUGE_1GB);
-    page = k1GiB;
   }
+  const std::size_t page = page_bytes_of(page_size_wanted);
   const std::size_t mapped = round_up(size, page);
   void* p = syscalls().mmap(nullptr, mapped, PROT_READ | PROT_WRITE, flags, -1, 0);
   if (p == MAP_FAILED) {
@@ -104,10 +114,26 @@ Mapping Mapping::anonymous(std::size_t size, PageSize page_size_wanted) {
     throw_errno(err, {}, "cannot map " + std::to_string(mapped) + " bytes");
   }
   Mapping mapping(static_cast<std::byte*>(p), size, mapped, page, false);
-  // Transparent huge pages are a preference, never a requirement: a kernel
-  // that refuses the advice still gives ordinary pages.
-  if (page_size_wanted == PageSize::transparent) syscalls().madvise(p, mapped, MADV_HUGEPAGE);
-  if (page_size_wanted == PageSize::small) syscalls().madvise(p, mapped, MADV_NOHUGEPAGE);
+  advise_page_size(p, mapped, page_size_wanted);
+  return mapping;
+}
+
+Mapping Mapping::memory_file(int fd, std::size_t size, PageSize page_size_wanted) {
+  const std::size_t page = page_bytes_of(page_size_wanted);
+  if (size == 0) return Mapping(nullptr, 0, 0, page, false);
+  const std::size_t mapped = round_up(size, page);
+  void* p = syscalls().mmap(nullptr, mapped, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    const int err = errno;
+    // A memory file on explicit huge pages reserves them when it is mapped.
+    const bool huge = page != page_size();
+    if (huge && (err == ENOMEM || err == EINVAL)) {
+      throw_no_huge_pages(err, mapped, page_size_wanted);
+    }
+    throw_errno(err, {}, "cannot map " + std::to_string(mapped) + " bytes of a memory file");
+  }
+  Mapping mapping(static_cast<std::byte*>(p), size, mapped, page, false);
+  advise_page_size(p, mapped, page_size_wanted);
   return mapping;
 }
 

@@ -28,6 +28,16 @@ class Mapping {
   // available). Pages are not faulted in yet. Throws datatier::Error.
   static Mapping anonymous(std::size_t size, PageSize page_size);
 
+  // `size` bytes of the memory file `fd` (platform/memory_file.h, made for
+  // pages of `page_size`), mapped shared and read-write: its pages are
+  // shared with every other mapping of the file, in this process or
+  // another. With PageSize::transparent the mapping asks for transparent
+  // huge pages, which the kernel gives shared memory only where its
+  // shmem_enabled setting allows. Pages are not faulted in yet; those the
+  // file holds already are only mapped on first touch. Does not take `fd`.
+  // Throws datatier::Error, for explicit huge pages as anonymous().
+  static Mapping memory_file(int fd, std::size_t size, PageSize page_size);
+
   // The first `size` bytes of `file`, mapped shared and read-write, or
   // read-only when `writable` is false, on transparent huge pages where the
   // file system allows. Pages are read in on first touch.
@@ -88,5 +98,16 @@ class Mapping {
 
 // The size of a base virtual memory page on this machine.
 std::size_t page_size() noexcept;
+
+// Bytes per page of a mapping on pages of `page_size`: 2 MiB, 1 GiB, or
+// page_size() for the transparent and small kinds.
+std::size_t page_bytes_of(PageSize page_size) noexcept;
+
+// Throws for `bytes` of explicit huge pages of `page_size` the kernel
+// refused: ENOMEM (none of that size free) or EINVAL (that size not
+// supported, or never reserved) both mean the pages cannot be had, reported
+// as ENOMEM (std::errc::not_enough_memory) with a message saying where they
+// are reserved and `err`'s words.
+[[noreturn]] void throw_no_huge_pages(int err, std::size_t bytes, PageSize page_size);
 
 }  // namespace datatier::platform

@@ -89,6 +89,16 @@ constexpr Syscalls kReal = {
     .mlock = ::mlock,
     .mbind = memory_bind,
     .cachestat = cache_stat,
+    .memfd_create = ::memfd_create,
+    .socket = ::socket,
+    .bind = ::bind,
+    .listen = ::listen,
+    .accept4 = ::accept4,
+    .connect = ::connect,
+    .sendmsg = ::sendmsg,
+    .recvmsg = ::recvmsg,
+    .getsockopt = ::getsockopt,
+    .poll = ::poll,
     .pthread_create = ::pthread_create,
 };
 

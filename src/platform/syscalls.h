@@ -1,13 +1,15 @@
 // The table of system calls the platform layer makes, replaceable by tests.
 //
-// Every file-system, memory-mapping and thread-starting call datatier makes
+// Every file-system, memory-mapping, socket and thread-starting call datatier makes
 // goes through this table, so a test can make any one of them fail (ENOSPC,
 // EIO, EINTR, a short transfer, a refused thread) at any position in a pool
 // operation and check what follows.
 // Production code never changes it.
 #pragma once
 
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -53,6 +55,19 @@ struct Syscalls {
   // length) of `fd` in the page cache, and those of them dirty. Fails with
   // ENOSYS on older kernels.
   int (*cachestat)(int fd, std::uint64_t offset, std::uint64_t length, PageCacheCounts* counts);
+  // memfd_create(2): a memory file, for pools whose memory another process
+  // may take over (MemoryOptions::shareable).
+  int (*memfd_create)(const char* name, unsigned int flags);
+  // Unix sockets, for handing a pool to its successor.
+  int (*socket)(int domain, int type, int protocol);
+  int (*bind)(int fd, const struct sockaddr* address, socklen_t length);
+  int (*listen)(int fd, int backlog);
+  int (*accept4)(int fd, struct sockaddr* address, socklen_t* length, int flags);
+  int (*connect)(int fd, const struct sockaddr* address, socklen_t length);
+  ssize_t (*sendmsg)(int fd, const struct msghdr* message, int flags);
+  ssize_t (*recvmsg)(int fd, struct msghdr* message, int flags);
+  int (*getsockopt)(int fd, int level, int name, void* value, socklen_t* length);
+  int (*poll)(struct pollfd* fds, nfds_t count, int timeout_ms);
   // pthread_create(3): returns an error number (EAGAIN: no thread now)
   // instead of setting errno.
   int (*pthread_create)(pthread_t* thread, const pthread_attr_t* attributes,

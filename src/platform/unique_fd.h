@@ -26,6 +26,9 @@ class UniqueFd {
   int get() const noexcept { return fd_; }
   explicit operator bool() const noexcept { return fd_ >= 0; }
 
+  // Gives up the descriptor without closing it; the object is empty after.
+  int release() noexcept { return std::exchange(fd_, -1); }
+
   // Closes the descriptor now. close(2) errors are ignored: the descriptor is
   // released either way, and durability is established by explicit syncs.
   void reset() noexcept;

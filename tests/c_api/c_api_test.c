@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -316,6 +317,8 @@ static void test_options_init(void) {
   CHECK(options.memory_threads == 0);
   CHECK(options.changes == DATATIER_CHANGES_COMPARE && options.block_size == 0);
   CHECK(!options.salvage);
+  CHECK(!options.shareable && !options.verify_on_take_over);
+  CHECK(options.take_over_timeout_ms == 10000);
   CHECK(DATATIER_OPTIONS_MIN_SIZE < sizeof options && DATATIER_OPTIONS_MIN_SIZE > 0);
   datatier_options_init(NULL);
 
@@ -1168,6 +1171,86 @@ static void remove_dir(void) {
   if (system(command) != 0) fprintf(stderr, "could not remove %s\n", dir);
 }
 
+/* A pool handed to a child process, which takes it over, checks it, changes
+ * it and saves; the failures leave the pool with its owner. */
+static void test_hand_off(void) {
+  current_test = "hand_off";
+  char path[512];
+  char socket_path[512];
+  path_in(path, sizeof path, "handoff.pool");
+  path_in(socket_path, sizeof socket_path, "handoff.sock");
+  const size_t size = 1u << 16;
+  datatier_options options;
+  datatier_options_init(&options);
+  options.changes = DATATIER_CHANGES_MARKED;
+
+  /* Private memory cannot be handed off. */
+  char private_path[512];
+  path_in(private_path, sizeof private_path, "handoff_private.pool");
+  datatier_pool* pool = NULL;
+  CHECK(datatier_file_backed_memory_create(private_path, size, 3, &options, &pool) == DATATIER_OK);
+  CHECK(datatier_file_backed_memory_hand_off(pool, socket_path, 100) == DATATIER_ERR_OS);
+  CHECK(datatier_last_errno() == EOPNOTSUPP);
+  datatier_pool_close(pool);
+
+  options.shareable = true;
+  options.take_over_timeout_ms = 50;
+  pool = NULL;
+  CHECK(datatier_file_backed_memory_take_over(socket_path, size, 3, &options, &pool) ==
+        DATATIER_ERR_OS);
+  CHECK(datatier_last_errno() == ETIMEDOUT && pool == NULL);
+
+  CHECK(datatier_file_backed_memory_create(path, size, 3, &options, &pool) == DATATIER_OK);
+  datatier_placement placement;
+  placement.size = sizeof placement;
+  CHECK(datatier_pool_placement(pool, &placement) == DATATIER_OK && placement.shared);
+  fill(datatier_pool_data(pool), size, 31);
+  CHECK(datatier_pool_flush(pool) == DATATIER_OK);
+
+  /* A successor that expects another user version: the pool stays. */
+  fflush(NULL);
+  pid_t child = fork();
+  if (child == 0) {
+    datatier_options mine = options;
+    mine.take_over_timeout_ms = 5000;
+    datatier_pool* taken = NULL;
+    _exit(datatier_file_backed_memory_take_over(socket_path, size, 4, &mine, &taken) ==
+                  DATATIER_ERR_USER_VERSION_MISMATCH
+              ? 0
+              : 1);
+  }
+  CHECK(datatier_file_backed_memory_hand_off(pool, socket_path, 5000) == DATATIER_ERR_OS);
+  CHECK(datatier_last_errno() == ECONNREFUSED);
+  int status = 1;
+  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(datatier_pool_flush(pool) == DATATIER_OK);
+
+  /* The right successor. */
+  child = fork();
+  if (child == 0) {
+    datatier_options mine = options;
+    mine.take_over_timeout_ms = 5000;
+    mine.verify_on_take_over = true;
+    datatier_pool* taken = NULL;
+    if (datatier_file_backed_memory_take_over(socket_path, size, 3, &mine, &taken) != DATATIER_OK) {
+      _exit(1);
+    }
+    if (!matches(datatier_pool_data(taken), size, 31) ||
+        strcmp(datatier_pool_path(taken), path) != 0) {
+      _exit(2);
+    }
+    fill(datatier_pool_data(taken), size, 32);
+    datatier_pool_mark_dirty(taken, 0, size);
+    _exit(datatier_pool_shutdown(taken) == DATATIER_OK ? 0 : 3);
+  }
+  CHECK(datatier_file_backed_memory_hand_off(pool, socket_path, 5000) == DATATIER_OK);
+  status = 1;
+  CHECK(waitpid(child, &status, 0) == child && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(datatier_file_backed_memory_open(path, size, 3, &options, &pool) == DATATIER_OK);
+  CHECK(pool != NULL && matches(datatier_pool_data(pool), size, 32));
+  datatier_pool_close(pool);
+}
+
 int main(void) {
   const char* tmp = getenv("TMPDIR");
   snprintf(dir, sizeof dir, "%s/datatier_c_api_XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
@@ -1203,6 +1286,7 @@ int main(void) {
   test_flush_full_and_marks_on_other_kinds();
   test_salvage();
   test_verify_many_damaged_ranges();
+  test_hand_off();
 
   remove_dir();
   printf("%d passed, %d failed\n", passed, failed);

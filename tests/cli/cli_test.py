@@ -498,7 +498,7 @@ class Bench(TempDirTest):
     PHASES = {"memory": ["create", "fill", "flush", "drop"],
               "mmap": ["create", "fill", "flush", "drop", "open", "flush_marked"],
               "fbm": ["create", "fill", "flush", "flush_compare", "flush_marked", "flush_serving",
-                      "drop", "open", "reopen"]}
+                      "drop", "open", "reopen", "handoff"]}
 
     def test_small_run_emits_complete_json_and_leaves_nothing(self):
         r = run("bench", "--size", "4MiB", "--repeat", "1", "--dir", self.dir, "--json")
@@ -520,7 +520,8 @@ class Bench(TempDirTest):
                 m = out["kinds"][kind][phase]
                 self.assertEqual(len(m["runs"]), 1)
                 self.assertGreaterEqual(m["seconds"], 0)
-                if (kind, phase) in (("memory", "flush"), ("fbm", "flush_serving")):
+                if (kind, phase) in (("memory", "flush"), ("fbm", "flush_serving"),
+                                     ("fbm", "handoff")):
                     self.assertIsNone(m["baseline"])
                     self.assertIsNone(m["ratio"])
                 else:
@@ -567,6 +568,16 @@ class Bench(TempDirTest):
                                mmap["flush_marked"]["seconds"] / mmap["flush"]["seconds"], places=9)
         for kind in ("memory", "mmap"):
             self.assertNotIn("time_vs_flush", out["kinds"][kind]["flush"])
+        # The hand-off to a child process, without and with verification.
+        handoff = fbm["handoff"]
+        self.assertGreater(handoff["seconds"], 0)
+        self.assertGreater(handoff["verified_seconds"], 0)
+        self.assertEqual(len(handoff["verified_runs"]), 1)
+        self.assertAlmostEqual(handoff["verified_vs_blake3_all"],
+                               handoff["verified_seconds"]
+                               / out["baselines"]["blake3_all"]["seconds"], places=9)
+        self.assertEqual(len(handoff["io_bytes_runs"]), 2)
+        self.assertEqual(handoff["io_bytes"], max(handoff["io_bytes_runs"]))
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_changed_takes_a_fraction_of_a_percent(self):
@@ -597,7 +608,7 @@ class Bench(TempDirTest):
         # The reopen phase times a file in the page cache, which a cold run never has.
         self.assertEqual(sorted(out["kinds"]["fbm"]),
                          ["create", "drop", "fill", "flush", "flush_compare", "flush_marked",
-                          "flush_serving", "open"])
+                          "flush_serving", "handoff", "open"])
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_table_and_medians(self):

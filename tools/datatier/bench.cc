@@ -24,6 +24,7 @@
 
 #include "commands.h"
 #include "datatier/block_index.h"
+#include "datatier/error.h"
 #include "datatier/file_backed_memory.h"
 #include "datatier/memory.h"
 #include "datatier/mmap_file.h"
@@ -176,6 +177,7 @@ enum Phase : std::size_t {
   kDrop,
   kOpen,
   kReopen,
+  kHandOff,
   kPhaseCount
 };
 
@@ -202,12 +204,31 @@ constexpr std::array<PhaseInfo, kPhaseCount> kPhases = {{
     {"reopen",
      "open() again with the whole file in the page cache (fbm only: its flush bypasses the "
      "cache, so open reads the disk; an mmap open always finds the file cached)"},
+    {"handoff",
+     "hand_off() of the pool, opened with shareable memory, to a child process, from the call "
+     "until the child's take_over() returns (fbm only); verified_seconds: the same with "
+     "FileOptions::verify_on_take_over; io_bytes: the storage bytes both processes read and "
+     "wrote meanwhile (/proc/PID/io), the most of any hand-off"},
 }};
 
 struct KindResult {
   Kind kind;
   std::array<Runs, kPhaseCount> phases;
+  Runs verified_handoff;               // kHandOff with verify_on_take_over
+  std::vector<std::uint64_t> io_bytes;  // of each hand-off, both processes
 };
+
+// The steady clock's reading in nanoseconds: CLOCK_MONOTONIC, the same in
+// every process of the machine.
+std::uint64_t steady_ns() {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+          .count());
+}
+
+// How long a hand-off may wait for its other side: long enough for a child
+// that verifies a large pool on all cores.
+constexpr std::chrono::minutes kHandOffTimeout{10};
 
 // Removes, at the latest on destruction (also while an exception unwinds,
 // e.g. after Ctrl-C), every file the bench may have made, and the directory
@@ -511,7 +532,7 @@ class Bench {
 
   void run_kinds() {
     for (Kind kind : kinds_) {
-      KindResult result{kind, {}};
+      KindResult result{kind, {}, {}, {}};
       const auto path = scratch_.file(fmt::format("{}.pool", kind_name(kind)));
       if (kind == Kind::fbm) {
         scratch_.track(FileBackedMemory::spare_path(path));
@@ -578,6 +599,10 @@ class Bench {
           }
           pool.reset();
         }
+        if (kind == Kind::fbm) {
+          step(kHandOff);
+          time_hand_offs(path, result);
+        }
         scratch_.remove_all();
       }
       results_.push_back(std::move(result));
@@ -618,6 +643,14 @@ class Bench {
           entry["time_vs_flush"] = median / result.phases[kFlush].median();
         }
         if (p == kFlushServing) entry.update(serving_json());
+        if (p == kHandOff) {
+          const double verified = result.verified_handoff.median();
+          entry["verified_seconds"] = verified;
+          entry["verified_runs"] = result.verified_handoff.seconds;
+          entry["verified_vs_blake3_all"] = verified / baselines_[kBlake3All].median();
+          entry["io_bytes"] = *std::max_element(result.io_bytes.begin(), result.io_bytes.end());
+          entry["io_bytes_runs"] = result.io_bytes;
+        }
         phases[kPhases[p].name] = std::move(entry);
       }
       kinds[kind_name(result.kind)] = std::move(phases);
@@ -712,6 +745,13 @@ class Bench {
               serving["mark_p999_us"].get<double>(),
               format_size(serving["extra_bytes_peak"].get<std::uint64_t>()));
         }
+        if (p == kHandOff) {
+          const double verified = result.verified_handoff.median();
+          versus = fmt::format(
+              "verified: {:.3f} s = {:.2f} x BLAKE3 all cores' time; {} bytes of I/O at most",
+              verified, verified / baselines_[kBlake3All].median(),
+              *std::max_element(result.io_bytes.begin(), result.io_bytes.end()));
+        }
         fmt::print("{:<8} {:<13} {:>9.3f} {:>9}   {}\n", kind, kPhases[p].name, s, rate(s), versus);
       }
     }
@@ -737,6 +777,66 @@ class Bench {
   };
 
   static bool incremental(Phase phase) { return phase == kFlushCompare || phase == kFlushMarked; }
+
+  // Where a hand-off's socket goes: on tmpfs (/dev/shm) where there is
+  // one, since a socket file made on a disk file system costs a metadata
+  // write that io_bytes would count; in the bench's directory otherwise.
+  std::filesystem::path socket_path(std::string_view name) {
+    const std::filesystem::path shm = "/dev/shm";
+    std::error_code ignored;
+    if (!std::filesystem::is_directory(shm, ignored)) return scratch_.file(name);
+    auto path = shm / fmt::format("datatier-bench-{}-{}.sock", os::process_id(), name);
+    scratch_.track(path);
+    return path;
+  }
+
+  // Opens the fbm pool at `path` with shareable memory (untimed; its pages
+  // fault in as small pages where the kernel gives shared memory no huge
+  // ones), then hands it to a child process twice: taking it without, then
+  // with verification. Each child hands it back (untimed), so the pool is
+  // never read again. Times each from the call of hand_off() until the
+  // child's take_over() returned (the same clock in both processes), and
+  // counts the storage bytes both read and wrote meanwhile.
+  void time_hand_offs(const std::filesystem::path& path, KindResult& result) {
+    FileOptions options = file_options(options_.threads, Changes::marked);
+    options.memory.shareable = true;
+    options.take_over_timeout = kHandOffTimeout;
+    const auto socket = socket_path("handoff");
+    const auto back = socket_path("handback");
+    auto pool = FileBackedMemory::open(path, size_, 0, options);
+    for (const bool verify : {false, true}) {
+      FileOptions successor = options;
+      successor.verify_on_take_over = verify;
+      os::Child child = os::Child::start([&](const os::Child::Send& send) {
+        const auto io_before = os::storage_io_bytes();
+        auto taken = FileBackedMemory::take_over(socket, size_, 0, successor);
+        send(steady_ns());
+        const auto io_after = os::storage_io_bytes();
+        send(io_before && io_after ? *io_after - *io_before : 0);
+        taken.hand_off(back, kHandOffTimeout);
+        return 0;
+      });
+      const auto io_before = os::storage_io_bytes();
+      const std::uint64_t start = steady_ns();
+      pool.hand_off(socket, kHandOffTimeout);
+      const auto io_after = os::storage_io_bytes();
+      const auto held = child.receive();
+      const auto child_io = child.receive();
+      if (!held || !child_io) {
+        throw datatier::Error(std::make_error_code(std::errc::connection_reset), socket,
+                    "the child process taking the pool over failed");
+      }
+      pool = FileBackedMemory::take_over(back, size_, 0, options);
+      if (const int status = child.wait(); status != 0) {
+        throw datatier::Error(std::make_error_code(std::errc::connection_reset), socket,
+                    fmt::format("the child process taking the pool over ended with {}", status));
+      }
+      const double seconds = static_cast<double>(*held - start) / 1e9;
+      (verify ? result.verified_handoff : result.phases[kHandOff]).seconds.push_back(seconds);
+      result.io_bytes.push_back(*child_io +
+                                (io_before && io_after ? *io_after - *io_before : 0));
+    }
+  }
 
   // Changes a fresh random set of the pool's blocks, declaring them with
   // mark_dirty() for a marked save, and times the save that follows.
@@ -850,6 +950,8 @@ class Bench {
       case kOpen:
         if (kind == Kind::mmap) return ref(kBlake3All);  // the file is in the page cache
         return derived_ref(kReadHash);
+      case kHandOff:  // no transfer to compare with: its time should not grow with the size
+        return std::nullopt;
       case kPhaseCount:
         break;
     }
@@ -953,9 +1055,10 @@ Command add_bench_command(CLI::App& parent) {
   auto options = std::make_shared<BenchOptions>();
   CLI::App* app = parent.add_subcommand(
       "bench",
-      "Time create, fill, flush, drop and open for each pool kind, and for fbm flush_compare and "
-      "flush_marked (a save after --changed percent of the blocks changed) and flush_serving (a "
-      "background save while writers write), next to this "
+      "Time create, fill, flush, drop and open for each pool kind, and for fbm flush_compare, "
+      "flush_marked (a save after --changed percent of the blocks changed), flush_serving (a "
+      "background save while writers write) and handoff (to a child process, with shareable "
+      "memory), next to this "
       "machine's baselines for the same size (memory fault-in, fill, BLAKE3, file write + "
       "fsync, read)");
   app->add_option("--size", options->size, "Data size of each pool (default 1GiB), e.g. 256MiB")

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -303,6 +305,77 @@ void evict_from_page_cache(const std::filesystem::path& path) {
   if (::fdatasync(fd.get()) != 0) throw_errno(errno, path, "cannot sync");
   const int error = ::posix_fadvise(fd.get(), 0, 0, POSIX_FADV_DONTNEED);
   if (error != 0) throw_errno(error, path, "cannot drop from the page cache");
+}
+
+std::optional<std::uint64_t> storage_io_bytes() {
+  std::ifstream io("/proc/self/io");
+  std::string key;
+  std::uint64_t value = 0;
+  std::uint64_t total = 0;
+  int found = 0;
+  while (io >> key >> value) {
+    if (key == "read_bytes:" || key == "write_bytes:") {
+      total += value;
+      ++found;
+    }
+  }
+  if (found != 2) return std::nullopt;
+  return total;
+}
+
+Child Child::start(const std::function<int(const Send& send)>& body) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) throw_errno(errno, {}, "cannot make a pipe");
+  std::fflush(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    const int err = errno;
+    ::close(fds[0]);
+    ::close(fds[1]);
+    throw_errno(err, {}, "cannot start a child process");
+  }
+  if (pid == 0) {
+    ::close(fds[0]);
+    int status = 90;
+    try {
+      status = body([fd = fds[1]](std::uint64_t value) {
+        if (::write(fd, &value, sizeof value) != sizeof value) ::_exit(91);
+      });
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "child process: %s\n", e.what());
+    }
+    ::_exit(status);
+  }
+  ::close(fds[1]);
+  return Child(pid, fds[0]);
+}
+
+Child::Child(Child&& other) noexcept
+    : pid_(std::exchange(other.pid_, -1)), pipe_(std::exchange(other.pipe_, -1)) {}
+
+Child::~Child() {
+  if (pid_ > 0) wait();
+  if (pipe_ >= 0) ::close(pipe_);
+}
+
+std::optional<std::uint64_t> Child::receive() const {
+  std::uint64_t value = 0;
+  std::size_t got = 0;
+  while (got < sizeof value) {
+    const ssize_t n = ::read(pipe_, reinterpret_cast<char*>(&value) + got, sizeof value - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    got += static_cast<std::size_t>(n);
+  }
+  return value;
+}
+
+int Child::wait() {
+  int status = 0;
+  while (::waitpid(static_cast<pid_t>(pid_), &status, 0) < 0 && errno == EINTR) {
+  }
+  pid_ = -1;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::optional<std::uint64_t> available_memory() {

@@ -106,6 +106,40 @@ double dirty_and_msync(const std::filesystem::path& path, std::size_t size,
 // comes from the device. Throws: datatier::Error.
 void evict_from_page_cache(const std::filesystem::path& path);
 
+// --- Processes -------------------------------------------------------------
+
+// Bytes this process has had read from and written to storage so far
+// (read_bytes + write_bytes of /proc/self/io: page-cache hits count
+// nothing); nullopt where the kernel does not say.
+std::optional<std::uint64_t> storage_io_bytes();
+
+// A child process (fork) running a function, which can send numbers back
+// through a pipe. Requires: a single-threaded caller (the child runs only
+// the forking thread). Waits for the child on destruction.
+class Child {
+ public:
+  using Send = std::function<void(std::uint64_t)>;
+  // Starts `body` in a child process, which exits with its result (90 for
+  // an exception, printed to stderr). Throws: datatier::Error.
+  static Child start(const std::function<int(const Send& send)>& body);
+
+  Child(Child&& other) noexcept;
+  Child& operator=(Child&&) = delete;
+  Child(const Child&) = delete;
+  Child& operator=(const Child&) = delete;
+  ~Child();
+
+  // The next number the child sent; nullopt once it ended without one.
+  std::optional<std::uint64_t> receive() const;
+  // Waits for the child to end: its exit status, or 128 + its signal.
+  int wait();
+
+ private:
+  Child(long pid, int pipe) noexcept : pid_(pid), pipe_(pipe) {}
+  long pid_ = -1;
+  int pipe_ = -1;  // read end
+};
+
 // --- Memory ----------------------------------------------------------------
 
 // MemAvailable of /proc/meminfo in bytes, or nullopt where there is none.
