@@ -55,6 +55,19 @@ std::size_t blocks_off(std::span<const std::byte> a, std::span<const std::byte> 
   return off;
 }
 
+// A pool whose file holds the splitmix64 bytes of seed `saved` and whose
+// memory those of `current`, every block marked.
+FileBackedMemory saved_then_changed(const std::filesystem::path& path, std::size_t size,
+                                    const FileOptions& options, std::uint64_t saved,
+                                    std::uint64_t current) {
+  auto pool = FileBackedMemory::create(path, size, kUserVersion, options);
+  testing::fill_splitmix64(pool.data(), saved);
+  pool.flush();
+  testing::fill_splitmix64(pool.data(), current);
+  pool.mark_dirty(0, size);
+  return pool;
+}
+
 // Writer threads that write their regions at full speed, each write
 // preceded by mark_dirty(), stamping it with a running generation, until
 // stopped; they stand still while pause() holds them.
@@ -222,11 +235,7 @@ TEST(BackgroundFlush, CancelLeavesThePreviousSnapshot) {
   FileOptions options = options_for(Changes::marked);
   std::atomic<bool> cancel{false};
   options.progress = [&](std::uint64_t, std::uint64_t) { return !cancel.load(); };
-  auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options);
-  testing::fill_splitmix64(pool.data(), 4);
-  pool.flush();
-  testing::fill_splitmix64(pool.data(), 5);
-  pool.mark_dirty(0, kSize);
+  auto pool = saved_then_changed(dir / "pool", kSize, options, 4, 5);
   cancel.store(true);
   BackgroundFlush save = pool.begin_flush();
   try {
@@ -255,10 +264,7 @@ TEST(BackgroundFlush, CancelFromTheHandle) {
     if (cancel_now.load() && handle != nullptr) handle->cancel();
     return true;
   };
-  auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options);
-  testing::fill_splitmix64(pool.data(), 6);
-  pool.flush();
-  testing::fill_splitmix64(pool.data(), 7);
+  auto pool = saved_then_changed(dir / "pool", kSize, options, 6, 7);
   BackgroundFlush save;
   handle = &save;
   cancel_now.store(true);
@@ -280,11 +286,7 @@ TEST(BackgroundFlush, DestroyingThePoolStopsItsSave) {
   constexpr std::size_t kSize = 1024 * kBlock;
   BackgroundFlush save;
   {
-    auto pool =
-        FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options_for(Changes::compare));
-    testing::fill_splitmix64(pool.data(), 8);
-    pool.flush();
-    testing::fill_splitmix64(pool.data(), 9);
+    auto pool = saved_then_changed(dir / "pool", kSize, options_for(Changes::compare), 8, 9);
     save = pool.begin_flush();
   }
   EXPECT_TRUE(save.done());
@@ -299,12 +301,7 @@ TEST(BackgroundFlush, DestroyingThePoolStopsItsSave) {
 TEST(BackgroundFlush, AFailedWriteReachesWaitAndTheNextSaveWorks) {
   const testing::TempDir dir;
   constexpr std::size_t kSize = 64 * kBlock;
-  auto pool =
-      FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options_for(Changes::marked));
-  testing::fill_splitmix64(pool.data(), 10);
-  pool.flush();
-  testing::fill_splitmix64(pool.data(), 11);
-  pool.mark_dirty(0, kSize);
+  auto pool = saved_then_changed(dir / "pool", kSize, options_for(Changes::marked), 10, 11);
   platform::syscalls().pwrite = [](int, const void*, std::size_t, off_t) -> ssize_t {
     errno = EIO;
     return -1;
