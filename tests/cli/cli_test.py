@@ -547,6 +547,8 @@ class Bench(TempDirTest):
         # latency, the copies held.
         serving = fbm["flush_serving"]
         self.assertGreater(serving["seconds"], 0)
+        self.assertGreater(serving["begin_us"], 0)
+        self.assertLess(serving["begin_us"], serving["seconds"] * 1e6)
         self.assertGreater(serving["writes_per_s"], 0)
         self.assertGreater(serving["writes_per_s_idle"], 0)
         self.assertAlmostEqual(serving["writes_ratio"],

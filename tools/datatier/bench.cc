@@ -863,7 +863,8 @@ class Bench {
         runs.seconds.push_back(static_cast<double>(run.*field));
       return runs.median();
     };
-    return {{"writes_per_s", median(&ServingRun::writes_per_s)},
+    return {{"begin_us", median(&ServingRun::begin_us)},
+            {"writes_per_s", median(&ServingRun::writes_per_s)},
             {"writes_per_s_idle", median(&ServingRun::writes_per_s_idle)},
             {"writes_ratio", median(&ServingRun::writes_per_s) /
                                  std::max(1.0, median(&ServingRun::writes_per_s_idle))},

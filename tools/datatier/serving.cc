@@ -67,6 +67,7 @@ ServingRun measure_flush_serving(FileBackedMemory& pool, unsigned writers, doubl
   for (unsigned w = 0; w < writers; ++w) results.push_back(std::make_unique<Writer>());
   Clock::time_point idle_start;
   Clock::time_point idle_end;
+  Clock::time_point begun;
   Clock::time_point save_end;
   BackgroundFlush save;
   std::exception_ptr error;
@@ -102,8 +103,9 @@ ServingRun measure_flush_serving(FileBackedMemory& pool, unsigned writers, doubl
         stop();
       }
       // The writers count each write in the stage it began in.
-      save = pool.begin_flush();
       idle_end = Clock::now();
+      save = pool.begin_flush();
+      begun = Clock::now();
       stage.store(Stage::saving);
       while (!save.done()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -126,6 +128,7 @@ ServingRun measure_flush_serving(FileBackedMemory& pool, unsigned writers, doubl
     latency.merge(w->saving_latency);
   }
   run.seconds = std::chrono::duration<double>(save_end - idle_end).count();
+  run.begin_us = std::chrono::duration<double, std::micro>(begun - idle_end).count();
   const double idle = std::chrono::duration<double>(idle_end - idle_start).count();
   run.writes_per_s = run.seconds > 0 ? static_cast<double>(saving_writes) / run.seconds : 0;
   run.writes_per_s_idle = idle > 0 ? static_cast<double>(idle_writes) / idle : 0;

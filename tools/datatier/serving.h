@@ -11,6 +11,7 @@ namespace datatier::cli {
 
 struct ServingRun {
   double seconds = 0;            // from begin_flush() until the save ended
+  double begin_us = 0;           // begin_flush() itself, until it returned
   double writes_per_s = 0;       // the writers' writes per second during the save
   double writes_per_s_idle = 0;  // the same without a save, just before it
   double mark_p99_us = 0;        // mark_dirty()'s latency during the save
