@@ -212,9 +212,22 @@ void FileBackedMemory::Impl::forget_spare_index() {
   spare_index_file = false;
 }
 
+void FileBackedMemory::Impl::read_indexes() {
+  if (!indexes_unread) return;
+  pool_index = detail::find_index(location.dir, pool.name(), pool.header().checksum, layout).index;
+  if (spare) {
+    detail::FoundIndex found =
+        detail::find_index(location.dir, spare->name(), spare->read_header().checksum, layout);
+    spare_index = std::move(found.index);
+    spare_index_file = found.file_exists;
+  }
+  indexes_unread = false;
+}
+
 void FileBackedMemory::Impl::start_save() {
   if (options.read_only) detail::throw_read_only(pool.path());
   detail::check_owner_process(owner_process, pool.path());
+  read_indexes();
   ready_spare();
   // Until this save completes, a failure anywhere leaves the spare suspect.
   spare_suspect = true;

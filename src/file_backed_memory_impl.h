@@ -72,6 +72,9 @@ struct FileBackedMemory::Impl {
   std::optional<detail::BlockIndex> next_values;
   // Whether the spare's index file may exist (and vouch for the spare).
   bool spare_index_file = true;
+  // A pool taken over: pool_index and spare_index are still in their files
+  // (read_indexes() reads them).
+  bool indexes_unread = false;
   detail::DirtyBlocks dirty;       // mark_dirty()'s marks
   std::vector<ByteRange> damaged;  // zeroed by a salvaging open()
 
@@ -92,9 +95,13 @@ struct FileBackedMemory::Impl {
   void save_entered(bool full);
 
   // The first step of every save, once it holds `saving`: refuses a pool
-  // that may not save, readies the spare and counts it suspect until the
-  // save completes.
+  // that may not save, reads the indexes if still unread, readies the spare
+  // and counts it suspect until the save completes.
   void start_save();
+
+  // Reads the indexes of both files, as open() finds them (a missing or
+  // stale one is none), if indexes_unread.
+  void read_indexes();
 
   // The last steps of every save, once the data of the new snapshot is in
   // the spare: writes `header` (its checksum set), syncs, writes `next` (the

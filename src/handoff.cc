@@ -129,23 +129,6 @@ class RestoreMarks {
 
 // The block index that `values` (of blocks of `block_bytes`) make in
 // `layout`; nullopt where there are none or they are of another layout.
-std::optional<detail::BlockIndex> index_of(
-    const std::optional<std::vector<detail::ChainingValue>>& values, std::uint64_t block_bytes,
-    const detail::BlockLayout& layout) {
-  if (!values || block_bytes != layout.block_bytes() || values->size() != layout.count()) {
-    return std::nullopt;
-  }
-  detail::BlockIndex index(layout);
-  std::copy(values->begin(), values->end(), index.values().begin());
-  return index;
-}
-
-std::optional<std::vector<detail::ChainingValue>> values_of(
-    const std::optional<detail::BlockIndex>& index, const detail::BlockLayout& layout) {
-  if (!index || index->layout() != layout) return std::nullopt;
-  return std::vector<detail::ChainingValue>(index->values().begin(), index->values().end());
-}
-
 }  // namespace
 
 std::vector<std::byte> FileBackedMemory::Impl::hand_off_state(std::vector<int>& fds,
@@ -192,8 +175,6 @@ std::vector<std::byte> FileBackedMemory::Impl::hand_off_state(std::vector<int>& 
   state.name = s.location.name;
   std::ranges::copy(s.pool.header_bytes(), state.header.begin());
   state.user_area = s.user_area;
-  state.pool_index = values_of(s.pool_index, s.layout);
-  state.spare_index = values_of(s.spare_index, s.layout);
   state.dirty_blocks = marks;
   fds = {memory_file, s.location.dir.fd(), s.pool.file().fd()};
   if (s.spare) fds.push_back(s.spare->file().fd());
@@ -258,11 +239,12 @@ std::unique_ptr<FileBackedMemory::Impl> FileBackedMemory::Impl::adopt(
   }
   const detail::BlockLayout layout(
       data_size, detail::BlockLayout::checked_block_bytes(options.block_size, path));
-  detail::FoundIndex spare_index{index_of(state.spare_index, state.block_bytes, layout),
-                                 state.spare_index_file};
-  auto impl = std::make_unique<Impl>(
-      std::move(location), std::move(memory), std::move(pool), std::move(spare), options, layout,
-      index_of(state.pool_index, state.block_bytes, layout), std::move(spare_index), Recovery{});
+  // The indexes are read from their files at the first save, not carried
+  // here: what the hand-off costs does not grow with the pool.
+  auto impl = std::make_unique<Impl>(std::move(location), std::move(memory), std::move(pool),
+                                     std::move(spare), options, layout, std::nullopt,
+                                     detail::FoundIndex{{}, state.spare_index_file}, Recovery{});
+  impl->indexes_unread = true;
   impl->user_area = state.user_area;
   impl->spare_suspect = state.spare_suspect;
   // Marks in blocks of another size, or out of range, mark everything.

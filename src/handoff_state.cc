@@ -22,16 +22,13 @@ constexpr std::array<std::byte, 8> kFrameMagic = {std::byte{'D'}, std::byte{'T'}
 
 // The fixed part of the state descriptor.
 constexpr std::size_t kFixedSize = 96;
-constexpr std::size_t kValueSize = sizeof(ChainingValue);
 
 // Flags at offset 12.
 constexpr std::uint32_t kSpare = 1;
 constexpr std::uint32_t kSpareSuspect = 2;
 constexpr std::uint32_t kSpareIndexFile = 4;
-constexpr std::uint32_t kPoolIndex = 8;
-constexpr std::uint32_t kSpareIndex = 16;
 constexpr std::uint32_t kLocked = 32;
-constexpr std::uint32_t kKnownFlags = 63;
+constexpr std::uint32_t kKnownFlags = kSpare | kSpareSuspect | kSpareIndexFile | kLocked;
 
 [[noreturn]] void malformed(const std::string& what) {
   throw Error(std::make_error_code(std::errc::bad_message), {},
@@ -58,9 +55,6 @@ class Writer {
   explicit Writer(std::vector<std::byte>& out) : out_(out) {}
   void bytes(std::span<const std::byte> in) { out_.insert(out_.end(), in.begin(), in.end()); }
   void text(const std::string& in) { bytes(std::as_bytes(std::span(in))); }
-  void values(const std::vector<ChainingValue>& in) {
-    for (const ChainingValue& v : in) bytes(std::as_bytes(std::span(v)));
-  }
   void u64(std::uint64_t v) {
     const std::size_t at = out_.size();
     out_.resize(at + 8);
@@ -84,12 +78,6 @@ class Reader {
     const auto part = bytes(n);
     return {reinterpret_cast<const char*>(part.data()), part.size()};
   }
-  std::vector<ChainingValue> values(std::uint64_t count) {
-    if (count > in_.size() / kValueSize) malformed("it ends early");
-    std::vector<ChainingValue> out(static_cast<std::size_t>(count));
-    for (ChainingValue& v : out) std::memcpy(v.data(), bytes(kValueSize).data(), kValueSize);
-    return out;
-  }
   std::uint64_t u64() { return get_le<std::uint64_t>(bytes(8), 0); }
   bool done() const noexcept { return in_.empty(); }
 
@@ -106,18 +94,13 @@ std::vector<std::byte> encode_state(const HandOffState& state) {
   if (state.spare) flags |= kSpare;
   if (state.spare_suspect) flags |= kSpareSuspect;
   if (state.spare_index_file) flags |= kSpareIndexFile;
-  if (state.pool_index) flags |= kPoolIndex;
-  if (state.spare_index) flags |= kSpareIndex;
   if (state.placement.locked) flags |= kLocked;
-  std::uint64_t block_count = 0;
-  if (state.pool_index) block_count = state.pool_index->size();
-  if (state.spare_index) block_count = state.spare_index->size();
   put_le<std::uint32_t>(out, 8, kHandOffVersion);
   put_le<std::uint32_t>(out, 12, flags);
   put_le<std::uint64_t>(out, 16, state.data_size);
   put_le<std::uint64_t>(out, 24, state.user_version);
   put_le<std::uint64_t>(out, 32, state.block_bytes);
-  put_le<std::uint64_t>(out, 40, block_count);
+  put_le<std::uint64_t>(out, 40, 0);
   put_le<std::uint32_t>(out, 48, static_cast<std::uint32_t>(state.placement.page_size));
   put_le<std::uint32_t>(out, 52, static_cast<std::uint32_t>(state.placement.numa));
   put_le<std::uint32_t>(out, 56, static_cast<std::uint32_t>(state.placement.numa_node));
@@ -133,8 +116,6 @@ std::vector<std::byte> encode_state(const HandOffState& state) {
   writer.bytes(state.user_area);
   writer.text(state.name);
   writer.text(state.directory);
-  if (state.pool_index) writer.values(*state.pool_index);
-  if (state.spare_index) writer.values(*state.spare_index);
   for (std::uint64_t block : state.dirty_blocks) writer.u64(block);
   return out;
 }
@@ -153,7 +134,9 @@ HandOffState decode_state(std::span<const std::byte> bytes) {
   state.data_size = get_le<std::uint64_t>(bytes, 16);
   state.user_version = get_le<std::uint64_t>(bytes, 24);
   state.block_bytes = get_le<std::uint64_t>(bytes, 32);
-  const auto block_count = get_le<std::uint64_t>(bytes, 40);
+  if (get_le<std::uint64_t>(bytes, 40) != 0 || get_le<std::uint32_t>(bytes, 84) != 0) {
+    malformed("reserved fields not zero");
+  }
   const auto page_size = get_le<std::uint32_t>(bytes, 48);
   const auto numa = get_le<std::uint32_t>(bytes, 52);
   if (page_size > static_cast<std::uint32_t>(PageSize::huge_1gib)) malformed("unknown page size");
@@ -174,8 +157,6 @@ HandOffState decode_state(std::span<const std::byte> bytes) {
   std::ranges::copy(reader.bytes(kUserAreaSize), state.user_area.begin());
   state.name = reader.text(name_length);
   state.directory = reader.text(directory_length);
-  if ((flags & kPoolIndex) != 0) state.pool_index = reader.values(block_count);
-  if ((flags & kSpareIndex) != 0) state.spare_index = reader.values(block_count);
   if (dirty_count > bytes.size() / 8) malformed("it ends early");
   state.dirty_blocks.resize(static_cast<std::size_t>(dirty_count));
   for (std::uint64_t& block : state.dirty_blocks) block = reader.u64();

@@ -38,9 +38,6 @@ struct HandOffState {
   std::string name;                             // the pool file's name in it
   std::array<std::byte, kHeaderSize> header{};  // the pool file's, as it holds it
   UserArea user_area{};
-  // The block values of the snapshot in the pool file and in the spare.
-  std::optional<std::vector<ChainingValue>> pool_index;
-  std::optional<std::vector<ChainingValue>> spare_index;
   std::vector<std::uint64_t> dirty_blocks;  // marked since the last save
 };
 

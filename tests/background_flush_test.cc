@@ -379,6 +379,7 @@ TEST(BackgroundFlush, AHandOffWaitsForTheSave) {
   FileOptions options = options_for(Changes::marked);
   options.memory.shareable = true;
   auto pool = FileBackedMemory::create(dir / "pool", kSize, kUserVersion, options);
+  pool.flush();  // both files now hold a snapshot and an index
   testing::fill_splitmix64(pool.data(), 15);
   pool.mark_dirty(0, kSize);
   BackgroundFlush save = pool.begin_flush();
@@ -390,8 +391,19 @@ TEST(BackgroundFlush, AHandOffWaitsForTheSave) {
   EXPECT_TRUE(testing::holds_splitmix64(successor.data(), 15));
   successor.mark_dirty(0, 1);
   successor.data()[0] = std::byte{1};
-  successor.begin_flush().wait();
+  BackgroundFlush next = successor.begin_flush();
+  next.wait();
   EXPECT_EQ(data_of_file(dir / "pool", kSize)[0], std::byte{1});
+  // Incremental: the indexes were read from their files at this first save.
+  // Block 0 (with data byte 0), and the blocks in which the two files
+  // differ: all but the first, the spare holding the zeros of create().
+  EXPECT_EQ(next.progress().total, kSize);
+  successor.begin_flush().wait();  // both files hold the same snapshot again, but block 0
+  successor.mark_dirty(5 * kBlock, 1);
+  successor.data()[5 * kBlock] = std::byte{2};
+  BackgroundFlush third = successor.begin_flush();
+  third.wait();
+  EXPECT_EQ(third.progress().total, 2 * kBlock - kHeaderSize);
 }
 
 // After open(), round after round: a block changed and marked, a background
