@@ -16,9 +16,7 @@ namespace {
 
 // The index file (docs/format.md, "Block index"): a 64-byte head, then the
 // chaining values of the blocks in order.
-constexpr std::array<std::byte, 8> kIndexMagic = {std::byte{'D'}, std::byte{'T'}, std::byte{'B'},
-                                                  std::byte{'L'}, std::byte{'K'}, std::byte{'I'},
-                                                  std::byte{'D'}, std::byte{'X'}};
+constexpr std::array<std::byte, 8> kIndexMagic = magic_bytes("DTBLKIDX");
 constexpr std::uint32_t kIndexVersion = 1;
 constexpr std::size_t kVersionAt = 8;
 constexpr std::size_t kBlockShiftAt = 12;

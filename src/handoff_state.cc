@@ -13,12 +13,8 @@
 namespace datatier::detail {
 namespace {
 
-constexpr std::array<std::byte, 8> kStateMagic = {std::byte{'D'}, std::byte{'T'}, std::byte{'H'},
-                                                  std::byte{'A'}, std::byte{'N'}, std::byte{'D'},
-                                                  std::byte{'S'}, std::byte{'T'}};
-constexpr std::array<std::byte, 8> kFrameMagic = {std::byte{'D'}, std::byte{'T'}, std::byte{'H'},
-                                                  std::byte{'A'}, std::byte{'N'}, std::byte{'D'},
-                                                  std::byte{'F'}, std::byte{'R'}};
+constexpr std::array<std::byte, 8> kStateMagic = magic_bytes("DTHANDST");
+constexpr std::array<std::byte, 8> kFrameMagic = magic_bytes("DTHANDFR");
 
 // The fixed part of the state descriptor.
 constexpr std::size_t kFixedSize = 96;
