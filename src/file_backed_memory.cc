@@ -214,7 +214,10 @@ void FileBackedMemory::Impl::forget_spare_index() {
 
 void FileBackedMemory::Impl::read_indexes() {
   if (!indexes_unread) return;
-  pool_index = detail::find_index(location.dir, pool.name(), pool.header().checksum, layout).index;
+  if (!pool_index) {
+    pool_index =
+        detail::find_index(location.dir, pool.name(), pool.header().checksum, layout).index;
+  }
   if (spare) {
     detail::FoundIndex found =
         detail::find_index(location.dir, spare->name(), spare->read_header().checksum, layout);

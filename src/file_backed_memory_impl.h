@@ -72,8 +72,8 @@ struct FileBackedMemory::Impl {
   std::optional<detail::BlockIndex> next_values;
   // Whether the spare's index file may exist (and vouch for the spare).
   bool spare_index_file = true;
-  // A pool taken over: pool_index and spare_index are still in their files
-  // (read_indexes() reads them).
+  // A pool taken over: spare_index, and pool_index unless a verification
+  // computed it, are still in their files (read_indexes() reads them).
   bool indexes_unread = false;
   detail::DirtyBlocks dirty;       // mark_dirty()'s marks
   std::vector<ByteRange> damaged;  // zeroed by a salvaging open()
@@ -99,8 +99,8 @@ struct FileBackedMemory::Impl {
   // and counts it suspect until the save completes.
   void start_save();
 
-  // Reads the indexes of both files, as open() finds them (a missing or
-  // stale one is none), if indexes_unread.
+  // Reads the indexes of both files not known yet, as open() finds them (a
+  // missing or stale one is none), if indexes_unread.
   void read_indexes();
 
   // The last steps of every save, once the data of the new snapshot is in

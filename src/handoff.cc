@@ -264,6 +264,9 @@ std::unique_ptr<FileBackedMemory::Impl> FileBackedMemory::Impl::adopt(
         detail::hash_stream(detail::covered_header(impl->pool.header_bytes()),
                             std::as_const(impl->memory).data(), layout, &values, hashing);
     detail::throw_if_failed(detail::check_checksum(impl->pool.header(), computed), path);
+    // The values just verified are the pool file's index: its first save
+    // need not read them again.
+    impl->pool_index = std::move(values);
   }
   return impl;
 }
