@@ -108,27 +108,6 @@ std::string who(const platform::PeerCredentials& peer) {
   return "process " + std::to_string(peer.pid) + " (user " + std::to_string(peer.uid) + ")";
 }
 
-// Puts the marks a hand-off took back unless it completes, so that the next
-// save writes those blocks.
-class RestoreMarks {
- public:
-  RestoreMarks(detail::DirtyBlocks& dirty, const std::vector<std::uint64_t>& marks) noexcept
-      : dirty_(dirty), marks_(marks) {}
-  RestoreMarks(const RestoreMarks&) = delete;
-  RestoreMarks& operator=(const RestoreMarks&) = delete;
-  ~RestoreMarks() {
-    if (armed_) dirty_.restore(marks_);
-  }
-  void disarm() noexcept { armed_ = false; }
-
- private:
-  detail::DirtyBlocks& dirty_;
-  const std::vector<std::uint64_t>& marks_;
-  bool armed_ = true;
-};
-
-// The block index that `values` (of blocks of `block_bytes`) make in
-// `layout`; nullopt where there are none or they are of another layout.
 }  // namespace
 
 std::vector<std::byte> FileBackedMemory::Impl::hand_off_state(std::vector<int>& fds,
@@ -278,7 +257,7 @@ void FileBackedMemory::hand_off(const std::filesystem::path& socket,
   std::vector<int> fds;
   std::vector<std::uint64_t> marks;
   const std::vector<std::byte> state = impl_->hand_off_state(fds, marks);
-  RestoreMarks restore_marks(impl_->dirty, marks);
+  detail::MarksBack restore_marks(impl_->dirty, marks);
   // Whatever is thrown from here on, the pool is still this process's.
   {
     const platform::UnixListener listener = platform::UnixListener::listen(socket, kSocketMode);
@@ -394,7 +373,7 @@ HandOff FileBackedMemory::release() {
   std::vector<int> borrowed;
   std::vector<std::uint64_t> marks;
   std::vector<std::byte> state = impl_->hand_off_state(borrowed, marks);
-  RestoreMarks restore_marks(impl_->dirty, marks);
+  detail::MarksBack restore_marks(impl_->dirty, marks);
   // Duplicates of the pool's descriptors: the same open files, so the locks
   // stay held when the pool closes its own.
   std::vector<platform::UniqueFd> copies;
