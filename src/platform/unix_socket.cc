@@ -118,8 +118,11 @@ PeerCredentials UnixConnection::peer() const {
   return {static_cast<int>(credentials.pid), credentials.uid, credentials.gid};
 }
 
-void UnixConnection::wait(short events, Deadline deadline, const char* what) const {
+bool UnixConnection::again(int error, short events, Deadline deadline, const char* what) const {
+  if (error == EINTR) return true;
+  if (error != EAGAIN) return false;
   if (!ready(fd_.get(), events, deadline, path_, what)) throw_errno(ETIMEDOUT, path_, what);
+  return true;
 }
 
 void UnixConnection::send(std::span<const std::byte> bytes, std::span<const int> fds,
@@ -142,13 +145,10 @@ void UnixConnection::send(std::span<const std::byte> bytes, std::span<const int>
     }
     const ssize_t n = syscalls().sendmsg(fd_.get(), &message, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        wait(POLLOUT, deadline, "cannot send");
-        continue;
-      }
-      if (errno == EPIPE) throw_errno(ECONNRESET, path_, "cannot send: the peer closed");
-      throw_errno(errno, path_, "cannot send");
+      const int error = errno;
+      if (again(error, POLLOUT, deadline, "cannot send")) continue;
+      if (error == EPIPE) throw_errno(ECONNRESET, path_, "cannot send: the peer closed");
+      throw_errno(error, path_, "cannot send");
     }
     // The descriptors went with the first byte sent.
     fds = {};
@@ -168,12 +168,9 @@ void UnixConnection::receive(std::span<std::byte> out, std::vector<UniqueFd>* fd
     message.msg_controllen = sizeof control;
     const ssize_t n = syscalls().recvmsg(fd_.get(), &message, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (n < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        wait(POLLIN, deadline, "cannot receive");
-        continue;
-      }
-      throw_errno(errno, path_, "cannot receive");
+      const int error = errno;
+      if (again(error, POLLIN, deadline, "cannot receive")) continue;
+      throw_errno(error, path_, "cannot receive");
     }
     // Descriptors that arrived are owned at once, so that none leaks
     // whatever follows.

@@ -62,8 +62,11 @@ class UnixConnection {
   friend class UnixListener;
   UnixConnection(UniqueFd fd, std::filesystem::path path) noexcept
       : fd_(std::move(fd)), path_(std::move(path)) {}
-  // Waits until the socket is ready for `events` (poll), or throws ETIMEDOUT.
-  void wait(short events, Deadline deadline, const char* what) const;
+  // After a call on the socket failed with `error`: true when it should be
+  // made again, interrupted (EINTR) or ready again for `events` after it
+  // would have blocked (EAGAIN; poll, or ETIMEDOUT thrown at the deadline);
+  // false for any other error.
+  bool again(int error, short events, Deadline deadline, const char* what) const;
 
   UniqueFd fd_;
   std::filesystem::path path_;  // for messages
