@@ -214,7 +214,7 @@ constexpr std::array<PhaseInfo, kPhaseCount> kPhases = {{
 struct KindResult {
   Kind kind;
   std::array<Runs, kPhaseCount> phases;
-  Runs verified_handoff;               // kHandOff with verify_on_take_over
+  Runs verified_handoff;                // kHandOff with verify_on_take_over
   std::vector<std::uint64_t> io_bytes;  // of each hand-off, both processes
 };
 
@@ -224,6 +224,13 @@ std::uint64_t steady_ns() {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
           .count());
+}
+
+// The storage bytes this process read and wrote since `before` (a reading
+// of os::storage_io_bytes()); 0 where the kernel does not count them.
+std::uint64_t storage_io_since(const std::optional<std::uint64_t>& before) {
+  const auto now = os::storage_io_bytes();
+  return before && now ? *now - *before : 0;
 }
 
 // How long a hand-off may wait for its other side: long enough for a child
@@ -811,30 +818,29 @@ class Bench {
         const auto io_before = os::storage_io_bytes();
         auto taken = FileBackedMemory::take_over(socket, size_, 0, successor);
         send(steady_ns());
-        const auto io_after = os::storage_io_bytes();
-        send(io_before && io_after ? *io_after - *io_before : 0);
+        send(storage_io_since(io_before));
         taken.hand_off(back, kHandOffTimeout);
         return 0;
       });
       const auto io_before = os::storage_io_bytes();
       const std::uint64_t start = steady_ns();
       pool.hand_off(socket, kHandOffTimeout);
-      const auto io_after = os::storage_io_bytes();
+      const std::uint64_t io = storage_io_since(io_before);
       const auto held = child.receive();
       const auto child_io = child.receive();
       if (!held || !child_io) {
         throw datatier::Error(std::make_error_code(std::errc::connection_reset), socket,
-                    "the child process taking the pool over failed");
+                              "the child process taking the pool over failed");
       }
       pool = FileBackedMemory::take_over(back, size_, 0, options);
       if (const int status = child.wait(); status != 0) {
-        throw datatier::Error(std::make_error_code(std::errc::connection_reset), socket,
-                    fmt::format("the child process taking the pool over ended with {}", status));
+        throw datatier::Error(
+            std::make_error_code(std::errc::connection_reset), socket,
+            fmt::format("the child process taking the pool over ended with {}", status));
       }
       const double seconds = static_cast<double>(*held - start) / 1e9;
       (verify ? result.verified_handoff : result.phases[kHandOff]).seconds.push_back(seconds);
-      result.io_bytes.push_back(*child_io +
-                                (io_before && io_after ? *io_after - *io_before : 0));
+      result.io_bytes.push_back(*child_io + io);
     }
   }
 
