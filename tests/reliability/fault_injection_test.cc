@@ -790,7 +790,7 @@ Operation file_backed_memory_flush(std::optional<FileBackedMemory>& pool, bool e
   };
   op.act = [save](const TempDir&) { save(); };
   op.on_success = [](const TempDir&) {};
-  op.on_failure = [&pool, save](const TempDir& dir) {
+  op.on_failure = [save](const TempDir& dir) {
     // What a crash right now would leave: exactly the previous snapshot.
     const VerifyReport report = verify_as_left(pool_path(dir), true);
     EXPECT_TRUE(report.ok()) << report.message;
