@@ -242,8 +242,9 @@ class FileBackedMemory final : public Datapool {
   // returns; the save takes blocks in ascending order and from the copies,
   // and no writer waits for the disk unless the copies fill
   // FileOptions::copy_budget, when mark_dirty() waits until the save has
-  // written out one. The save hashes on the saving thread and writes
-  // through the page cache, syncing at the end.
+  // written out one. The save hashes on the saving thread and writes as
+  // flush() does (direct I/O where the file system allows it), syncing
+  // before the exchange.
   // With Changes::marked, the save rehashes only the blocks marked before
   // this call (and writes those whose values changed since the spare's
   // snapshot): every write must be marked, as for flush(). With
