@@ -59,6 +59,8 @@ static_assert(static_cast<int>(datatier::FallbackKind::smaller_pages) ==
               DATATIER_FALLBACK_SMALLER_PAGES);
 static_assert(static_cast<int>(datatier::FallbackKind::fewer_threads) ==
               DATATIER_FALLBACK_FEWER_THREADS);
+static_assert(static_cast<int>(datatier::FallbackKind::eager_load) ==
+              DATATIER_FALLBACK_EAGER_LOAD);
 static_assert(static_cast<int>(datatier::Changes::compare) == DATATIER_CHANGES_COMPARE);
 static_assert(static_cast<int>(datatier::Changes::marked) == DATATIER_CHANGES_MARKED);
 static_assert(static_cast<int>(datatier::Outcome::opened) == DATATIER_OUTCOME_OPENED);

@@ -162,7 +162,8 @@ typedef enum datatier_fallback_kind {
   /* Explicit huge pages refused; the next page size down used. */
   DATATIER_FALLBACK_SMALLER_PAGES = 2,
   /* A thread to fault pages in on refused; fewer threads did the work. */
-  DATATIER_FALLBACK_FEWER_THREADS = 3
+  DATATIER_FALLBACK_FEWER_THREADS = 3,
+  DATATIER_FALLBACK_EAGER_LOAD = 4
 } datatier_fallback_kind;
 
 /* A fallback callback (see datatier_options.on_fallback): what was done

@@ -31,6 +31,11 @@ enum class FallbackKind {
   // (Placement::threads says how many). FileBackedMemory::begin_flush():
   // the system refused the save its thread; the save ran on the caller's.
   fewer_threads,
+  // FileBackedMemory::open() with FileOptions::lazy: the pool could not be
+  // loaded lazily (the message says why: userfaultfd refused or missing a
+  // feature, no valid block index, a kind of memory lazy loading does not
+  // serve); it was loaded and verified before open() returned.
+  eager_load,
 };
 
 struct Fallback {

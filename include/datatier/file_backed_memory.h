@@ -20,6 +20,7 @@
 #include "datatier/file_options.h"
 #include "datatier/handoff.h"
 #include "datatier/header.h"
+#include "datatier/lazy_load.h"
 #include "datatier/opened.h"
 
 namespace datatier {
@@ -138,6 +139,16 @@ class FileBackedMemory final : public Datapool {
   // spare created or resized to the pool's size (its contents are never read).
   // Power cut during a fallback: the pool's name holds the damaged file or
   // the previous snapshot, and the spare's name the other one.
+  // Lazily (FileOptions::lazy): the checks above up to the in-use mark, then
+  // the block index (a missing or stale one means an eager open, reported as
+  // FallbackKind::eager_load) and the first block, which holds the header:
+  // a damaged header or first block is answered as by an eager open
+  // (fallback_to_previous, or the error). Then open() returns, in a time
+  // that does not grow with the pool's size, and the data arrives in the
+  // background (see wait_loaded()). Damage found after open() returned can
+  // no longer be answered by the previous snapshot: it follows
+  // FileOptions::salvage. The loader only reads the pool file; a crash or
+  // power cut during the load changes no file.
   static FileBackedMemory open(const std::filesystem::path& path, std::size_t data_size,
                                std::uint64_t user_version, const FileOptions& options = {});
 
@@ -298,8 +309,33 @@ class FileBackedMemory final : public Datapool {
 
   // The data ranges found damaged and zeroed by an open() with
   // FileOptions::salvage, ascending; empty otherwise. Each range is whole
-  // blocks of the block index (the last block may end early).
+  // blocks of the block index (the last block may end early). After a lazy
+  // open, complete once wait_loaded() has returned (until then, the ranges
+  // found by the first block's check); FileOptions::on_damage hears of each
+  // range as the load finds it.
   const std::vector<ByteRange>& damaged() const noexcept;
+
+  // Waits until a lazy open's load has ended (FileOptions::lazy) and its
+  // threads are gone; returns at once for a pool not loaded lazily. After it
+  // returns, damaged() lists every range found damaged, and a salvaged
+  // pool's damaged blocks are marked for the next save (its pool file's
+  // index, which vouches for the damaged bytes, is removed).
+  // Throws: datatier::Error — errc::checksum_mismatch naming the damaged
+  // ranges when the load found damage without FileOptions::salvage (those
+  // ranges are never served: a touch raises SIGBUS; every other byte is
+  // served, and the pool can no longer be saved, see flush()); the errno of
+  // a read that failed twice (its blocks are treated as damaged, never
+  // served); std::errc::bad_file_descriptor on a moved-from pool. The same
+  // error again at every later call.
+  // flush(), flush_full(), begin_flush(), close() and hand_off() call this
+  // first: a save never reads bytes that have not been verified. The
+  // destructor stops the load and waits for its threads.
+  // Thread safety: may be called from any thread, like load_progress().
+  void wait_loaded();
+  void wait_loaded(std::error_code& ec) noexcept;
+
+  // How far a lazy open's load is (datatier/lazy_load.h). Thread-safe.
+  LoadProgress load_progress() const noexcept;
 
   // Hands the pool to the next process, with no I/O of its data
   // (datatier/handoff.h). First waits for a save running (begin_flush()'s

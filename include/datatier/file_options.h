@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "datatier/block_index.h"
+#include "datatier/lazy_load.h"
 #include "datatier/memory_options.h"
 #include "datatier/progress.h"
 
@@ -100,6 +101,28 @@ struct FileOptions {
   // this option (or answered by fallback_to_previous, which salvage, where it
   // applies, goes before).
   bool salvage = false;
+
+  // FileBackedMemory::open() only: open lazily. open() checks the header,
+  // reads the block index and authenticates it against the header's
+  // checksum, reads and verifies the first block (which holds the header),
+  // reserves the memory and returns; threads of the pool then read the rest
+  // in order at the disk's speed and verify each block against its value in
+  // the index before any byte of it becomes visible. A thread that touches
+  // bytes not loaded yet waits while their blocks are fetched first. When
+  // every block is in, the pool is as an eager open leaves it (huge pages
+  // included, where the kernel gives them). Damage follows `salvage`: with
+  // it, the damaged blocks read as zeros, are listed by damaged() and heard
+  // by `on_damage`; without it they are never served (a touch raises
+  // SIGBUS) and wait_loaded() throws errc::checksum_mismatch naming them.
+  // See FileBackedMemory::open() and wait_loaded(). Where lazy loading is
+  // not possible (no userfaultfd for this process, a kernel without the
+  // features it needs, no valid block index, explicit huge pages, shareable
+  // or locked memory), open() loads eagerly and reports
+  // FallbackKind::eager_load.
+  bool lazy = false;
+
+  // Hears of each damaged range a lazy open finds (datatier/lazy_load.h).
+  DamageHandler on_damage;
 
   // Hears of each fallback the pool takes (datatier/fallback.h): buffered
   // I/O, names renamed instead of exchanged, fewer threads, and, for a
