@@ -583,6 +583,20 @@ const Recovery& FileBackedMemory::recovery() const noexcept {
   return impl_ ? impl_->recovery : kNone;
 }
 
+void FileBackedMemory::wait_loaded() {
+  if (!impl_) detail::throw_moved_from();
+}
+
+void FileBackedMemory::wait_loaded(std::error_code& ec) noexcept {
+  detail::capture(ec, [&] { wait_loaded(); });
+}
+
+LoadProgress FileBackedMemory::load_progress() const noexcept {
+  LoadProgress progress;
+  if (impl_) progress.loaded_bytes = progress.total_bytes = impl_->memory.data().size();
+  return progress;
+}
+
 Placement FileBackedMemory::placement() const noexcept {
   return impl_ ? impl_->memory.placement() : Placement{};
 }
