@@ -80,6 +80,7 @@ void coalesce(std::vector<detail::BufferWrite>& writes) {
 BackgroundFlush FileBackedMemory::begin_flush() {
   if (!impl_) detail::throw_moved_from();
   Impl& s = *impl_;
+  s.wait_loaded();
   const std::uint64_t block_bytes = s.layout.block_bytes();
   const std::size_t slots = static_cast<std::size_t>(s.options.copy_budget / block_bytes);
   if (slots < 2) {

@@ -136,4 +136,10 @@ void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t off
   if (report != nullptr && report->cancelled()) progress.failed();
 }
 
+void read_range(const DataFile& file, std::span<std::byte> out, std::uint64_t offset) {
+  const std::size_t whole = out.size() / platform::kDirectIoAlignment * platform::kDirectIoAlignment;
+  if (whole != 0) read_descriptor_for(file, offset, whole).read_exact(out.first(whole), offset);
+  if (whole < out.size()) file.buffered->read_exact(out.subspan(whole), offset + whole);
+}
+
 }  // namespace datatier::detail

@@ -82,4 +82,10 @@ void write_buffers(const DataFile& file, std::span<const BufferWrite> writes);
 void read_bulk(const DataFile& file, std::span<std::byte> out, std::uint64_t offset,
                ReadProgress& progress, ProgressReport* report = nullptr);
 
+// Reads `out.size()` bytes at `offset` (a multiple of 4096) of the file into
+// `out` (starting on a page boundary) in one request, whole pages through
+// the descriptor read_bulk() would choose, a partial last page through the
+// buffered one. Throws datatier::Error as read_bulk().
+void read_range(const DataFile& file, std::span<std::byte> out, std::uint64_t offset);
+
 }  // namespace datatier::detail

@@ -16,12 +16,16 @@
 #include "datatier/error.h"
 #include "datatier/memory.h"
 #include "file_backed_memory_impl.h"
+#include "lazy_load.h"
+#include "memory_impl.h"
 #include "no_throw.h"
 #include "open_or_create.h"
 #include "parallel.h"
 #include "platform/process.h"
+#include "platform/userfaultfd.h"
 #include "pool_file.h"
 #include "progress_report.h"
+#include "report_fallback.h"
 
 namespace datatier {
 
@@ -168,7 +172,110 @@ void keep_pool_index(const detail::PoolLocation& at, const detail::PoolFile& poo
   at.dir.sync();
 }
 
+// A lazy open under way: the memory taken under the loader, the index it
+// checks against.
+struct LazyStart {
+  Memory memory;
+  std::optional<detail::BlockIndex> index;
+  std::unique_ptr<detail::LazyLoad> load;
+};
+
+// Why `options` (and the kernel) leave the pool to an eager open; "" when
+// lazy loading may be tried. Memory a lazy load cannot fill: explicit huge
+// pages (userfaultfd fills them only whole and from hugetlbfs), memory
+// files (another process may map them), locked memory (locking faults
+// every page in at once).
+std::string eager_because(const MemoryOptions& memory) {
+  if (memory.shareable) return "shareable memory (MemoryOptions::shareable)";
+  if (memory.page_size == PageSize::huge_2mib || memory.page_size == PageSize::huge_1gib) {
+    return "explicit huge pages";
+  }
+  if (memory.lock) return "locked memory (MemoryOptions::lock)";
+  return {};
+}
+
+// Starts loading `pool` lazily: authenticates its index, reserves the
+// memory, registers it and loads the first unit (with the header's block).
+// Where that cannot be, reports why as FallbackKind::eager_load and returns
+// nullopt, having changed nothing.
+std::optional<LazyStart> start_lazy(const detail::PoolLocation& at, const detail::PoolFile& pool,
+                                    const detail::BlockLayout& layout, const FileOptions& options) {
+  const auto eager = [&](const std::string& why) {
+    detail::report_fallback(options.on_fallback, FallbackKind::eager_load,
+                            pool.path().string() + ": cannot load lazily (" + why +
+                                "); loading the whole pool before open() returns");
+    return std::nullopt;
+  };
+  const MemoryOptions memory_wanted = memory_options(options);
+  if (std::string why = eager_because(memory_wanted); !why.empty()) return eager(why);
+  if (!layout.indexed()) return eager("a pool of one block has no block index");
+  std::optional<detail::BlockIndex> index =
+      detail::find_index(at.dir, pool.name(), pool.header().checksum, layout).index;
+  if (!index) return eager("no valid block index beside the file");
+  std::string refused;
+  std::optional<platform::UserFaultFd> uffd = platform::UserFaultFd::open(&refused);
+  if (!uffd) return eager("userfaultfd is not available to this process: " + refused);
+  if (!uffd->features().poison) {
+    return eager("the kernel cannot poison pages (UFFDIO_POISON, Linux 6.6), which keeps damaged "
+                 "blocks from being served");
+  }
+  LazyStart lazy{detail::ReservedMemory::reserve(pool.data_size(), memory_wanted),
+                 std::move(index), nullptr};
+  detail::LazyLoad::Settings settings;
+  settings.salvage = options.salvage;
+  settings.on_damage = options.on_damage;
+  settings.numa = memory_wanted.numa;
+  settings.numa_node = memory_wanted.numa_node;
+  // As placed, not measured: measuring reads the process's whole memory map.
+  const Placement& placement = detail::SharedMemory::placement(lazy.memory);
+  settings.huge_pages = placement.page_size == PageSize::transparent;
+  lazy.load = std::make_unique<detail::LazyLoad>(
+      std::move(*uffd), lazy.memory.data(), placement.page_bytes, layout,
+      detail::covered_header(pool.header_bytes()), std::move(settings));
+  if (!lazy.load->load_first(pool.data_file(), *lazy.index)) {
+    return eager("the first block, which holds the header, does not match its value in the index");
+  }
+  return lazy;
+}
+
 }  // namespace
+
+void FileBackedMemory::Impl::wait_loaded() {
+  if (!lazy) return;
+  lazy->wait();
+  const std::lock_guard lock(load_settling);
+  if (!load_settled) {
+    load_settled = true;
+    try {
+      settle_load();
+    } catch (...) {
+      load_failure = std::current_exception();
+    }
+  }
+  if (load_failure) std::rethrow_exception(load_failure);
+}
+
+void FileBackedMemory::Impl::settle_load() {
+  std::vector<std::uint64_t> blocks;
+  for (const auto& [block, value] : lazy->damaged()) {
+    blocks.push_back(block);
+    // The pool file's index now says what its bytes are, as an eager open's
+    // computed values would: a save never takes the damaged bytes for good.
+    pool_index->values()[block] = value;
+  }
+  if (!blocks.empty()) {
+    const std::vector<ByteRange> ranges = layout.data_ranges(blocks);
+    if (!options.salvage) {
+      throw Error(errc::checksum_mismatch, pool.path(),
+                  "the lazy load found blocks that do not match the block index, never served: " +
+                      describe(ranges));
+    }
+    damaged = ranges;
+    dirty.restore(blocks);
+    if (!options.read_only) keep_pool_index(location, pool, pool_index, true);
+  }
+  if (const std::exception_ptr failure = lazy->failure()) std::rethrow_exception(failure);
+}
 
 void FileBackedMemory::Impl::ready_spare() {
   Impl& s = *this;
@@ -245,6 +352,7 @@ std::optional<detail::BlockIndex> FileBackedMemory::Impl::take_next_values() {
 }
 
 void FileBackedMemory::Impl::save(bool full) {
+  wait_loaded();
   const detail::SaveGate::Entry one_at_a_time(saving);
   save_entered(full);
 }
@@ -380,9 +488,10 @@ FileBackedMemory::~FileBackedMemory() = default;
 
 FileBackedMemory::Impl::~Impl() {
   // The destructor saves nothing: a save still running is stopped, leaving
-  // the previous snapshot in place.
+  // the previous snapshot in place; so is a lazy load, before its memory goes.
   if (job) job->cancel();
   saver.reset();
+  lazy.reset();
 }
 
 std::filesystem::path FileBackedMemory::spare_path(const std::filesystem::path& path) {
@@ -436,10 +545,16 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
   };
   throw_unless_fallback();
   if (use_direct_io(options)) pool.enable_direct_io(options.on_fallback);
-  auto memory = Memory::create(data_size, memory_options(options));
+  std::optional<LazyStart> lazy;
+  if (options.lazy && !verdict) lazy = start_lazy(at, pool, layout, options);
+  Memory memory = lazy ? std::move(lazy->memory) : Memory::create(data_size, memory_options(options));
   std::optional<detail::BlockIndex> pool_index;
   detail::ProgressReport report(options.progress, data_size);
-  if (!verdict) verdict = load(pool, memory, layout, options, &pool_index, report);
+  if (lazy) {
+    pool_index = std::move(lazy->index);
+  } else if (!verdict) {
+    verdict = load(pool, memory, layout, options, &pool_index, report);
+  }
   std::vector<std::uint64_t> salvaged;
   std::vector<ByteRange> damaged;
   if (verdict.code == errc::checksum_mismatch && pool_index) {
@@ -470,15 +585,31 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
   detail::FoundIndex spare_index;
   if (!options.read_only) {
     spare = open_spare_for(at, pool, options);
-    keep_pool_index(at, pool, pool_index, !salvaged.empty());
+    // A lazy open's index is the file's, just authenticated; the spare's
+    // waits for the first save (read_indexes()), as after a take-over: open()
+    // reads nothing whose size grows with the pool's.
+    if (!lazy) keep_pool_index(at, pool, pool_index, !salvaged.empty());
     pool.mark_in_use();
-    spare_index = detail::find_index(at.dir, spare->name(), spare->read_header().checksum, layout);
+    if (!lazy) {
+      spare_index =
+          detail::find_index(at.dir, spare->name(), spare->read_header().checksum, layout);
+    }
   }
   auto impl = std::make_unique<Impl>(std::move(at), std::move(memory), std::move(pool),
                                      std::move(spare), options, layout, std::move(pool_index),
                                      std::move(spare_index), std::move(recovery));
   impl->damaged = std::move(damaged);
   impl->dirty.restore(salvaged);
+  if (lazy) {
+    impl->indexes_unread = !options.read_only;
+    impl->lazy = std::move(lazy->load);
+    if (!impl->lazy->start(impl->pool.data_file(), *impl->pool_index)) {
+      detail::report_fallback(options.on_fallback, FallbackKind::fewer_threads,
+                              impl->pool.path().string() +
+                                  ": the system refused the lazy load its threads; the pool was "
+                                  "loaded before open() returned");
+    }
+  }
   report.finish();
   return FileBackedMemory(std::move(impl));
 }
@@ -585,6 +716,7 @@ const Recovery& FileBackedMemory::recovery() const noexcept {
 
 void FileBackedMemory::wait_loaded() {
   if (!impl_) detail::throw_moved_from();
+  impl_->wait_loaded();
 }
 
 void FileBackedMemory::wait_loaded(std::error_code& ec) noexcept {
@@ -592,6 +724,7 @@ void FileBackedMemory::wait_loaded(std::error_code& ec) noexcept {
 }
 
 LoadProgress FileBackedMemory::load_progress() const noexcept {
+  if (impl_ && impl_->lazy) return impl_->lazy->progress();
   LoadProgress progress;
   if (impl_) progress.loaded_bytes = progress.total_bytes = impl_->memory.data().size();
   return progress;

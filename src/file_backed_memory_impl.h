@@ -2,7 +2,9 @@
 // parts (saving, handing off).
 #pragma once
 
+#include <exception>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
@@ -11,6 +13,7 @@
 
 #include "background_flush.h"
 #include "block_index.h"
+#include "lazy_load.h"
 #include "datatier/file_backed_memory.h"
 #include "datatier/memory.h"
 #include "platform/process.h"
@@ -78,11 +81,26 @@ struct FileBackedMemory::Impl {
   detail::DirtyBlocks dirty;       // mark_dirty()'s marks
   std::vector<ByteRange> damaged;  // zeroed by a salvaging open()
 
+  // A lazy open's load (FileOptions::lazy), kept once done for
+  // load_progress(); what wait_loaded() made of its outcome.
+  std::unique_ptr<detail::LazyLoad> lazy;
+  std::mutex load_settling;
+  bool load_settled = false;
+  std::exception_ptr load_failure;
+
   // The background save (begin_flush()): the blocks it has yet to take, its
   // thread, and what its handle sees.
   detail::BlockCut cut;
   std::optional<platform::Thread> saver;
   std::shared_ptr<detail::FlushJob> job;
+
+  // wait_loaded(): waits for a lazy load; the first call settles its
+  // outcome (settle_load()); every call throws its failure.
+  void wait_loaded();
+  // Takes what the load found: damaged blocks' values into pool_index,
+  // then with salvage their ranges into `damaged`, their marks into `dirty`
+  // and the pool file's index removed; without it, load_failure.
+  void settle_load();
 
   // Removes the spare's index file, durably, before the spare is written;
   // the memory of its values goes to next_values.

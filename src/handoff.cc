@@ -113,6 +113,7 @@ std::string who(const platform::PeerCredentials& peer) {
 std::vector<std::byte> FileBackedMemory::Impl::hand_off_state(std::vector<int>& fds,
                                                               std::vector<std::uint64_t>& marks) {
   Impl& s = *this;
+  s.wait_loaded();
   if (s.options.read_only) {
     throw Error(std::make_error_code(std::errc::operation_not_permitted), s.pool.path(),
                 "a read-only pool cannot be handed off: it holds its files to read them");

@@ -104,7 +104,19 @@ Memory& Memory::operator=(Memory&& other) noexcept = default;
 Memory::~Memory() = default;
 
 Memory Memory::create(std::size_t size, const MemoryOptions& options) {
-  auto impl = std::make_unique<Impl>();
+  Memory memory = detail::ReservedMemory::reserve(size, options);
+  Impl& impl = *memory.impl_;
+  impl.placement.threads = detail::fault_in(impl.mapping, platform::Mapping::Use::writing,
+                                            options.threads, options.on_fallback);
+  if (options.lock) {
+    impl.mapping.lock();
+    impl.placement.locked = true;
+  }
+  return memory;
+}
+
+Memory detail::ReservedMemory::reserve(std::size_t size, const MemoryOptions& options) {
+  auto impl = std::make_unique<Memory::Impl>();
   Placement& placement = impl->placement;
   impl->mapping = map_with_fallback(size, options, placement.page_size, impl->file);
   if (options.shareable) settle_shared_page_size(options, placement.page_size);
@@ -114,13 +126,6 @@ Memory Memory::create(std::size_t size, const MemoryOptions& options) {
   mapping.set_numa_policy(options.numa, options.numa_node);
   placement.numa = options.numa;
   placement.numa_node = options.numa == NumaPolicy::bind ? options.numa_node : -1;
-
-  placement.threads = detail::fault_in(mapping, platform::Mapping::Use::writing, options.threads,
-                                       options.on_fallback);
-  if (options.lock) {
-    mapping.lock();
-    placement.locked = true;
-  }
   return Memory(std::move(impl));
 }
 

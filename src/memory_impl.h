@@ -38,5 +38,12 @@ struct SharedMemory {
                       bool lock);
 };
 
+// Memory whose pages someone else will fill: a lazy open's.
+struct ReservedMemory {
+  // As Memory::create(), but no page is faulted in and none locked
+  // (options.lock is the caller's, once the pages are in).
+  static Memory reserve(std::size_t size, const MemoryOptions& options);
+};
+
 }  // namespace detail
 }  // namespace datatier

@@ -309,6 +309,15 @@ bool hash_blocks(const StreamBytes& stream, std::uint64_t block_bytes,
   return !abandoned.load();
 }
 
+ChainingValue block_value(const StreamBytes& stream, std::uint64_t block_bytes,
+                          std::uint64_t block) {
+  detect_cpu_features_once();
+  const TreeInput input(stream.header, stream.rest, stream.rest_offset, stream.length);
+  const std::uint64_t offset = block * block_bytes;
+  Scratch scratch;
+  return input.node(offset, std::min(block_bytes, stream.length - offset), false, nullptr, scratch);
+}
+
 Checksum merge_blocks(std::span<const ChainingValue> blocks) {
   detect_cpu_features_once();
   // BLAKE3's tree over the blocks, level by level: each level pairs its

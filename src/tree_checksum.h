@@ -67,6 +67,11 @@ bool hash_blocks(const StreamBytes& input, std::uint64_t block_bytes,
                  std::span<const std::uint64_t> blocks, std::span<ChainingValue> out,
                  const TreeHashOptions& options);
 
+// The chaining value of block `block` alone, as hash_blocks() gives it, on
+// the calling thread: its bytes must be in `input`.
+ChainingValue block_value(const StreamBytes& input, std::uint64_t block_bytes,
+                          std::uint64_t block);
+
 // The hash of a stream of two or more blocks from the chaining values of all
 // its blocks, in order: the same as tree_hash() over the stream's bytes.
 Checksum merge_blocks(std::span<const ChainingValue> blocks);

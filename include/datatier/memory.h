@@ -14,6 +14,7 @@ namespace datatier {
 
 namespace detail {
 struct SharedMemory;
+struct ReservedMemory;
 }  // namespace detail
 
 // Memory keeps its bytes in a private anonymous mapping, or with
@@ -59,6 +60,7 @@ class Memory final : public Datapool {
  private:
   // Hands shareable memory to another process and adopts it there.
   friend struct detail::SharedMemory;
+  friend struct detail::ReservedMemory;
   struct Impl;
   explicit Memory(std::unique_ptr<Impl> impl) noexcept;
   std::unique_ptr<Impl> impl_;

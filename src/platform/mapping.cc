@@ -240,4 +240,10 @@ void Mapping::drop_page_table_entries(std::size_t offset, std::size_t length) co
   syscalls().madvise(data_ + start, offset + length - start, MADV_DONTNEED);
 }
 
+bool collapse_to_huge_pages(std::span<std::byte> range) noexcept {
+  // Linux 6.1's value, for C libraries whose headers predate it.
+  constexpr int kCollapse = 25;
+  return syscalls().madvise(range.data(), range.size(), kCollapse) == 0;
+}
+
 }  // namespace datatier::platform

@@ -96,6 +96,13 @@ class Mapping {
   bool file_backed_ = false;  // a shared mapping of a file
 };
 
+// Asks the kernel to back the range (private memory advised for
+// transparent huge pages) by huge pages now, copying its small pages into
+// them (MADV_COLLAPSE, Linux 6.1). False where it did not, for all or part
+// of the range (an older kernel, no huge page free); the bytes are the
+// same either way. Never throws.
+bool collapse_to_huge_pages(std::span<std::byte> range) noexcept;
+
 // The size of a base virtual memory page on this machine.
 std::size_t page_size() noexcept;
 

@@ -3,10 +3,12 @@
 
 #include <fcntl.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 
 namespace datatier::platform {
@@ -25,6 +27,21 @@ int file_control(int fd, int cmd, int arg) {
 int rename_at2(int olddirfd, const char* oldpath, int newdirfd, const char* newpath,
                unsigned int flags) {
   return ::renameat2(olddirfd, oldpath, newdirfd, newpath, flags);
+}
+
+// userfaultfd(2) has no libc wrapper in older C libraries.
+int user_fault_fd(int flags) {
+#ifdef SYS_userfaultfd
+  return static_cast<int>(::syscall(SYS_userfaultfd, flags));
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+// ioctl(2) is variadic: a wrapper with the one signature the table needs.
+int io_control(int fd, unsigned long request, void* argument) {
+  return ::ioctl(fd, request, argument);
 }
 
 // mbind(2) straight through syscall(2), as libnuma's mbind() does, so that
@@ -99,6 +116,9 @@ constexpr Syscalls kReal = {
     .recvmsg = ::recvmsg,
     .getsockopt = ::getsockopt,
     .poll = ::poll,
+    .userfaultfd = user_fault_fd,
+    .ioctl = io_control,
+    .read = ::read,
     .pthread_create = ::pthread_create,
 };
 

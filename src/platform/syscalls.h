@@ -68,6 +68,15 @@ struct Syscalls {
   ssize_t (*recvmsg)(int fd, struct msghdr* message, int flags);
   int (*getsockopt)(int fd, int level, int name, void* value, socklen_t* length);
   int (*poll)(struct pollfd* fds, nfds_t count, int timeout_ms);
+  // userfaultfd(2): a descriptor that hands this process's page faults on
+  // registered memory to a thread of its own, for loading a pool lazily.
+  // `flags` as the system call takes them. Fails with ENOSYS where the
+  // kernel has no such call, EPERM where this process may not use it.
+  int (*userfaultfd)(int flags);
+  // ioctl(2) with a pointer argument: the userfaultfd requests.
+  int (*ioctl)(int fd, unsigned long request, void* argument);
+  // read(2): a userfaultfd's fault messages.
+  ssize_t (*read)(int fd, void* buffer, std::size_t count);
   // pthread_create(3): returns an error number (EAGAIN: no thread now)
   // instead of setting errno.
   int (*pthread_create)(pthread_t* thread, const pthread_attr_t* attributes,
