@@ -199,8 +199,8 @@ TEST(LazyLoad, ContentsEqualAnEagerOpen) {
       {64 * kMiB, 64 * kKiB, 1},
   };
   for (const Shape& shape : shapes) {
-    SCOPED_TRACE("size " + std::to_string(shape.size) + ", block size " +
-                 std::to_string(shape.block_size) + ", threads " + std::to_string(shape.threads));
+    SCOPED_TRACE(::testing::Message() << "size " << shape.size << ", block size "
+                                      << shape.block_size << ", threads " << shape.threads);
     const testing::TempDir dir;
     const SavedPool saved = save_pool(dir / "pool", shape.size, shape.block_size, shape.size);
     std::vector<std::byte> eager_data;
@@ -340,7 +340,7 @@ TEST(LazyLoad, ASaveDuringTheLoadSavesTheMemory) {
   enum class Save { flush_compared, flush_marked, background, close };
   for (const Save save :
        {Save::flush_compared, Save::flush_marked, Save::background, Save::close}) {
-    SCOPED_TRACE("save " + std::to_string(static_cast<int>(save)));
+    SCOPED_TRACE(::testing::Message() << "save " << static_cast<int>(save));
     FileOptions options = lazy_options();
     options.changes = save == Save::flush_compared ? Changes::compare : Changes::marked;
     auto pool = FileBackedMemory::open(saved.path, kSize, kUserVersion, options);
