@@ -21,16 +21,9 @@ namespace {
 
 using platform::real_syscalls;
 using platform::syscalls;
+using testing::RestoreSyscalls;
 
 constexpr std::size_t kSize = std::size_t{1} << 20;
-
-// Puts the real system calls back when a test ends.
-struct RestoreSyscalls {
-  RestoreSyscalls() = default;
-  RestoreSyscalls(const RestoreSyscalls&) = delete;
-  RestoreSyscalls& operator=(const RestoreSyscalls&) = delete;
-  ~RestoreSyscalls() { syscalls() = real_syscalls(); }
-};
 
 // The fallbacks a handler heard, in order.
 class Heard {

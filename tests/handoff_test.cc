@@ -10,7 +10,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "child_process.h"
 #include "datatier/datatier.h"
 #include "handoff_state.h"
 #include "platform/syscalls.h"
@@ -35,6 +35,9 @@ namespace {
 using namespace std::chrono_literals;
 using platform::real_syscalls;
 using platform::syscalls;
+using testing::RestoreSyscalls;
+using testing::spawn;
+using testing::wait_for;
 
 constexpr std::size_t kSize = std::size_t{1} << 20;
 constexpr std::uint64_t kUserVersion = 7;
@@ -49,37 +52,6 @@ FileOptions shareable() {
   options.threads = 2;
   options.take_over_timeout = 5s;
   return options;
-}
-
-// Puts the real system calls back when a test ends.
-struct RestoreSyscalls {
-  RestoreSyscalls() = default;
-  RestoreSyscalls(const RestoreSyscalls&) = delete;
-  RestoreSyscalls& operator=(const RestoreSyscalls&) = delete;
-  ~RestoreSyscalls() { syscalls() = real_syscalls(); }
-};
-
-// Runs `body` in a child process, whose exit status is what it returns (or
-// 90 for an exception, which it prints).
-pid_t spawn(const std::function<int()>& body) {
-  std::fflush(nullptr);
-  const pid_t pid = ::fork();
-  if (pid != 0) return pid;
-  int status = 90;
-  try {
-    status = body();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "child: %s\n", e.what());
-  }
-  ::_exit(status);
-}
-
-// The child's exit status, or 128 + the signal that ended it.
-int wait_for(pid_t pid) {
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 // 0 when `call` throws datatier::Error with `expected`, else 1 (printed).

@@ -1,5 +1,6 @@
 // Helpers shared by the tests: the golden files' data generator, file byte
-// access, matchers for datatier errors, and what the kernel offers.
+// access, matchers for datatier errors, what the kernel offers, and putting
+// back the system-call table a test changed.
 #pragma once
 
 #include <gtest/gtest.h>
@@ -75,6 +76,14 @@ inline void flip_byte(const std::filesystem::path& path, std::uint64_t offset,
   f.seekp(static_cast<std::streamoff>(offset));
   f.write(&c, 1);
 }
+
+// Puts the real system calls back when a test ends, whatever it replaced.
+struct RestoreSyscalls {
+  RestoreSyscalls() = default;
+  RestoreSyscalls(const RestoreSyscalls&) = delete;
+  RestoreSyscalls& operator=(const RestoreSyscalls&) = delete;
+  ~RestoreSyscalls() { platform::syscalls() = platform::real_syscalls(); }
+};
 
 inline std::filesystem::path golden(const std::string& name) {
   return std::filesystem::path(DATATIER_TEST_DATA_DIR) / name;
