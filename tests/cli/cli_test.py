@@ -498,7 +498,7 @@ class Bench(TempDirTest):
     PHASES = {"memory": ["create", "fill", "flush", "drop"],
               "mmap": ["create", "fill", "flush", "drop", "open", "flush_marked"],
               "fbm": ["create", "fill", "flush", "flush_compare", "flush_marked", "flush_serving",
-                      "drop", "open", "reopen", "handoff"]}
+                      "drop", "open", "reopen", "open_lazy", "handoff"]}
 
     def test_small_run_emits_complete_json_and_leaves_nothing(self):
         r = run("bench", "--size", "4MiB", "--repeat", "1", "--dir", self.dir, "--json")
@@ -521,7 +521,7 @@ class Bench(TempDirTest):
                 self.assertEqual(len(m["runs"]), 1)
                 self.assertGreaterEqual(m["seconds"], 0)
                 if (kind, phase) in (("memory", "flush"), ("fbm", "flush_serving"),
-                                     ("fbm", "handoff")):
+                                     ("fbm", "open_lazy"), ("fbm", "handoff")):
                     self.assertIsNone(m["baseline"])
                     self.assertIsNone(m["ratio"])
                 else:
@@ -580,7 +580,30 @@ class Bench(TempDirTest):
                                / out["baselines"]["blake3_all"]["seconds"], places=9)
         self.assertEqual(len(handoff["io_bytes_runs"]), 2)
         self.assertEqual(handoff["io_bytes"], max(handoff["io_bytes_runs"]))
+        self.assert_open_lazy(fbm["open_lazy"], out["size"], runs=1)
         self.assertEqual(os.listdir(self.dir), [])
+
+    def assert_open_lazy(self, lazy, size, runs):
+        """The lazy open and its measures: the load's end, an eager open, the
+        reads meanwhile (none where the pool is in before the first one)."""
+        self.assertIsInstance(lazy["lazy"], bool)
+        self.assertGreater(lazy["seconds"], 0)
+        self.assertEqual(len(lazy["loaded_runs"]), runs)
+        self.assertEqual(len(lazy["eager_runs"]), runs)
+        for loaded, opened in zip(lazy["loaded_runs"], lazy["runs"]):
+            self.assertGreaterEqual(loaded, opened)
+        self.assertGreater(lazy["eager_seconds"], 0)
+        self.assertAlmostEqual(lazy["loaded_vs_open"],
+                               lazy["loaded_seconds"] / lazy["eager_seconds"], places=9)
+        self.assertGreaterEqual(lazy["reads"], 0)
+        self.assertGreaterEqual(lazy["first_read_p50_us"], 0)
+        if runs == 1:  # one run's percentiles are ordered; medians of several need not be
+            self.assertLessEqual(lazy["first_read_p50_us"], lazy["first_read_p99_us"])
+            self.assertLessEqual(lazy["first_read_p99_us"], lazy["first_read_p999_us"])
+        self.assertGreaterEqual(lazy["first_read_max_us"], 0)
+        for key in ("huge_bytes", "eager_huge_bytes"):
+            self.assertGreaterEqual(lazy[key], 0)
+            self.assertLessEqual(lazy[key], size)
 
     def test_changed_takes_a_fraction_of_a_percent(self):
         r = run("bench", "--size", "8MiB", "--repeat", "2", "--kinds", "fbm", "--changed", "12.5",
@@ -591,6 +614,7 @@ class Bench(TempDirTest):
         self.assertEqual(out["changed"]["blocks"], 16)  # of 128
         for phase in ("flush_compare", "flush_marked"):
             self.assertEqual(len(out["kinds"]["fbm"][phase]["runs"]), 2)
+        self.assert_open_lazy(out["kinds"]["fbm"]["open_lazy"], out["size"], runs=2)
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_changed_must_be_a_percentage(self):
@@ -610,7 +634,7 @@ class Bench(TempDirTest):
         # The reopen phase times a file in the page cache, which a cold run never has.
         self.assertEqual(sorted(out["kinds"]["fbm"]),
                          ["create", "drop", "fill", "flush", "flush_compare", "flush_marked",
-                          "flush_serving", "handoff", "open"])
+                          "flush_serving", "handoff", "open", "open_lazy"])
         self.assertEqual(os.listdir(self.dir), [])
 
     def test_table_and_medians(self):

@@ -28,6 +28,7 @@
 #include "datatier/file_backed_memory.h"
 #include "datatier/memory.h"
 #include "datatier/mmap_file.h"
+#include "lazy_open.h"
 #include "os.h"
 #include "output.h"
 #include "serving.h"
@@ -177,6 +178,7 @@ enum Phase : std::size_t {
   kDrop,
   kOpen,
   kReopen,
+  kOpenLazy,
   kHandOff,
   kPhaseCount
 };
@@ -204,6 +206,13 @@ constexpr std::array<PhaseInfo, kPhaseCount> kPhases = {{
     {"reopen",
      "open() again with the whole file in the page cache (fbm only: its flush bypasses the "
      "cache, so open reads the disk; an mmap open always finds the file cached)"},
+    {"open_lazy",
+     "open() with FileOptions::lazy of the file dropped from the page cache, until it returns "
+     "(fbm only); loaded_seconds: until wait_loaded() returns, also as a fraction of an eager "
+     "open() of the same file, dropped from the cache too (eager_seconds, loaded_vs_open); "
+     "first_read_*: the latencies of one thread's 8-byte reads at random 4 KiB-aligned offsets "
+     "of the pool while the load ran (reads: how many); huge_bytes, eager_huge_bytes: the "
+     "pool's bytes on huge pages after each"},
     {"handoff",
      "hand_off() of the pool, opened with shareable memory, to a child process, from the call "
      "until the child's take_over() returns (fbm only); verified_seconds: the same with "
@@ -607,6 +616,8 @@ class Bench {
           pool.reset();
         }
         if (kind == Kind::fbm) {
+          step(kOpenLazy);
+          time_open_lazy(path, phases[kOpenLazy]);
           step(kHandOff);
           time_hand_offs(path, result);
         }
@@ -650,6 +661,7 @@ class Bench {
           entry["time_vs_flush"] = median / result.phases[kFlush].median();
         }
         if (p == kFlushServing) entry.update(serving_json());
+        if (p == kOpenLazy) entry.update(lazy_open_json());
         if (p == kHandOff) {
           const double verified = result.verified_handoff.median();
           entry["verified_seconds"] = verified;
@@ -679,6 +691,10 @@ class Bench {
         {"time_vs_flush",
          "flush_compare and flush_marked: phase seconds / seconds of the whole first flush of "
          "the same pool (lower is faster)"},
+        {"loaded_vs_open",
+         "open_lazy: seconds from the lazy open's start until its data is all in / seconds of an "
+         "eager open of the same file, both with the file dropped from the page cache (lower is "
+         "faster)"},
         {"changed",
          {{"percent", options_.changed},
           {"blocks", changed_blocks_},
@@ -751,6 +767,21 @@ class Bench {
               serving["writes_ratio"].get<double>(), serving["mark_p99_us"].get<double>(),
               serving["mark_p999_us"].get<double>(),
               format_size(serving["extra_bytes_peak"].get<std::uint64_t>()));
+        }
+        if (p == kOpenLazy) {
+          const nlohmann::json lazy = lazy_open_json();
+          versus = fmt::format(
+              "{}loaded after {:.3f} s = {:.2f} x an eager open's time ({:.3f} s)\n{:<33} {} "
+              "random reads during the load: p50 {:.1f} us, p99 {:.1f} us, p99.9 {:.1f} us, max "
+              "{:.1f} us; huge pages {} (eager: {})",
+              lazy["lazy"].get<bool>() ? "" : "opened eagerly (a fallback); ",
+              lazy["loaded_seconds"].get<double>(),
+              lazy["loaded_vs_open"].is_null() ? 0.0 : lazy["loaded_vs_open"].get<double>(),
+              lazy["eager_seconds"].get<double>(), "", lazy["reads"].get<std::uint64_t>(),
+              lazy["first_read_p50_us"].get<double>(), lazy["first_read_p99_us"].get<double>(),
+              lazy["first_read_p999_us"].get<double>(), lazy["first_read_max_us"].get<double>(),
+              format_size(lazy["huge_bytes"].get<std::uint64_t>()),
+              format_size(lazy["eager_huge_bytes"].get<std::uint64_t>()));
         }
         if (p == kHandOff) {
           const double verified = result.verified_handoff.median();
@@ -861,14 +892,25 @@ class Bench {
     runs.seconds.push_back(serving_.back().seconds);
   }
 
+  // A lazy open of the saved pool at `path`, with an eager one as its
+  // measure; the lazy open's time to `runs`, the rest to lazy_opens_.
+  void time_open_lazy(const std::filesystem::path& path, Runs& runs) {
+    lazy_opens_.push_back(measure_open_lazy(
+        path, size_, file_options(options_.threads, Changes::compare), os::throw_if_interrupted));
+    runs.seconds.push_back(lazy_opens_.back().seconds);
+  }
+
+  // The median over `runs` of one of their fields.
+  template <typename Run, typename Field>
+  static double median_of(const std::vector<Run>& runs, Field Run::*field) {
+    Runs values;
+    for (const Run& run : runs) values.seconds.push_back(static_cast<double>(run.*field));
+    return values.median();
+  }
+
   // The medians of the flush_serving figures.
   nlohmann::json serving_json() const {
-    const auto median = [&](auto field) {
-      Runs runs;
-      for (const ServingRun& run : serving_)
-        runs.seconds.push_back(static_cast<double>(run.*field));
-      return runs.median();
-    };
+    const auto median = [&](auto field) { return median_of(serving_, field); };
     return {{"begin_us", median(&ServingRun::begin_us)},
             {"writes_per_s", median(&ServingRun::writes_per_s)},
             {"writes_per_s_idle", median(&ServingRun::writes_per_s_idle)},
@@ -878,6 +920,34 @@ class Bench {
             {"mark_p999_us", median(&ServingRun::mark_p999_us)},
             {"extra_bytes_peak", static_cast<std::uint64_t>(median(&ServingRun::extra_bytes_peak))},
             {"copy_budget", FileOptions{}.copy_budget}};
+  }
+
+  // The medians of the open_lazy figures (beside its `seconds`); `lazy`:
+  // whether every run's open was lazy rather than an eager fallback.
+  nlohmann::json lazy_open_json() const {
+    const auto median = [&](auto field) { return median_of(lazy_opens_, field); };
+    const auto all_runs = [&](auto field) {
+      nlohmann::json values = nlohmann::json::array();
+      for (const LazyOpenRun& run : lazy_opens_) values.push_back(run.*field);
+      return values;
+    };
+    const double loaded = median(&LazyOpenRun::loaded_seconds);
+    const double eager = median(&LazyOpenRun::eager_seconds);
+    return {
+        {"lazy", std::all_of(lazy_opens_.begin(), lazy_opens_.end(),
+                             [](const LazyOpenRun& run) { return run.lazy; })},
+        {"loaded_seconds", loaded},
+        {"loaded_runs", all_runs(&LazyOpenRun::loaded_seconds)},
+        {"eager_seconds", eager},
+        {"eager_runs", all_runs(&LazyOpenRun::eager_seconds)},
+        {"loaded_vs_open", eager > 0 ? nlohmann::json(loaded / eager) : nlohmann::json(nullptr)},
+        {"reads", static_cast<std::uint64_t>(median(&LazyOpenRun::reads))},
+        {"first_read_p50_us", median(&LazyOpenRun::read_p50_us)},
+        {"first_read_p99_us", median(&LazyOpenRun::read_p99_us)},
+        {"first_read_p999_us", median(&LazyOpenRun::read_p999_us)},
+        {"first_read_max_us", median(&LazyOpenRun::read_max_us)},
+        {"huge_bytes", static_cast<std::uint64_t>(median(&LazyOpenRun::huge_bytes))},
+        {"eager_huge_bytes", static_cast<std::uint64_t>(median(&LazyOpenRun::eager_huge_bytes))}};
   }
 
   // Direct read where the file system has it (what the fbm pool does), the
@@ -957,7 +1027,8 @@ class Bench {
       case kOpen:
         if (kind == Kind::mmap) return ref(kBlake3All);  // the file is in the page cache
         return derived_ref(kReadHash);
-      case kHandOff:  // no transfer to compare with: its time should not grow with the size
+      case kOpenLazy:  // its measure is loaded_vs_open; its time should not grow with the size
+      case kHandOff:   // no transfer to compare with: its time should not grow with the size
         return std::nullopt;
       case kPhaseCount:
         break;
@@ -983,7 +1054,8 @@ class Bench {
   StatusLine status_;
   std::array<Runs, kBaselineCount> baselines_;
   std::vector<KindResult> results_;
-  std::vector<ServingRun> serving_;  // fbm's flush_serving, one per run
+  std::vector<ServingRun> serving_;      // fbm's flush_serving, one per run
+  std::vector<LazyOpenRun> lazy_opens_;  // fbm's open_lazy, one per run
 };
 
 // Refuses to start when the directory's file system cannot hold what the
@@ -1064,8 +1136,9 @@ Command add_bench_command(CLI::App& parent) {
       "bench",
       "Time create, fill, flush, drop and open for each pool kind, and for fbm flush_compare, "
       "flush_marked (a save after --changed percent of the blocks changed), flush_serving (a "
-      "background save while writers write) and handoff (to a child process, with shareable "
-      "memory), next to this "
+      "background save while writers write), open_lazy (a lazy open of a file not in the page "
+      "cache, until it returns and until the data is in, with read latencies meanwhile) and "
+      "handoff (to a child process, with shareable memory), next to this "
       "machine's baselines for the same size (memory fault-in, fill, BLAKE3, file write + "
       "fsync, read)");
   app->add_option("--size", options->size, "Data size of each pool (default 1GiB), e.g. 256MiB")

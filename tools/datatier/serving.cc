@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "histogram.h"
 #include "splitmix64.h"
 
 namespace datatier::cli {
@@ -20,34 +21,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kMinWrite = 4096;
 constexpr std::size_t kMaxWrite = 65536;
-
-// Latencies in buckets of 100 ns up to 100 ms, the rest in the last bucket.
-constexpr std::size_t kBucketNs = 100;
-constexpr std::size_t kBuckets = 1'000'001;
-
-struct Histogram {
-  std::vector<std::uint64_t> counts = std::vector<std::uint64_t>(kBuckets);
-  void add(std::chrono::nanoseconds took) {
-    const auto ns = static_cast<std::size_t>(std::max<std::int64_t>(0, took.count()));
-    ++counts[std::min(ns / kBucketNs, kBuckets - 1)];
-  }
-  void merge(const Histogram& other) {
-    for (std::size_t i = 0; i < kBuckets; ++i) counts[i] += other.counts[i];
-  }
-  // The latency below which `share` of the samples lie, in microseconds.
-  double percentile_us(double share) const {
-    std::uint64_t total = 0;
-    for (const std::uint64_t c : counts) total += c;
-    if (total == 0) return 0;
-    const auto wanted = static_cast<std::uint64_t>(share * static_cast<double>(total));
-    std::uint64_t seen = 0;
-    for (std::size_t i = 0; i < kBuckets; ++i) {
-      seen += counts[i];
-      if (seen > wanted) return static_cast<double>((i + 1) * kBucketNs) / 1000;
-    }
-    return static_cast<double>(kBuckets * kBucketNs) / 1000;
-  }
-};
 
 enum class Stage : int { idle, saving, done };
 
