@@ -287,8 +287,10 @@ LoadProgress LazyLoad::progress() const noexcept {
   LoadProgress progress;
   progress.lazy = true;
   progress.total_bytes = data_size_;
-  progress.loaded_bytes = bytes_in_.load();
+  // Damaged bytes are not loaded: never verified, whether zeros or poison.
   progress.damaged_bytes = damaged_bytes_.load();
+  const std::uint64_t in = bytes_in_.load();
+  progress.loaded_bytes = in - std::min(in, progress.damaged_bytes);
   progress.done = done_.load();
   return progress;
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -21,6 +22,7 @@
 #include <ostream>
 #include <random>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <tuple>
 #include <utility>
@@ -28,6 +30,7 @@
 
 #include "child_process.h"
 #include "datatier/datatier.h"
+#include "platform/syscalls.h"
 #include "temp_dir.h"
 #include "test_util.h"
 
@@ -869,6 +872,53 @@ TEST(LazyLoad, ALoadedPoolHasTheHugePagesOfAnEagerOne) {
   EXPECT_EQ(placement.page_size, PageSize::transparent);
   EXPECT_GE(placement.huge_bytes, eager_huge / 2)
       << "eager " << eager_huge << " bytes in huge pages, lazy " << placement.huge_bytes;
+  EXPECT_EQ(difference(pool.data(), saved.data), "");
+}
+
+// ---------------------------------------------------------------------------
+// userfaultfd refused.
+
+// Where the system refuses userfaultfd both ways (the system call: EPERM, not
+// allowed to this process; ENOSYS, a kernel without it; EINVAL, flags it
+// does not know; and /dev/userfaultfd), the open is eager and says so. With
+// the system call refused and the device allowed, the load is lazy.
+TEST(LazyLoad, UserfaultfdRefusedMeansAnEagerOpenThatSaysSo) {
+  const testing::TempDir dir;
+  constexpr std::size_t kSize = 10 * kMiB + 4097;
+  const SavedPool saved = save_pool(dir / "pool", kSize, 64 * kKiB, 81);
+  const testing::RestoreSyscalls restore;
+  static int refusal = 0;
+  platform::syscalls().userfaultfd = [](int) {
+    errno = refusal;
+    return -1;
+  };
+  for (const int error : {EPERM, ENOSYS, EINVAL}) {
+    SCOPED_TRACE(::testing::Message() << "errno " << error);
+    refusal = error;
+    // The device route first, allowed: the load is lazy.
+    {
+      auto pool = FileBackedMemory::open(saved.path, kSize, kUserVersion, lazy_options(64 * kKiB));
+      EXPECT_TRUE(pool.load_progress().lazy);
+      pool.wait_loaded();
+      EXPECT_EQ(difference(pool.data(), saved.data), "");
+      pool.close();
+    }
+    platform::syscalls().openat = [](int dirfd, const char* path, int flags, mode_t mode) {
+      if (std::string_view(path) == "/dev/userfaultfd") {
+        errno = EACCES;
+        return -1;
+      }
+      return platform::real_syscalls().openat(dirfd, path, flags, mode);
+    };
+    EXPECT_NE(expect_eager_and_said(saved, eager_options(64 * kKiB)).find("userfaultfd"),
+              std::string::npos);
+    platform::syscalls().openat = platform::real_syscalls().openat;
+  }
+  platform::syscalls().userfaultfd = platform::real_syscalls().userfaultfd;
+  // And with the real call back, the same file loads lazily.
+  auto pool = FileBackedMemory::open(saved.path, kSize, kUserVersion, lazy_options(64 * kKiB));
+  EXPECT_TRUE(pool.load_progress().lazy);
+  pool.wait_loaded();
   EXPECT_EQ(difference(pool.data(), saved.data), "");
 }
 
