@@ -606,8 +606,9 @@ FileBackedMemory FileBackedMemory::open(const std::filesystem::path& path, std::
     if (!impl->lazy->start(impl->pool.data_file(), *impl->pool_index)) {
       detail::report_fallback(options.on_fallback, FallbackKind::fewer_threads,
                               impl->pool.path().string() +
-                                  ": the system refused the lazy load its threads; the pool was "
-                                  "loaded before open() returned");
+                                  ": the system refused the lazy load some of its threads; the "
+                                  "others load the pool (with none to read it in order, open() "
+                                  "read it before returning)");
     }
   }
   report.finish();

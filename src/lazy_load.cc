@@ -131,11 +131,7 @@ void LazyLoad::load_or_throw(std::uint64_t u, Staging& staging) {
   std::byte* const at = staging.base;
   const std::span<std::byte> into(at + (file_begin - begin),
                                   static_cast<std::size_t>(file_end - file_begin));
-  try {
-    read_range(file_, into, file_begin);
-  } catch (const Error&) {
-    read_range(file_, into, file_begin);  // once more: a transient error costs nothing
-  }
+  read_range(file_, into, file_begin);
   // Bytes of the last page past the data are zeros, as in an eager open.
   const std::uint64_t install_end = end - begin + kHeaderSize;  // staging position
   const std::uint64_t read_end = file_end - begin;
@@ -221,8 +217,8 @@ void LazyLoad::serve_faults(Staging& staging) noexcept {
       address = uffd_.next_fault(kPollMs);
     } catch (...) {
       // Faults can no longer be read: the readers still put every unit in
-      // place, which wakes whoever waits there.
-      record_failure(std::current_exception());
+      // place, which wakes whoever waits there. Nothing is lost but the
+      // order, so the load does not fail for it.
       std::unique_lock lock(mutex_);
       all_in_.wait(lock, [&] { return stop_.load() || units_in_.load() == units_; });
       break;
@@ -255,6 +251,11 @@ void LazyLoad::finish() noexcept {
 bool LazyLoad::start(const DataFile& file, const BlockIndex& index) {
   file_ = file;
   index_ = &index;
+  // A pool of one unit is in already.
+  if (units_in_.load() == units_) {
+    finish();
+    return true;
+  }
   Staging& fault_staging = *stagings_[0];
   auto fault_thread = platform::Thread::start([this, &fault_staging] { serve_faults(fault_staging); });
   if (!fault_thread) {
@@ -268,10 +269,9 @@ bool LazyLoad::start(const DataFile& file, const BlockIndex& index) {
     auto reader = platform::Thread::start([this, &staging] { read_in_order(staging); });
     if (reader) threads_.push_back(std::move(*reader));
   }
-  if (threads_.size() > 1) return true;
   // No reader: the units nobody touches are read here.
-  read_in_order(*stagings_[1]);
-  return false;
+  if (threads_.size() == 1) read_in_order(*stagings_[1]);
+  return threads_.size() == kReaders + 1;
 }
 
 void LazyLoad::wait() {

@@ -58,9 +58,10 @@ class LazyLoad {
   // `index` are used during the call only. Throws datatier::Error.
   bool load_first(const DataFile& file, const BlockIndex& index);
 
-  // Loads the rest: on threads of its own that end when every unit is in,
-  // or, where the system refuses them, on the calling thread before this
-  // returns (then false). `file` and `index` must stay valid and unchanged
+  // Loads the rest: on threads of its own that end when every unit is in.
+  // False where the system refused some: the threads that started do their
+  // work, or, with none to read in order, the calling thread reads before
+  // this returns (with no thread for faults, every unit). `file` and `index` must stay valid and unchanged
   // until wait() has returned or this is destroyed.
   bool start(const DataFile& file, const BlockIndex& index);
 

@@ -875,6 +875,41 @@ TEST(LazyLoad, ALoadedPoolHasTheHugePagesOfAnEagerOne) {
   EXPECT_EQ(difference(pool.data(), saved.data), "");
 }
 
+// Where the system refuses the load threads, those that started do the work,
+// and the calling thread reads in order when no reader started: the pool
+// is whole either way, and the refusal is heard as fewer_threads.
+TEST(LazyLoad, RefusedThreadsLeaveTheLoadToTheOthersAndAreHeard) {
+  const testing::TempDir dir;
+  constexpr std::size_t kSize = 24 * kMiB + 4097;
+  const SavedPool saved = save_pool(dir / "pool", kSize, 64 * kKiB, 82);
+  const testing::RestoreSyscalls restore;
+  static std::atomic<int> allowed{0};
+  platform::syscalls().pthread_create = [](pthread_t* thread, const pthread_attr_t* attributes,
+                                           void* (*start)(void*), void* argument) {
+    if (allowed.fetch_sub(1) <= 0) return EAGAIN;
+    return platform::real_syscalls().pthread_create(thread, attributes, start, argument);
+  };
+  // None (the caller loads it all), the fault thread only, and it with one
+  // reader.
+  for (const int threads : {0, 1, 2}) {
+    SCOPED_TRACE(::testing::Message() << threads << " threads allowed");
+    allowed = threads;
+    Heard heard;
+    FileOptions options = lazy_options(64 * kKiB);
+    options.on_fallback = heard.handler();
+    auto pool = FileBackedMemory::open(saved.path, kSize, kUserVersion, options);
+    EXPECT_TRUE(pool.load_progress().lazy);
+    EXPECT_EQ(heard.of(FallbackKind::fewer_threads).size(), 1u);
+    if (threads == 0) {
+      EXPECT_TRUE(pool.load_progress().done);
+    }
+    pool.wait_loaded();
+    EXPECT_EQ(difference(pool.data(), saved.data), "");
+    allowed = 1000;
+    pool.close();
+  }
+}
+
 // ---------------------------------------------------------------------------
 // userfaultfd refused.
 

@@ -324,9 +324,10 @@ class FileBackedMemory final : public Datapool {
   // ranges when the load found damage without FileOptions::salvage (those
   // ranges are never served: a touch raises SIGBUS; every other byte is
   // served, and the pool can no longer be saved, see flush()); the errno of
-  // a read that failed twice (its blocks are treated as damaged, never
-  // served); std::errc::bad_file_descriptor on a moved-from pool. The same
-  // error again at every later call.
+  // a failed read, or of a failed userfaultfd request, of the load (the
+  // unit of max(2 MiB, FileOptions::block_size) it was for is never served:
+  // its pages raise SIGBUS); std::errc::bad_file_descriptor on a moved-from
+  // pool. The same error again at every later call.
   // flush(), flush_full(), begin_flush(), close() and hand_off() call this
   // first: a save never reads bytes that have not been verified. The
   // destructor stops the load and waits for its threads.
