@@ -623,6 +623,20 @@ TEST(PowerLoss, FileBackedMemoryMarkedSavesKeepOldOrNewSnapshot) {
       incremental_life("FileBackedMemory, marked", Changes::marked, start.path()), 0.1);
 }
 
+// Opened lazily: the open reads only the pool file's index (the spare's
+// waits for the first save), and the saves after it start from there.
+TEST(PowerLoss, FileBackedMemoryLazilyOpenedSavesKeepOldOrNewSnapshot) {
+  for (const Changes changes : {Changes::compare, Changes::marked}) {
+    const TempDir start;
+    Life life = incremental_life(
+        changes == Changes::compare ? "FileBackedMemory, lazy open, incremental"
+                                    : "FileBackedMemory, lazy open, marked",
+        changes, start.path());
+    life.options.lazy = true;
+    sweep_every_call<FileBackedMemory>(life, 0.1);
+  }
+}
+
 TEST(PowerLoss, FileBackedMemoryBackgroundSavesKeepOldOrNewSnapshot) {
   const TempDir start;
   Life life =
