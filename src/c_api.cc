@@ -39,8 +39,16 @@ struct datatier_pool {
   std::string path;  // "" for memory
   datatier_open_outcome outcome = DATATIER_OUTCOME_CREATED;
   datatier_status reason = DATATIER_OK;  // why the file was recreated
-  // A FileBackedMemory's damaged(), as C ranges (fixed once it is opened).
+  // A FileBackedMemory's damaged(), as C ranges: fixed once it is opened,
+  // or, after a lazy open, once its load has ended.
   std::vector<datatier_byte_range> damaged;
+
+  // Lists the damaged ranges of the FileBackedMemory `fbm` it holds.
+  void list_damaged(const datatier::FileBackedMemory& fbm) {
+    for (const datatier::ByteRange& range : fbm.damaged()) {
+      damaged.push_back({range.offset, range.length});
+    }
+  }
 };
 
 // The C enums carry the values of the C++ ones, so that a cast converts.
@@ -204,6 +212,7 @@ bool size_ok(const char* function, const char* name, const Struct& s,
 // The end of the first version of each output struct that carries its size.
 constexpr std::size_t kPlacementMinSize =
     offsetof(datatier_placement, threads) + sizeof(datatier_placement::threads);
+constexpr std::size_t kLoadProgressMinSize = sizeof(datatier_load_progress);
 constexpr std::size_t kRecoveryMinSize =
     offsetof(datatier_recovery, set_aside) + sizeof(datatier_recovery::set_aside);
 constexpr std::size_t kVerifyReportMinSize = offsetof(datatier_verify_report, computed_checksum) +
@@ -308,6 +317,13 @@ datatier::FileOptions to_file_options(const datatier_options& options) {
   result.memory = to_memory_options(options);
   result.verify_on_take_over = options.verify_on_take_over;
   result.take_over_timeout = std::chrono::milliseconds(options.take_over_timeout_ms);
+  result.lazy = options.lazy;
+  if (options.on_damage != nullptr) {
+    result.on_damage = [call = options.on_damage,
+                        context = options.damage_context](const datatier::ByteRange& range) {
+      call(range.offset, range.length, context);
+    };
+  }
   return result;
 }
 
@@ -323,9 +339,7 @@ datatier_status new_handle(datatier_kind kind, const char* path, datatier_pool**
     if (path != nullptr) handle->path = path;
     fill(*handle);
     if (const auto* fbm = dynamic_cast<const datatier::FileBackedMemory*>(handle->pool.get())) {
-      for (const datatier::ByteRange& range : fbm->damaged()) {
-        handle->damaged.push_back({range.offset, range.length});
-      }
+      handle->list_damaged(*fbm);
     }
     *out = handle.release();
   });
@@ -503,6 +517,9 @@ void datatier_options_init(datatier_options* options) {
   options->shareable = false;
   options->verify_on_take_over = false;
   options->take_over_timeout_ms = 10000;
+  options->lazy = false;
+  options->on_damage = nullptr;
+  options->damage_context = nullptr;
 }
 
 datatier_status datatier_memory_create(size_t size, datatier_pool** out) {
@@ -707,6 +724,36 @@ datatier_status datatier_pool_damaged(const datatier_pool* pool, const datatier_
   if (!pool->damaged.empty()) *ranges = pool->damaged.data();
   *count = pool->damaged.size();
   return DATATIER_OK;
+}
+
+datatier_status datatier_pool_load_progress(const datatier_pool* pool,
+                                            datatier_load_progress* out) {
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  if (out == nullptr) return fail_null(__func__, "out");
+  if (!size_ok(__func__, "out", *out, kLoadProgressMinSize)) return DATATIER_ERR_INVALID_ARGUMENT;
+  const auto* fbm = dynamic_cast<const datatier::FileBackedMemory*>(pool->pool.get());
+  if (fbm == nullptr) return fail_kind(__func__, *pool);
+  const datatier::LoadProgress progress = fbm->load_progress();
+  datatier_load_progress full{};
+  full.lazy = progress.lazy;
+  full.done = progress.done;
+  full.loaded_bytes = progress.loaded_bytes;
+  full.total_bytes = progress.total_bytes;
+  full.damaged_bytes = progress.damaged_bytes;
+  write_sized(full, *out);
+  return DATATIER_OK;
+}
+
+datatier_status datatier_pool_wait_loaded(datatier_pool* pool) {
+  if (pool == nullptr) return fail_null(__func__, "pool");
+  auto* fbm = dynamic_cast<datatier::FileBackedMemory*>(pool->pool.get());
+  if (fbm == nullptr) return fail_kind(__func__, *pool);
+  return guarded([&] {
+    fbm->wait_loaded();
+    // A lazy open's ranges are known now; none were listed before, so no
+    // address handed out earlier changes.
+    if (pool->damaged.empty()) pool->list_damaged(*fbm);
+  });
 }
 
 datatier_status datatier_pool_shutdown(datatier_pool* pool) {

@@ -170,6 +170,10 @@ typedef enum datatier_fallback_kind {
  * instead, a message for people (valid only during the call) and the
  * caller's context. Called on the thread that called the library, before
  * that call returns; it must not call into the pool that reports. */
+/* Hears of a damaged data range [offset, offset + length) found by a lazy
+ * open (datatier_options.on_damage). */
+typedef void (*datatier_damage_fn)(uint64_t offset, uint64_t length, void* context);
+
 typedef void (*datatier_fallback_fn)(datatier_fallback_kind kind, const char* message,
                                      void* context);
 
@@ -292,6 +296,22 @@ typedef struct datatier_options {
    * the socket to appear, and for each step after, before failing with
    * DATATIER_ERR_OS and datatier_last_errno() ETIMEDOUT. Default 10000. */
   uint32_t take_over_timeout_ms;
+
+  /* Fourth version: the lazy open (datatier/lazy_load.h). */
+
+  /* File-backed memory open only: return once the header and the block
+   * index are checked, and load the pool in the background, every block
+   * verified before any byte of it is visible; a thread touching bytes not
+   * loaded yet waits for them (FileOptions::lazy). Where that is not
+   * possible, the open is eager and on_fallback hears
+   * DATATIER_FALLBACK_EAGER_LOAD. Default false. */
+  bool lazy;
+  /* Called with `damage_context` for each damaged range a lazy open finds,
+   * on a loader thread, before any thread can see the range (zeros with
+   * salvage, never served without it). Must not block for long or call
+   * into the pool. May be NULL (the default). */
+  datatier_damage_fn on_damage;
+  void* damage_context;
 } datatier_options;
 
 /* The smallest datatier_options.size the library accepts: the end of the
@@ -580,11 +600,47 @@ typedef struct datatier_byte_range {
  * stores their address in *ranges (NULL when there are none) and their
  * number in *count, ascending, each whole blocks of the block index (the
  * last block may end early). Valid until the pool is closed. None after a
- * create or an open that found no damage.
+ * create or an open that found no damage. After a lazy open, complete once
+ * datatier_pool_wait_loaded() has returned (none before).
  * Errors: DATATIER_ERR_INVALID_ARGUMENT (pool, ranges or count is NULL),
  * DATATIER_ERR_WRONG_KIND (not a file-backed memory pool). */
 datatier_status datatier_pool_damaged(const datatier_pool* pool, const datatier_byte_range** ranges,
                                       size_t* count);
+
+/* Where a lazy open's load is (datatier_pool_load_progress). */
+typedef struct datatier_load_progress {
+  /* The caller sets sizeof(datatier_load_progress) here; the library fills
+   * the fields that fit. */
+  size_t size;
+  /* The pool is being, or was, loaded lazily. */
+  bool lazy;
+  /* Every block is in and the load's threads are gone (always true for a
+   * pool not loaded lazily). */
+  bool done;
+  /* Data bytes verified and visible, of total_bytes. */
+  uint64_t loaded_bytes;
+  uint64_t total_bytes;
+  /* Data bytes found damaged so far (zeroed with salvage, else never
+   * served). */
+  uint64_t damaged_bytes;
+} datatier_load_progress;
+
+/* Stores where a file-backed memory pool's lazy load is in *out.
+ * Thread-safe. Errors: DATATIER_ERR_INVALID_ARGUMENT (pool or out is NULL,
+ * out->size too small), DATATIER_ERR_WRONG_KIND (not a file-backed memory
+ * pool). */
+datatier_status datatier_pool_load_progress(const datatier_pool* pool,
+                                            datatier_load_progress* out);
+
+/* Waits until a lazy open's load has ended (at once for a pool not loaded
+ * lazily); after it, datatier_pool_damaged() lists every range a salvaging
+ * load zeroed. Flush and shutdown wait for the load themselves.
+ * Errors: DATATIER_ERR_CHECKSUM_MISMATCH when the load found damage without
+ * options.salvage (those ranges are never served: a touch raises SIGBUS; no
+ * save may run); DATATIER_ERR_OS for a failed read of the load; the same at
+ * every later call. DATATIER_ERR_INVALID_ARGUMENT (pool is NULL),
+ * DATATIER_ERR_WRONG_KIND (not a file-backed memory pool). */
+datatier_status datatier_pool_wait_loaded(datatier_pool* pool);
 
 /* The clean shutdown: flushes, marks a file pool as cleanly saved and
  * releases the pool (as datatier_pool_close). On an error the pool is still

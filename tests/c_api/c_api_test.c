@@ -1251,6 +1251,95 @@ static void test_hand_off(void) {
   datatier_pool_close(pool);
 }
 
+/* The ranges a lazy open's on_damage heard. */
+typedef struct heard_damage {
+  int count;
+  uint64_t offset;
+  uint64_t length;
+} heard_damage;
+
+static void hear_damage(uint64_t offset, uint64_t length, void* context) {
+  heard_damage* heard = context;
+  ++heard->count;
+  heard->offset = offset;
+  heard->length = length;
+}
+
+/* A lazy open: progress, the wait, damage salvaged (heard, then listed) or
+ * not (the wait fails, every time). */
+static void test_lazy_open(void) {
+  current_test = "lazy open";
+  char path[512];
+  path_in(path, sizeof path, "lazy");
+  const size_t size = 20 * kBlockSize;
+  datatier_options options = indexed_options(DATATIER_CHANGES_COMPARE);
+  datatier_pool* pool = NULL;
+  CHECK_STATUS(datatier_file_backed_memory_create(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  CHECK(fill_and_shut_down(pool, 8));
+
+  options.lazy = true;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool == NULL) return;
+  datatier_load_progress progress;
+  progress.size = sizeof progress;
+  CHECK_STATUS(datatier_pool_wait_loaded(pool), DATATIER_OK);
+  CHECK_STATUS(datatier_pool_load_progress(pool, &progress), DATATIER_OK);
+  CHECK(progress.lazy && progress.done && progress.loaded_bytes == size &&
+        progress.total_bytes == size && progress.damaged_bytes == 0);
+  progress.size = 3;
+  CHECK_STATUS(datatier_pool_load_progress(pool, &progress), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_pool_load_progress(pool, NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  CHECK_STATUS(datatier_pool_wait_loaded(NULL), DATATIER_ERR_INVALID_ARGUMENT);
+  unsigned char* expected = malloc(size);
+  CHECK(expected != NULL);
+  if (expected != NULL) {
+    fill(expected, size, 8);
+    CHECK(memcmp(datatier_pool_data(pool), expected, size) == 0);
+  }
+  CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+
+  /* Damage in block 6 (data bytes [5 * 4096, 6 * 4096)). */
+  CHECK(flip(path, kHeaderSize + 5 * kBlockSize + 7));
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool != NULL) {
+    CHECK_STATUS(datatier_pool_wait_loaded(pool), DATATIER_ERR_CHECKSUM_MISMATCH);
+    CHECK(strstr(datatier_last_error_message(), "20480+4096") != NULL);
+    CHECK_STATUS(datatier_pool_wait_loaded(pool), DATATIER_ERR_CHECKSUM_MISMATCH);
+    CHECK_STATUS(datatier_pool_flush(pool), DATATIER_ERR_CHECKSUM_MISMATCH);
+    datatier_pool_close(pool);
+  }
+  heard_damage heard = {0, 0, 0};
+  options.salvage = true;
+  options.accept_unclean = true;
+  options.on_damage = hear_damage;
+  options.damage_context = &heard;
+  CHECK_STATUS(datatier_file_backed_memory_open(path, size, 1, &options, &pool), DATATIER_OK);
+  if (pool != NULL) {
+    const datatier_byte_range* ranges = NULL;
+    size_t count = 0;
+    CHECK_STATUS(datatier_pool_wait_loaded(pool), DATATIER_OK);
+    CHECK(heard.count == 1 && heard.offset == 5 * kBlockSize && heard.length == kBlockSize);
+    CHECK_STATUS(datatier_pool_damaged(pool, &ranges, &count), DATATIER_OK);
+    CHECK(count == 1 && ranges != NULL && ranges[0].offset == 5 * kBlockSize);
+    if (expected != NULL) {
+      memset(expected + 5 * kBlockSize, 0, kBlockSize);
+      CHECK(memcmp(datatier_pool_data(pool), expected, size) == 0);
+    }
+    CHECK_STATUS(datatier_pool_shutdown(pool), DATATIER_OK);
+  }
+  free(expected);
+
+  /* Only a file-backed memory pool loads. */
+  CHECK_STATUS(datatier_memory_create(4096, &pool), DATATIER_OK);
+  if (pool != NULL) {
+    CHECK_STATUS(datatier_pool_wait_loaded(pool), DATATIER_ERR_WRONG_KIND);
+    progress.size = sizeof progress;
+    CHECK_STATUS(datatier_pool_load_progress(pool, &progress), DATATIER_ERR_WRONG_KIND);
+    datatier_pool_close(pool);
+  }
+}
+
 int main(void) {
   const char* tmp = getenv("TMPDIR");
   snprintf(dir, sizeof dir, "%s/datatier_c_api_XXXXXX", tmp != NULL && tmp[0] ? tmp : "/tmp");
@@ -1287,6 +1376,7 @@ int main(void) {
   test_salvage();
   test_verify_many_damaged_ranges();
   test_hand_off();
+  test_lazy_open();
 
   remove_dir();
   printf("%d passed, %d failed\n", passed, failed);
