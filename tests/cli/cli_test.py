@@ -601,6 +601,9 @@ class Bench(TempDirTest):
             self.assertLessEqual(lazy["first_read_p50_us"], lazy["first_read_p99_us"])
             self.assertLessEqual(lazy["first_read_p99_us"], lazy["first_read_p999_us"])
         self.assertGreaterEqual(lazy["first_read_max_us"], 0)
+        self.assertLessEqual(lazy["misses"], lazy["reads"])
+        if runs == 1:
+            self.assertLessEqual(lazy["miss_p50_us"], lazy["miss_p99_us"])
         for key in ("huge_bytes", "eager_huge_bytes"):
             self.assertGreaterEqual(lazy[key], 0)
             self.assertLessEqual(lazy[key], size)

@@ -772,7 +772,8 @@ class Bench {
           const nlohmann::json lazy = lazy_open_json();
           versus = fmt::format(
               "{}loaded after {:.3f} s = {:.2f} x an eager open's time ({:.3f} s)\n{:<33} {} "
-              "random reads during the load: p50 {:.1f} us, p99 {:.1f} us, p99.9 {:.1f} us, max "
+              "first reads of 2 MiB regions during the load: p50 {:.1f} us, p99 {:.1f} us, "
+              "p99.9 {:.1f} us, max {:.1f} us; {} waited for the loader: p50 {:.1f} us, p99 "
               "{:.1f} us; huge pages {} (eager: {})",
               lazy["lazy"].get<bool>() ? "" : "opened eagerly (a fallback); ",
               lazy["loaded_seconds"].get<double>(),
@@ -780,7 +781,8 @@ class Bench {
               lazy["eager_seconds"].get<double>(), "", lazy["reads"].get<std::uint64_t>(),
               lazy["first_read_p50_us"].get<double>(), lazy["first_read_p99_us"].get<double>(),
               lazy["first_read_p999_us"].get<double>(), lazy["first_read_max_us"].get<double>(),
-              format_size(lazy["huge_bytes"].get<std::uint64_t>()),
+              lazy["misses"].get<std::uint64_t>(), lazy["miss_p50_us"].get<double>(),
+              lazy["miss_p99_us"].get<double>(), format_size(lazy["huge_bytes"].get<std::uint64_t>()),
               format_size(lazy["eager_huge_bytes"].get<std::uint64_t>()));
         }
         if (p == kHandOff) {
@@ -946,6 +948,9 @@ class Bench {
         {"first_read_p99_us", median(&LazyOpenRun::read_p99_us)},
         {"first_read_p999_us", median(&LazyOpenRun::read_p999_us)},
         {"first_read_max_us", median(&LazyOpenRun::read_max_us)},
+        {"misses", static_cast<std::uint64_t>(median(&LazyOpenRun::misses))},
+        {"miss_p50_us", median(&LazyOpenRun::miss_p50_us)},
+        {"miss_p99_us", median(&LazyOpenRun::miss_p99_us)},
         {"huge_bytes", static_cast<std::uint64_t>(median(&LazyOpenRun::huge_bytes))},
         {"eager_huge_bytes", static_cast<std::uint64_t>(median(&LazyOpenRun::eager_huge_bytes))}};
   }

@@ -9,6 +9,7 @@
 #include <optional>
 #include <span>
 #include <thread>
+#include <vector>
 
 #include "datatier/file_backed_memory.h"
 #include "histogram.h"
@@ -21,6 +22,12 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr std::size_t kReadPage = 4096;
+// The reader touches each region of this size once (a random page of it):
+// the loader fills whole regions, so a second read of one would only
+// measure memory already there.
+constexpr std::size_t kRegion = std::size_t{2} << 20;
+// A read slower than this waited for the loader.
+constexpr auto kMissed = std::chrono::microseconds(20);
 
 double seconds_between(Clock::time_point from, Clock::time_point to) {
   return std::chrono::duration<double>(to - from).count();
@@ -55,6 +62,7 @@ LazyOpenRun measure_open_lazy(const std::filesystem::path& path, std::size_t siz
   FileOptions lazy = options;
   lazy.lazy = true;
   Histogram latency;  // allocated before the clock starts
+  Histogram missed;   // the reads that waited
   std::optional<FileBackedMemory> pool;
   std::span<const std::byte> data;
   std::atomic<Go> go{Go::wait};
@@ -70,10 +78,21 @@ LazyOpenRun measure_open_lazy(const std::filesystem::path& path, std::size_t siz
       go.wait(Go::wait);
       if (go.load() != Go::read) return;
       SplitMix64 random(1);
-      const std::size_t pages = (data.size() + kReadPage - 1) / kReadPage;
+      const std::size_t regions = (data.size() + kRegion - 1) / kRegion;
+      std::vector<bool> touched(regions);
       std::uint64_t words = 0;
-      while (go.load(std::memory_order_relaxed) == Go::read && !pool->load_progress().done) {
-        const std::size_t at = static_cast<std::size_t>(random.next() % pages) * kReadPage;
+      for (std::size_t left = regions;
+           left > 0 && go.load(std::memory_order_relaxed) == Go::read &&
+           !pool->load_progress().done;
+           --left) {
+        // A random region not read yet (the next one after a read one).
+        std::size_t region = static_cast<std::size_t>(random.next() % regions);
+        while (touched[region]) region = (region + 1) % regions;
+        touched[region] = true;
+        const std::size_t pages =
+            (std::min(kRegion, data.size() - region * kRegion) + kReadPage - 1) / kReadPage;
+        const std::size_t at =
+            region * kRegion + static_cast<std::size_t>(random.next() % pages) * kReadPage;
         std::uint64_t word = 0;
         const auto before = Clock::now();
         std::memcpy(&word, data.data() + at, std::min(sizeof word, data.size() - at));
@@ -81,6 +100,10 @@ LazyOpenRun measure_open_lazy(const std::filesystem::path& path, std::size_t siz
         words += word;
         latency.add(after - before);
         ++run.reads;
+        if (after - before > kMissed) {
+          missed.add(after - before);
+          ++run.misses;
+        }
       }
       sum.store(words);
     });
@@ -105,6 +128,8 @@ LazyOpenRun measure_open_lazy(const std::filesystem::path& path, std::size_t siz
   run.read_p99_us = latency.percentile_us(0.99);
   run.read_p999_us = latency.percentile_us(0.999);
   run.read_max_us = latency.max_us();
+  run.miss_p50_us = missed.percentile_us(0.5);
+  run.miss_p99_us = missed.percentile_us(0.99);
   run.huge_bytes = pool->placement().huge_bytes;
   run.lazy = pool->load_progress().lazy;
   return run;
