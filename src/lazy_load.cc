@@ -74,6 +74,15 @@ LazyLoad::LazyLoad(platform::UserFaultFd uffd, std::span<std::byte> memory, std:
     stagings_.push_back(std::make_unique<Staging>(unit_bytes_, layout_.block_bytes(), settings_));
   }
   uffd_.register_missing(memory_.data(), memory_.size());
+  // A child forked now would not inherit the registration: it would see
+  // zeros where the load has not been. It gets nothing there instead (a
+  // touch is SIGSEGV), until the load ends.
+  try {
+    platform::inherit_by_children(memory_, false);
+  } catch (...) {
+    ignoring_errors([&] { uffd_.unregister(memory_.data(), memory_.size()); });
+    throw;
+  }
 }
 
 LazyLoad::~LazyLoad() {
@@ -109,10 +118,15 @@ void LazyLoad::load(std::uint64_t u, Staging& staging) noexcept {
     load_or_throw(u, staging);
   } catch (...) {
     record_failure(std::current_exception());
-    // The unit cannot be verified: none of it may be served.
+    // The unit cannot be verified: none of it may be served. Page by page:
+    // the pages installed before the failure stay, and stop a poisoning of
+    // the whole range at the first of them.
     const std::uint64_t begin = u * unit_bytes_;
     const std::uint64_t end = std::min(begin + unit_bytes_, std::uint64_t{memory_.size()});
-    ignoring_errors([&] { uffd_.poison(memory_.data() + begin, static_cast<std::size_t>(end - begin)); });
+    const std::size_t page = platform::page_size();
+    for (std::uint64_t at = begin; at < end; at += page) {
+      ignoring_errors([&] { uffd_.poison(memory_.data() + at, page); });
+    }
   }
   unit_done(u);
 }
@@ -238,6 +252,9 @@ void LazyLoad::serve_faults(Staging& staging) noexcept {
 
 void LazyLoad::finish() noexcept {
   ignoring_errors([&] { uffd_.unregister(memory_.data(), memory_.size()); });
+  // A child that cannot inherit the pool is safe, only less useful: the
+  // load has succeeded whether or not this does.
+  ignoring_errors([&] { platform::inherit_by_children(memory_, true); });
   // Copied units came in small pages; an eager open's are huge.
   if (copied_.load() && !stop_.load() && settings_.huge_pages) {
     platform::collapse_to_huge_pages(memory_);

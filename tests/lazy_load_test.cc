@@ -763,6 +763,37 @@ TEST(LazyLoad, DestroyingThePoolMidLoadIsPromptAndChangesNoFile) {
   EXPECT_EQ(difference(reopened.data(), saved.data), "");
 }
 
+// A child forked during the load never reads bytes the load has not
+// verified: the pool's memory is not mapped in it (a touch is SIGSEGV),
+// while a child forked after the load inherits the pool as usual.
+constexpr int kSegvExit = 72;
+
+void exit_on_sigsegv(int) {
+  _exit(kSegvExit);
+}
+
+TEST(LazyLoad, AChildForkedDuringTheLoadReadsNothingUnverified) {
+  const testing::TempDir dir;
+  constexpr std::size_t kSize = 64 * kMiB / kLargeScale;
+  const SavedPool saved = save_pool(dir / "pool", kSize, 0, 54);
+  auto pool = FileBackedMemory::open(saved.path, kSize, kUserVersion, lazy_options());
+  const auto child_reads_last_byte = [&] {
+    return testing::spawn([&] {
+      signal(SIGSEGV, exit_on_sigsegv);
+      const volatile std::byte* last = pool.data().data() + kSize - 1;
+      return *last == saved.data.back() ? 0 : 1;
+    });
+  };
+  const bool loading = !pool.load_progress().done;
+  const int during = testing::wait_for(child_reads_last_byte());
+  // Forked before the load ended: no mapping; or, where the load ended
+  // first, the verified bytes. Never other bytes.
+  EXPECT_TRUE(during == kSegvExit || during == 0) << during;
+  if (loading) RecordProperty("forked_mid_load", during == kSegvExit ? "yes" : "no");
+  pool.wait_loaded();
+  EXPECT_EQ(testing::wait_for(child_reads_last_byte()), 0);
+}
+
 // A pool moved mid-load goes on loading under its new handle; the handle
 // moved from has no pool.
 TEST(LazyLoad, AMovedPoolGoesOnLoadingAndTheMovedFromOneThrows) {

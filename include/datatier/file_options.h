@@ -114,6 +114,8 @@ struct FileOptions {
   // it, the damaged blocks read as zeros, are listed by damaged() and heard
   // by `on_damage`; without it they are never served (a touch raises
   // SIGBUS) and wait_loaded() throws errc::checksum_mismatch naming them.
+  // A child fork()ed during the load does not inherit the pool's memory
+  // (nothing is mapped there in the child); one forked after it does.
   // See FileBackedMemory::open() and wait_loaded(). Where lazy loading is
   // not possible (no userfaultfd for this process, a kernel without the
   // features it needs, no valid block index, explicit huge pages, shareable

@@ -240,6 +240,13 @@ void Mapping::drop_page_table_entries(std::size_t offset, std::size_t length) co
   syscalls().madvise(data_ + start, offset + length - start, MADV_DONTNEED);
 }
 
+void inherit_by_children(std::span<std::byte> range, bool inherit) {
+  if (syscalls().madvise(range.data(), range.size(), inherit ? MADV_DOFORK : MADV_DONTFORK) != 0) {
+    throw_errno(errno, {}, inherit ? "cannot let children inherit memory (MADV_DOFORK)"
+                                   : "cannot keep memory from children (MADV_DONTFORK)");
+  }
+}
+
 bool collapse_to_huge_pages(std::span<std::byte> range) noexcept {
   // Linux 6.1's value, for C libraries whose headers predate it.
   constexpr int kCollapse = 25;

@@ -103,6 +103,11 @@ class Mapping {
 // same either way. Never throws.
 bool collapse_to_huge_pages(std::span<std::byte> range) noexcept;
 
+// Whether a child made by fork() gets the range (MADV_DOFORK) or not
+// (MADV_DONTFORK: nothing is mapped there in the child). Throws
+// datatier::Error.
+void inherit_by_children(std::span<std::byte> range, bool inherit);
+
 // The size of a base virtual memory page on this machine.
 std::size_t page_size() noexcept;
 

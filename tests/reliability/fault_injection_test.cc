@@ -277,6 +277,8 @@ int inj_madvise(void* addr, std::size_t length, int advice) {
                            : advice == MADV_POPULATE_READ  ? "madvise(POPULATE_READ)"
                            : advice == MADV_DONTNEED       ? "madvise(DONTNEED)"
                            : advice == MADV_NOHUGEPAGE     ? "madvise(NOHUGEPAGE)"
+                           : advice == MADV_DONTFORK       ? "madvise(DONTFORK)"
+                           : advice == MADV_DOFORK         ? "madvise(DOFORK)"
                                                            : "madvise";
   return hit(name) ? fail() : real_syscalls().madvise(addr, length, advice);
 }
@@ -364,7 +366,7 @@ const std::set<std::string> kIgnoredFailures = {
     // A lazy open: the kernel's offer of features, asked first on a
     // descriptor of its own, fails the lazy load only (the open is eager);
     // ending the registration once every page is present changes nothing.
-    "ioctl(UFFDIO_API)", "ioctl(UFFDIO_UNREGISTER)"};
+    "ioctl(UFFDIO_API)", "ioctl(UFFDIO_UNREGISTER)", "madvise(DOFORK)"};
 
 // Calls that POSIX / Linux document as able to fail with EINTR; an EINTR there
 // must be retried. The others never return EINTR in practice; an injected one
