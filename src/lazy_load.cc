@@ -20,7 +20,7 @@ constexpr std::uint64_t kHugePage = std::uint64_t{2} << 20;
 // Threads reading in order, each with one request in flight, besides the
 // thread serving faults (which reads the units touched first). More
 // requests in flight make a touched unit wait behind them.
-constexpr unsigned kReaders = 4;
+constexpr unsigned kReaders = 2;
 // How often the fault thread looks up from the descriptor to see whether the
 // load has ended or been stopped.
 constexpr int kPollMs = 5;
@@ -56,6 +56,18 @@ struct LazyLoad::Staging {
     const auto start = reinterpret_cast<std::uintptr_t>(mapping.bytes().data());
     base = mapping.bytes().data() + (round_up(start + kHeaderSize, kHugePage) - start) -
            kHeaderSize;
+  }
+
+  // Faults in the pages the next unit will be read into, ahead of the read:
+  // fresh pages can cost more than the read itself (zeroing, and on some
+  // virtual machines a first touch the host traps), and a touched unit
+  // should not wait for that.
+  void ready(std::uint64_t unit_bytes) const noexcept {
+    const auto offset = static_cast<std::size_t>(base + kHeaderSize - mapping.bytes().data());
+    ignoring_errors([&] {
+      mapping.populate(offset, static_cast<std::size_t>(unit_bytes),
+                       platform::Mapping::Use::writing);
+    });
   }
 };
 
@@ -225,6 +237,7 @@ void LazyLoad::read_in_order(Staging& staging) noexcept {
 
 void LazyLoad::serve_faults(Staging& staging) noexcept {
   const auto start = reinterpret_cast<std::uintptr_t>(memory_.data());
+  staging.ready(unit_bytes_);
   while (!stop_.load(std::memory_order_relaxed) && units_in_.load() < units_) {
     std::optional<std::uintptr_t> address;
     try {
@@ -241,6 +254,7 @@ void LazyLoad::serve_faults(Staging& staging) noexcept {
     const std::uint64_t u = (*address - start) / unit_bytes_;
     if (claim(u)) {
       load(u, staging);
+      staging.ready(unit_bytes_);
     } else if (state_[u].load(std::memory_order_acquire) == kIn) {
       // Put in place after the fault was taken, before it was queued.
       const std::uintptr_t page = *address - *address % platform::page_size();
@@ -298,6 +312,7 @@ void LazyLoad::wait() {
   }
   const std::lock_guard joining(join_mutex_);
   threads_.clear();
+  stagings_.clear();  // used by the threads only
 }
 
 LoadProgress LazyLoad::progress() const noexcept {
