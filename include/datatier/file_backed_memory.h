@@ -310,9 +310,9 @@ class FileBackedMemory final : public Datapool {
   // The data ranges found damaged and zeroed by an open() with
   // FileOptions::salvage, ascending; empty otherwise. Each range is whole
   // blocks of the block index (the last block may end early). After a lazy
-  // open, complete once wait_loaded() has returned (until then, the ranges
-  // found by the first block's check); FileOptions::on_damage hears of each
-  // range as the load finds it.
+  // open, empty until wait_loaded() has returned and complete after it (read
+  // it on that thread, or one that wait_loaded()'s return happens before);
+  // FileOptions::on_damage hears of each range as the load finds it.
   const std::vector<ByteRange>& damaged() const noexcept;
 
   // Waits until a lazy open's load has ended (FileOptions::lazy) and its
