@@ -4,6 +4,8 @@
 // destruction mid-load changes no file; where lazy loading is not possible
 // the open is eager and says so; and a loaded pool is as an eager one.
 #include <gtest/gtest.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -968,6 +970,39 @@ TEST(LazyLoad, RefusedThreadsLeaveTheLoadToTheOthersAndAreHeard) {
     allowed = 1000;
     pool.close();
   }
+}
+
+// On a kernel without UFFDIO_MOVE (Linux 6.6, 6.7) units are copied into
+// place and the pool's huge pages are restored at the end (MADV_COLLAPSE):
+// the same bytes, and huge pages where an eager open has them.
+TEST(LazyLoad, WithoutTheMoveUnitsAreCopiedAndHugePagesRestored) {
+  const testing::TempDir dir;
+  constexpr std::size_t kSize = 32 * kMiB + 4097;
+  const SavedPool saved = save_pool(dir / "pool", kSize, 64 * kKiB, 83);
+  std::size_t eager_huge = 0;
+  {
+    FileOptions options = eager_options(64 * kKiB);
+    options.read_only = true;
+    eager_huge = FileBackedMemory::open(saved.path, kSize, kUserVersion, options)
+                     .placement()
+                     .huge_bytes;
+  }
+  const testing::RestoreSyscalls restore;
+  platform::syscalls().ioctl = [](int fd, unsigned long request, void* argument) {
+    const int rc = platform::real_syscalls().ioctl(fd, request, argument);
+    // The kernel's offer, without the move (feature bit 16).
+    if (rc == 0 && request == UFFDIO_API) {
+      static_cast<uffdio_api*>(argument)->features &= ~(std::uint64_t{1} << 16);
+    }
+    return rc;
+  };
+  auto pool = FileBackedMemory::open(saved.path, kSize, kUserVersion, lazy_options(64 * kKiB));
+  EXPECT_TRUE(pool.load_progress().lazy);
+  EXPECT_EQ(difference(pool.data(), saved.data), "");
+  pool.wait_loaded();
+  EXPECT_EQ(difference(pool.data(), saved.data), "");
+  if (eager_huge == 0) GTEST_SKIP() << "no huge pages here to compare with";
+  EXPECT_GE(pool.placement().huge_bytes, eager_huge / 2);
 }
 
 // ---------------------------------------------------------------------------
