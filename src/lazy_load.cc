@@ -134,7 +134,7 @@ void LazyLoad::load(std::uint64_t u, Staging& staging) noexcept {
     // the pages installed before the failure stay, and stop a poisoning of
     // the whole range at the first of them.
     const std::uint64_t begin = u * unit_bytes_;
-    const std::uint64_t end = std::min(begin + unit_bytes_, std::uint64_t{memory_.size()});
+    const std::uint64_t end = unit_end(u);
     const std::size_t page = platform::page_size();
     for (std::uint64_t at = begin; at < end; at += page) {
       ignoring_errors([&] { uffd_.poison(memory_.data() + at, page); });
@@ -146,7 +146,7 @@ void LazyLoad::load(std::uint64_t u, Staging& staging) noexcept {
 void LazyLoad::load_or_throw(std::uint64_t u, Staging& staging) {
   const std::uint64_t block_bytes = layout_.block_bytes();
   const std::uint64_t begin = u * unit_bytes_;  // data bytes [begin, end) of the unit
-  const std::uint64_t end = std::min(begin + unit_bytes_, std::uint64_t{memory_.size()});
+  const std::uint64_t end = unit_end(u);
   const std::uint64_t content_end = std::min(end, std::uint64_t{data_size_});
   // The blocks touching the unit's data, and their bytes in the file. A
   // file offset f is at staging.base + (f - begin).
@@ -195,7 +195,7 @@ void LazyLoad::load_or_throw(std::uint64_t u, Staging& staging) {
 
 void LazyLoad::install(std::uint64_t u, Staging& staging, const std::vector<ByteRange>& bad) {
   const std::uint64_t begin = u * unit_bytes_;
-  const std::uint64_t end = std::min(begin + unit_bytes_, std::uint64_t{memory_.size()});
+  const std::uint64_t end = unit_end(u);
   const auto put = [&](std::uint64_t lo, std::uint64_t hi) {
     if (lo == hi) return;
     std::byte* const to = memory_.data() + lo;

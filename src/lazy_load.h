@@ -5,6 +5,7 @@
 // fetched first.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <condition_variable>
 #include <cstddef>
@@ -81,7 +82,10 @@ class LazyLoad {
   struct Staging;
   enum State : std::uint8_t { kPending, kLoading, kIn };
 
-  std::uint64_t unit_count() const noexcept { return units_; }
+  // The end of unit `u`'s data bytes, which begin at u * unit_bytes_.
+  std::uint64_t unit_end(std::uint64_t u) const noexcept {
+    return std::min((u + 1) * unit_bytes_, std::uint64_t{memory_.size()});
+  }
   // Claims unit `u` for loading; false when another thread has it.
   bool claim(std::uint64_t u) noexcept;
   // Reads, verifies and installs claimed unit `u`; never throws (a failure

@@ -56,21 +56,21 @@ int new_descriptor(std::string* why) {
   if (fd >= 0) return fd;
   const int call_error = errno;
   if (!refused(call_error)) return -1;
+  const auto say_why = [&](int device_error) {
+    *why = "userfaultfd: " + std::error_code(call_error, std::system_category()).message() +
+           "; /dev/userfaultfd: " + std::error_code(device_error, std::system_category()).message();
+  };
   const int device = retry_eintr(
       [&] { return syscalls().openat(AT_FDCWD, "/dev/userfaultfd", O_RDWR | O_CLOEXEC, 0); });
   if (device < 0) {
-    *why = "userfaultfd: " + std::error_code(call_error, std::system_category()).message() +
-           "; /dev/userfaultfd: " + std::error_code(errno, std::system_category()).message();
+    say_why(errno);
     errno = call_error;
     return -1;
   }
   const UniqueFd held(device);
   const int fd_from_device =
       syscalls().ioctl(device, kIocNew, reinterpret_cast<void*>(static_cast<std::uintptr_t>(flags)));
-  if (fd_from_device < 0) {
-    *why = "userfaultfd: " + std::error_code(call_error, std::system_category()).message() +
-           "; /dev/userfaultfd: " + std::error_code(errno, std::system_category()).message();
-  }
+  if (fd_from_device < 0) say_why(errno);
   return fd_from_device;
 }
 
